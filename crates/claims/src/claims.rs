@@ -1,0 +1,218 @@
+//! Verified claims, and the string map API Gateway hands to Lambda (payload format 2.0).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// Claims whose numeric values API Gateway renders as strings and we turn back into numbers.
+const NUMERIC_DATES: [&str; 4] = ["exp", "iat", "nbf", "auth_time"];
+
+/// The claims of a token: the raw JSON object plus typed accessors. Cheap to clone.
+///
+/// ```
+/// use portcullis_claims::Claims;
+/// use serde_json::json;
+///
+/// let claims = Claims::from_json(json!({
+///     "sub": "1234", "scope": "profile/read openid", "cognito:groups": ["admin", "poweruser"],
+///     "exp": 1700000000, "address": {"country": "NL"}, "nickname": null,
+/// })).expect("an object");
+/// assert_eq!(claims.scopes(), ["profile/read", "openid"]);
+///
+/// // As API Gateway passes them to a Lambda function (requestContext.authorizer.jwt.claims):
+/// let gateway = claims.to_gateway_claims();
+/// assert_eq!(gateway["cognito:groups"], "[admin poweruser]");
+/// assert_eq!(gateway["exp"], "1700000000");
+/// assert_eq!(gateway["address"], r#"{"country":"NL"}"#);
+/// assert!(!gateway.contains_key("nickname"));
+///
+/// // And back, as a Lambda adapter reads them:
+/// let back = Claims::from_gateway_claims(&gateway);
+/// assert_eq!(back.groups(), ["admin", "poweruser"]);
+/// assert_eq!(back.exp(), Some(1700000000));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims(Arc<Map<String, Value>>);
+
+impl Claims {
+    /// Wraps a JSON object (no verification: use [`crate::Verifier`] for tokens).
+    pub fn from_json(value: Value) -> Option<Claims> {
+        match value {
+            Value::Object(map) => Some(Claims(Arc::new(map))),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_map(map: Map<String, Value>) -> Claims {
+        Claims(Arc::new(map))
+    }
+
+    /// The whole claim set.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// One claim.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+
+    /// `sub`.
+    pub fn sub(&self) -> Option<&str> {
+        self.str("sub")
+    }
+    /// `iss`.
+    pub fn iss(&self) -> Option<&str> {
+        self.str("iss")
+    }
+    /// `aud`, whether a string or a list of strings (non-strings in a list are skipped).
+    pub fn aud(&self) -> Vec<&str> {
+        string_or_list(self.0.get("aud"))
+    }
+    /// `client_id` (Cognito access tokens carry it instead of `aud`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.str("client_id")
+    }
+    /// Scopes from `scope` (space-separated string) and `scp` (list, as Okta issues it), in order.
+    pub fn scopes(&self) -> Vec<&str> {
+        let mut scopes: Vec<&str> = self
+            .str("scope")
+            .map(|s| s.split_whitespace().collect())
+            .unwrap_or_default();
+        scopes.extend(string_or_list(self.0.get("scp")));
+        scopes
+    }
+    /// Cognito's `token_use`: `"id"` or `"access"`.
+    pub fn token_use(&self) -> Option<&str> {
+        self.str("token_use")
+    }
+    /// `username` (Cognito access tokens) or `cognito:username` (Cognito id tokens).
+    pub fn username(&self) -> Option<&str> {
+        self.str("username")
+            .or_else(|| self.str("cognito:username"))
+    }
+    /// `email`.
+    pub fn email(&self) -> Option<&str> {
+        self.str("email")
+    }
+    /// `cognito:groups`, else `groups` (Okta).
+    pub fn groups(&self) -> Vec<&str> {
+        match self.0.get("cognito:groups") {
+            Some(v) => string_or_list(Some(v)),
+            None => string_or_list(self.0.get("groups")),
+        }
+    }
+    /// `exp` in whole seconds since the epoch, when it is a number.
+    pub fn exp(&self) -> Option<i64> {
+        self.numeric_date("exp")
+    }
+    /// `iat`, when it is a number.
+    pub fn iat(&self) -> Option<i64> {
+        self.numeric_date("iat")
+    }
+    /// `nbf`, when it is a number.
+    pub fn nbf(&self) -> Option<i64> {
+        self.numeric_date("nbf")
+    }
+
+    fn numeric_date(&self, name: &str) -> Option<i64> {
+        let value = self.0.get(name)?;
+        value
+            .as_i64()
+            .or_else(|| value.as_f64().map(|f| f.floor() as i64))
+    }
+
+    /// The claims as API Gateway puts them in `requestContext.authorizer.jwt.claims` (payload 2.0)
+    /// or `requestContext.authorizer.claims` (payload 1.0): every value a string.
+    ///
+    /// AWS's sample events ("Working with AWS Lambda proxy integrations for HTTP APIs", API Gateway
+    /// developer guide) show only string values (`"claim1": "value1"`). The rest is what several
+    /// independent projects observed on real APIs: numbers and booleans as their JSON text, arrays
+    /// Go-style in brackets with elements separated by spaces (`"[admin poweruser]"`), objects as
+    /// compact JSON text, null claims left out.
+    pub fn to_gateway_claims(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), gateway_string(v)))
+            .collect()
+    }
+
+    /// `requestContext.authorizer.jwt.scopes`: null on routes without authorization scopes, and the
+    /// token's whole scope list on scoped routes.
+    pub fn gateway_scopes(&self, route_has_scopes: bool) -> Option<Vec<String>> {
+        route_has_scopes.then(|| self.scopes().into_iter().map(str::to_owned).collect())
+    }
+
+    /// Reads a gateway claim map back (the inverse of [`Claims::to_gateway_claims`]): bracketed
+    /// values become lists of strings, JSON-object text becomes an object, the numeric dates
+    /// (`exp`, `iat`, `nbf`, `auth_time`) become numbers, everything else stays a string.
+    /// Lossy where API Gateway's rendering is: a list element that contained a space comes back split.
+    pub fn from_gateway_claims<K, V>(map: impl IntoIterator<Item = (K, V)>) -> Claims
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let claims = map
+            .into_iter()
+            .map(|(k, v)| {
+                let (k, v) = (k.as_ref(), v.as_ref());
+                (k.to_owned(), from_gateway_string(k, v))
+            })
+            .collect();
+        Claims(Arc::new(claims))
+    }
+}
+
+fn string_or_list(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn gateway_string(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(gateway_element).collect();
+            format!("[{}]", parts.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn gateway_element(value: &Value) -> String {
+    match value {
+        Value::Null => "<nil>".to_owned(),
+        other => gateway_string(other),
+    }
+}
+
+fn from_gateway_string(name: &str, text: &str) -> Value {
+    if NUMERIC_DATES.contains(&name)
+        && let Ok(n) = text.parse::<i64>()
+    {
+        return Value::from(n);
+    }
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return Value::Array(
+            inner
+                .split_whitespace()
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        );
+    }
+    if text.starts_with('{')
+        && let Ok(object @ Value::Object(_)) = serde_json::from_str::<Value>(text)
+    {
+        return object;
+    }
+    Value::String(text.to_owned())
+}

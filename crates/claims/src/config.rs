@@ -1,0 +1,285 @@
+//! What an authorizer checks: issuer, audiences, algorithms, leeway, and how keys are fetched.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use url::Url;
+
+/// At most 50 audiences per authorizer (AWS "HTTP API quotas").
+pub const MAX_AUDIENCES: usize = 50;
+/// At most 10 scopes per route (AWS "HTTP API quotas").
+pub const MAX_ROUTE_SCOPES: usize = 10;
+/// Request line plus header values are at most 10240 bytes (AWS "HTTP API quotas"): no token is longer.
+pub const MAX_TOKEN_BYTES: usize = 10_240;
+/// JWKS fetch timeout, 1500 ms (AWS "HTTP API quotas"); OIDC discovery has the same limit.
+pub const FETCH_TIMEOUT: Duration = Duration::from_millis(1500);
+/// JWKS response at most 150000 bytes (AWS "HTTP API quotas").
+pub const MAX_JWKS_BYTES: usize = 150_000;
+/// API Gateway caches an issuer's public keys for up to two hours ("Control access to HTTP APIs with
+/// JWT authorizers"): after that we refresh.
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
+/// Unknown `kid`s trigger at most one refetch per this window, so random kids cause no fetch storm.
+pub const REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
+/// Verified tokens remembered by default.
+pub const TOKEN_CACHE_ENTRIES: usize = 4096;
+
+/// A signature algorithm this verifier can check. HMAC is deliberately absent: a JWKS publishes
+/// public keys, and an HMAC "verified" with a public key is the algorithm-confusion attack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    ES512,
+    EdDSA,
+}
+
+impl Algorithm {
+    /// What API Gateway's JWT authorizer accepts: RSA PKCS#1 v1.5 signatures.
+    pub const GATEWAY_DEFAULT: [Algorithm; 3] =
+        [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
+
+    /// Every algorithm this crate can check.
+    pub const ALL: [Algorithm; 10] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::ES512,
+        Algorithm::EdDSA,
+    ];
+
+    /// The JOSE name (`"RS256"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::ES512 => "ES512",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = ConfigError;
+
+    /// Exact JOSE names only: `rs256` is not `RS256`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "algorithms",
+                    s,
+                    "one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA",
+                )
+            })
+    }
+}
+
+/// A configuration value that cannot work, named with the key, the value and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {key} {value:?}: expected {expected}")]
+pub struct ConfigError {
+    /// The setting.
+    pub key: String,
+    /// The value given (never a secret: this type only sees public settings).
+    pub value: String,
+    /// What would have been accepted.
+    pub expected: String,
+}
+
+impl ConfigError {
+    /// A new error for `key` = `value`.
+    pub fn new(key: &str, value: impl fmt::Display, expected: &str) -> Self {
+        ConfigError {
+            key: key.to_owned(),
+            value: value.to_string(),
+            expected: expected.to_owned(),
+        }
+    }
+}
+
+/// How an authorizer judges tokens. There is no `Default`: the caller always names the issuer and the
+/// audiences. Algorithms start at API Gateway's set (RS256, RS384, RS512) and leeway at zero.
+///
+/// ```
+/// use portcullis_claims::{Algorithm, AuthorizerConfig};
+/// use std::time::Duration;
+///
+/// let config = AuthorizerConfig::new("https://tenant.eu.auth0.com/", ["https://api.example.com"])?
+///     .with_algorithms([Algorithm::RS256, Algorithm::ES256])?
+///     .with_leeway(Duration::from_secs(5));
+/// assert_eq!(config.issuer(), "https://tenant.eu.auth0.com/");
+/// # Ok::<(), portcullis_claims::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    issuer: String,
+    audiences: Vec<String>,
+    jwks_uri: Option<Url>,
+    algorithms: Vec<Algorithm>,
+    leeway: Duration,
+    token_use: Option<String>,
+}
+
+impl AuthorizerConfig {
+    /// An authorizer for `issuer` (compared byte for byte with `iss`) and `audiences` (1 to 50).
+    pub fn new<A: Into<String>>(
+        issuer: impl Into<String>,
+        audiences: impl IntoIterator<Item = A>,
+    ) -> Result<Self, ConfigError> {
+        let issuer = issuer.into();
+        check_fetchable("issuer", &issuer)?;
+        let audiences: Vec<String> = audiences.into_iter().map(Into::into).collect();
+        if audiences.is_empty() || audiences.len() > MAX_AUDIENCES {
+            return Err(ConfigError::new(
+                "audience",
+                format!("{} entries", audiences.len()),
+                "between 1 and 50 audiences (API Gateway's quota)",
+            ));
+        }
+        if let Some(blank) = audiences.iter().find(|a| a.trim().is_empty()) {
+            return Err(ConfigError::new("audience", blank, "a non-empty audience"));
+        }
+        Ok(AuthorizerConfig {
+            issuer,
+            audiences,
+            jwks_uri: None,
+            algorithms: Algorithm::GATEWAY_DEFAULT.to_vec(),
+            leeway: Duration::ZERO,
+            token_use: None,
+        })
+    }
+
+    /// Fetch keys from this URL instead of the `jwks_uri` that OIDC discovery names.
+    pub fn with_jwks_uri(mut self, uri: &str) -> Result<Self, ConfigError> {
+        self.jwks_uri = Some(check_fetchable("jwks_uri", uri)?);
+        Ok(self)
+    }
+
+    /// Accept exactly these algorithms (at least one).
+    pub fn with_algorithms(
+        mut self,
+        algorithms: impl IntoIterator<Item = Algorithm>,
+    ) -> Result<Self, ConfigError> {
+        let mut algorithms: Vec<Algorithm> = algorithms.into_iter().collect();
+        algorithms.sort();
+        algorithms.dedup();
+        if algorithms.is_empty() {
+            return Err(ConfigError::new(
+                "algorithms",
+                "[]",
+                "at least one signature algorithm",
+            ));
+        }
+        self.algorithms = algorithms;
+        Ok(self)
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (API Gateway tolerates none).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Also require `token_use` to equal this (Cognito: `"access"` or `"id"`). API Gateway itself does
+    /// not check `token_use`; this is an opt-in hardening.
+    pub fn with_token_use(mut self, token_use: impl Into<String>) -> Self {
+        self.token_use = Some(token_use.into());
+        self
+    }
+
+    /// The expected `iss`.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    /// The accepted audiences.
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+    /// The JWKS URL override, if any.
+    pub fn jwks_uri(&self) -> Option<&Url> {
+        self.jwks_uri.as_ref()
+    }
+    /// The allowed algorithms, sorted.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+    /// The tolerated clock skew.
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+    /// The required `token_use`, if any.
+    pub fn token_use(&self) -> Option<&str> {
+        self.token_use.as_deref()
+    }
+
+    /// Where OIDC discovery looks: `{issuer}/.well-known/openid-configuration`, with exactly one
+    /// slash whether or not the issuer ends in one.
+    pub fn discovery_url(&self) -> Result<Url, ConfigError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        );
+        check_fetchable("issuer", &url)
+    }
+}
+
+/// An https URL, or plain http to a loopback host (local issuers and emulators).
+pub(crate) fn check_fetchable(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value)
+        .map_err(|e| ConfigError::new(key, value, &format!("an absolute https URL ({e})")))?;
+    if url.host_str().is_none() || url.cannot_be_a_base() {
+        return Err(ConfigError::new(
+            key,
+            value,
+            "an absolute https URL with a host",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(key, value, "a URL without credentials"));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        _ => Err(ConfigError::new(
+            key,
+            value,
+            "an https URL (plain http only for loopback hosts)",
+        )),
+    }
+}
+
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}

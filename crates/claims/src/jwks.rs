@@ -1,0 +1,328 @@
+//! The issuer's keys, fetched once and shared: one fetch in flight, bounded refreshes, fail closed.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::config::{
+    Algorithm, AuthorizerConfig, FETCH_TIMEOUT, KEYS_MAX_AGE, MAX_JWKS_BYTES, REFRESH_COOLDOWN,
+    check_fetchable,
+};
+use crate::jwk::{KeySet, Slot, VerifyingKey};
+
+/// How the key cache fetches and refreshes. The defaults are API Gateway's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Per-request timeout of discovery and JWKS fetches.
+    pub timeout: Duration,
+    /// Largest JWKS or discovery document accepted.
+    pub max_bytes: usize,
+    /// Keys older than this are refreshed (and kept if the refresh fails).
+    pub max_age: Duration,
+    /// At most one fetch per window for unknown `kid`s, stale keys or retries after a failure.
+    pub cooldown: Duration,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            timeout: FETCH_TIMEOUT,
+            max_bytes: MAX_JWKS_BYTES,
+            max_age: KEYS_MAX_AGE,
+            cooldown: REFRESH_COOLDOWN,
+        }
+    }
+}
+
+/// Why keys could not be fetched. Logged, never shown to clients (they see "keys unavailable").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Connection, timeout or protocol failure.
+    #[error("request to {url} failed: {reason}")]
+    Transport {
+        /// The URL fetched.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A non-200 answer.
+    #[error("{url} answered HTTP {status}")]
+    Status {
+        /// The URL fetched.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// Larger than the policy allows.
+    #[error("{url} sent more than {limit} bytes")]
+    TooLarge {
+        /// The URL fetched.
+        url: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// Not a usable discovery document or key set.
+    #[error("{url} did not answer with a valid {what}")]
+    Invalid {
+        /// The URL fetched.
+        url: String,
+        /// What was expected.
+        what: &'static str,
+    },
+}
+
+/// Keys by `kid`, shared by every request of a [`crate::Verifier`].
+#[derive(Debug)]
+pub struct JwksCache {
+    source: Source,
+    algorithms: Vec<Algorithm>,
+    policy: CachePolicy,
+    http: reqwest::Client,
+    state: RwLock<State>,
+    /// Held by the one task fetching; others wait on it, then reuse its result.
+    fetching: Mutex<()>,
+    /// The JWKS URL once discovery has found it.
+    discovered: RwLock<Option<Url>>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Jwks(Url),
+    Discovery(Url),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    keys: Arc<KeySet>,
+    /// When the keys were last fetched successfully (None: embedded or never).
+    fetched_at: Option<Instant>,
+    /// When a fetch last finished, with or without success.
+    attempted_at: Option<Instant>,
+    /// Counts finished fetch attempts: a waiter that sees it move knows a fetch happened meanwhile.
+    attempts: u64,
+    fetches: u64,
+}
+
+/// What a lookup by `kid` found.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    Found(Arc<VerifyingKey>),
+    Ambiguous,
+    Unknown,
+    Unavailable,
+}
+
+impl JwksCache {
+    /// A cache for the issuer of `config` (or its `jwks_uri` override), starting empty.
+    pub fn new(config: &AuthorizerConfig, policy: CachePolicy) -> Result<Self, crate::ConfigError> {
+        let source = match config.jwks_uri() {
+            Some(url) => Source::Jwks(url.clone()),
+            None => Source::Discovery(config.discovery_url()?),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // Follow a few redirects, never to a place we would refuse to fetch from directly.
+                if attempt.previous().len() >= 3
+                    || check_fetchable("redirect", attempt.url().as_str()).is_err()
+                {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| crate::ConfigError::new("http client", e, "a working TLS setup"))?;
+        Ok(JwksCache {
+            source,
+            algorithms: config.algorithms().to_vec(),
+            policy,
+            http,
+            state: RwLock::new(State::default()),
+            fetching: Mutex::new(()),
+            discovered: RwLock::new(None),
+        })
+    }
+
+    /// Starts from a known key set (embedded at build time or read from a file), so the first
+    /// request needs no network call. The set is refreshed as usual once older than `max_age`.
+    pub fn seed(&self, document: &[u8]) -> Result<usize, crate::jwk::JwksError> {
+        let keys = KeySet::parse(document, &self.algorithms)?;
+        let count = keys.len();
+        let mut state = write(&self.state);
+        state.keys = Arc::new(keys);
+        state.fetched_at = Some(Instant::now());
+        Ok(count)
+    }
+
+    /// Fetches keys now (at start-up, say) and reports how many are usable.
+    pub async fn refresh(&self) -> Result<usize, FetchError> {
+        let _guard = self.fetching.lock().await;
+        self.fetch_and_store().await
+    }
+
+    /// How many JWKS documents this cache has fetched successfully.
+    pub fn fetch_count(&self) -> u64 {
+        read(&self.state).fetches
+    }
+
+    /// The current key set (no fetch).
+    pub fn keys(&self) -> Arc<KeySet> {
+        read(&self.state).keys.clone()
+    }
+
+    /// The key for `kid`: from memory when fresh, else after at most one fetch shared with every
+    /// concurrent caller, and never more than one fetch per cool-down window.
+    pub(crate) async fn lookup(&self, kid: &str) -> Lookup {
+        let seen_attempts = {
+            let state = read(&self.state);
+            match state.keys.get(kid) {
+                Some(slot) if !self.stale(&state) => return slot_lookup(slot),
+                _ => state.attempts,
+            }
+        };
+        let _guard = self.fetching.lock().await;
+        {
+            let state = read(&self.state);
+            let fetched_meanwhile = state.attempts != seen_attempts;
+            let cooling = state
+                .attempted_at
+                .is_some_and(|at| at.elapsed() < self.policy.cooldown);
+            if fetched_meanwhile || cooling {
+                return self.settled(&state, kid);
+            }
+        }
+        if let Err(error) = self.fetch_and_store().await {
+            tracing::warn!(%error, "JWKS fetch failed; keeping cached keys");
+        }
+        self.settled(&read(&self.state), kid)
+    }
+
+    /// The answer once no further fetch will be made for this request.
+    fn settled(&self, state: &State, kid: &str) -> Lookup {
+        match state.keys.get(kid) {
+            Some(slot) => slot_lookup(slot),
+            None if state.keys.slots.is_empty() => Lookup::Unavailable,
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// Whether `kid` names a usable key in the current set (no fetch).
+    pub(crate) fn still_published(&self, kid: &str) -> bool {
+        matches!(read(&self.state).keys.get(kid), Some(Slot::Key(_)))
+    }
+
+    fn stale(&self, state: &State) -> bool {
+        state
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.policy.max_age)
+    }
+
+    async fn fetch_and_store(&self) -> Result<usize, FetchError> {
+        let result = self.fetch().await;
+        let mut state = write(&self.state);
+        state.attempts += 1;
+        state.attempted_at = Some(Instant::now());
+        let keys = result?;
+        let count = keys.len();
+        state.keys = Arc::new(keys);
+        state.fetched_at = Some(Instant::now());
+        state.fetches += 1;
+        tracing::debug!(keys = count, "JWKS fetched");
+        Ok(count)
+    }
+
+    async fn fetch(&self) -> Result<KeySet, FetchError> {
+        let jwks_url = self.jwks_url().await?;
+        let body = self.get(&jwks_url).await?;
+        KeySet::parse(&body, &self.algorithms).map_err(|_| FetchError::Invalid {
+            url: jwks_url.to_string(),
+            what: "JSON Web Key Set",
+        })
+    }
+
+    async fn jwks_url(&self) -> Result<Url, FetchError> {
+        let discovery = match &self.source {
+            Source::Jwks(url) => return Ok(url.clone()),
+            Source::Discovery(url) => url,
+        };
+        if let Some(url) = read(&self.discovered).clone() {
+            return Ok(url);
+        }
+        let invalid = || FetchError::Invalid {
+            url: discovery.to_string(),
+            what: "OpenID Connect discovery document with an https jwks_uri",
+        };
+        let body = self.get(discovery).await?;
+        let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|_| invalid())?;
+        let jwks_uri = doc
+            .get("jwks_uri")
+            .and_then(|v| v.as_str())
+            .ok_or_else(invalid)?;
+        let url = check_fetchable("jwks_uri", jwks_uri).map_err(|_| invalid())?;
+        *write(&self.discovered) = Some(url.clone());
+        Ok(url)
+    }
+
+    /// GET with the policy's timeout and size cap, reading the body in chunks so an endless or
+    /// huge answer is cut off at the cap instead of filling memory.
+    async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
+        let transport = |e: reqwest::Error| FetchError::Transport {
+            url: url.to_string(),
+            reason: e.without_url().to_string(),
+        };
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+            limit: self.policy.max_bytes,
+        };
+        let mut response = self
+            .http
+            .get(url.clone())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status: response.status().as_u16(),
+            });
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.policy.max_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > self.policy.max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn slot_lookup(slot: &Slot) -> Lookup {
+    match slot {
+        Slot::Key(key) => Lookup::Found(key.clone()),
+        Slot::Ambiguous => Lookup::Ambiguous,
+    }
+}
+
+// A poisoned lock only means another thread panicked mid-update of plain data that is always left
+// consistent (whole-value replacement), so the data is still safe to use.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

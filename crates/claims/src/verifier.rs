@@ -1,0 +1,283 @@
+//! The verifier: API Gateway's JWT authorizer rules, in its order.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use lru::LruCache;
+use serde_json::{Map, Value};
+
+use crate::claims::Claims;
+use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_ENTRIES};
+use crate::error::AuthError;
+use crate::jwks::{CachePolicy, FetchError, JwksCache, Lookup};
+use crate::token::{decode, identity_source};
+
+/// Tuning that is not security policy: key fetching and the verified-token cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierOptions {
+    /// How keys are fetched and refreshed.
+    pub cache_policy: CachePolicy,
+    /// Verified tokens remembered (LRU); 0 switches the cache off.
+    pub token_cache_entries: usize,
+}
+
+impl Default for VerifierOptions {
+    fn default() -> Self {
+        VerifierOptions {
+            cache_policy: CachePolicy::default(),
+            token_cache_entries: TOKEN_CACHE_ENTRIES,
+        }
+    }
+}
+
+/// Judges tokens as an API Gateway HTTP API JWT authorizer does. `Send + Sync`, and a clone shares
+/// the key cache and the verified-token cache.
+///
+/// ```no_run
+/// use portcullis_claims::{AuthorizerConfig, Verifier};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = AuthorizerConfig::new(
+///     "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+///     ["6p1kqe3vvbh3e6rh2cbqmqtl5a"],
+/// )?;
+/// let verifier = Verifier::new(config)?;
+/// verifier.hydrate().await?; // fetch keys at start-up, not on the first request
+///
+/// match verifier.authorize(Some("Bearer eyJ…"), &["profile/read"]).await {
+///     Ok(claims) => println!("hello {:?}", claims.sub()),
+///     Err(refusal) => println!("{} {}", refusal.status(), refusal.www_authenticate()),
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: AuthorizerConfig,
+    keys: JwksCache,
+    tokens: Option<Mutex<LruCache<[u8; 32], Remembered>>>,
+}
+
+/// A token that passed every check but the time claims and route scopes.
+#[derive(Debug, Clone)]
+struct Remembered {
+    claims: Claims,
+    kid: String,
+}
+
+impl Verifier {
+    /// A verifier with API Gateway's fetch limits and a verified-token cache.
+    pub fn new(config: AuthorizerConfig) -> Result<Verifier, ConfigError> {
+        Verifier::with_options(config, VerifierOptions::default())
+    }
+
+    /// A verifier with explicit tuning.
+    pub fn with_options(
+        config: AuthorizerConfig,
+        options: VerifierOptions,
+    ) -> Result<Verifier, ConfigError> {
+        let keys = JwksCache::new(&config, options.cache_policy)?;
+        let tokens =
+            NonZeroUsize::new(options.token_cache_entries).map(|n| Mutex::new(LruCache::new(n)));
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                tokens,
+            }),
+        })
+    }
+
+    /// The configuration this verifier judges by.
+    pub fn config(&self) -> &AuthorizerConfig {
+        &self.inner.config
+    }
+
+    /// The issuer's key cache (to seed it with an embedded JWKS, or to inspect it).
+    pub fn keys(&self) -> &JwksCache {
+        &self.inner.keys
+    }
+
+    /// Fetches the issuer's keys now, so the first request does not wait on the network.
+    pub async fn hydrate(&self) -> Result<usize, FetchError> {
+        self.inner.keys.refresh().await
+    }
+
+    /// Judges a request: `authorization` is the identity source (the `Authorization` header, absent
+    /// as `None`), `route_scopes` the scopes the route lists (empty: any valid token).
+    pub async fn authorize<S: AsRef<str>>(
+        &self,
+        authorization: Option<&str>,
+        route_scopes: &[S],
+    ) -> Result<Claims, AuthError> {
+        let claims = self.verify(authorization.unwrap_or_default()).await?;
+        require_any_scope(&claims, route_scopes)?;
+        Ok(claims)
+    }
+
+    /// Verifies an `Authorization` value (`Bearer <token>`) or a bare token, without route scopes.
+    pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
+        let token = identity_source(authorization)?;
+        let now = now_seconds();
+        let digest = self.inner.tokens.as_ref().map(|_| token_digest(token));
+        if let Some(remembered) = digest.as_ref().and_then(|d| self.recall(d)) {
+            check_times(remembered.claims.as_map(), now, self.leeway())?;
+            return Ok(remembered.claims);
+        }
+        let claims = self.verify_uncached(token, digest).await;
+        if let Err(refusal) = &claims {
+            tracing::debug!(reason = %refusal, "token refused");
+        }
+        let claims = claims?;
+        check_times(claims.as_map(), now, self.leeway())?;
+        Ok(claims)
+    }
+
+    async fn verify_uncached(
+        &self,
+        token: &str,
+        digest: Option<[u8; 32]>,
+    ) -> Result<Claims, AuthError> {
+        let config = &self.inner.config;
+        let decoded = decode(token, config.algorithms())?;
+        let key = match self.inner.keys.lookup(&decoded.kid).await {
+            Lookup::Found(key) => key,
+            Lookup::Ambiguous => return Err(AuthError::AmbiguousKid),
+            Lookup::Unknown => return Err(AuthError::UnknownKid),
+            Lookup::Unavailable => return Err(AuthError::KeysUnavailable),
+        };
+        let public_key = key
+            .for_algorithm(decoded.alg)
+            .ok_or(AuthError::KeyAlgorithmMismatch)?;
+        public_key
+            .verify_sig(decoded.signing_input.as_bytes(), &decoded.signature)
+            .map_err(|_| AuthError::InvalidSignature)?;
+        let payload = decoded.payload;
+        check_issuer(&payload, config.issuer())?;
+        check_audience(&payload, config.audiences())?;
+        if let Some(required) = config.token_use()
+            && payload.get("token_use").and_then(Value::as_str) != Some(required)
+        {
+            return Err(AuthError::WrongTokenUse);
+        }
+        let claims = Claims::from_map(payload);
+        if let (Some(cache), Some(digest)) = (&self.inner.tokens, digest) {
+            let entry = Remembered {
+                claims: claims.clone(),
+                kid: decoded.kid,
+            };
+            lock(cache).put(digest, entry);
+        }
+        Ok(claims)
+    }
+
+    /// A remembered token, unless its key has since left the issuer's key set.
+    fn recall(&self, digest: &[u8; 32]) -> Option<Remembered> {
+        let cache = self.inner.tokens.as_ref()?;
+        let remembered = lock(cache).get(digest).cloned()?;
+        if self.inner.keys.still_published(&remembered.kid) {
+            Some(remembered)
+        } else {
+            lock(cache).pop(digest);
+            None
+        }
+    }
+
+    fn leeway(&self) -> f64 {
+        self.inner.config.leeway().as_secs_f64()
+    }
+}
+
+/// API Gateway's scope rule: a route that lists scopes needs at least one of them in the token.
+pub fn require_any_scope<S: AsRef<str>>(
+    claims: &Claims,
+    route_scopes: &[S],
+) -> Result<(), AuthError> {
+    if route_scopes.is_empty() {
+        return Ok(());
+    }
+    let held = claims.scopes();
+    if route_scopes.iter().any(|r| held.contains(&r.as_ref())) {
+        Ok(())
+    } else {
+        Err(AuthError::InsufficientScope {
+            required: route_scopes.iter().map(|s| s.as_ref().to_owned()).collect(),
+        })
+    }
+}
+
+fn check_issuer(payload: &Map<String, Value>, issuer: &str) -> Result<(), AuthError> {
+    match payload.get("iss") {
+        Some(Value::String(iss)) if iss == issuer => Ok(()),
+        _ => Err(AuthError::InvalidIssuer),
+    }
+}
+
+/// `aud` when present (string or list); `client_id` only when `aud` is absent (AWS: "API Gateway
+/// validates client_id only if aud is not present").
+fn check_audience(payload: &Map<String, Value>, audiences: &[String]) -> Result<(), AuthError> {
+    let accepted = |s: &str| audiences.iter().any(|a| a == s);
+    let ok = match payload.get("aud") {
+        Some(Value::String(aud)) => accepted(aud),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepted),
+        Some(_) => false,
+        None => payload
+            .get("client_id")
+            .and_then(Value::as_str)
+            .is_some_and(accepted),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidAudience)
+    }
+}
+
+/// `exp` required and numeric; `nbf` and `iat` numeric when present. A string date is refused,
+/// never skipped (the mistake behind CVE-2026-25537 in another verifier).
+fn check_times(payload: &Map<String, Value>, now: f64, leeway: f64) -> Result<(), AuthError> {
+    let date = |name: &str, invalid: AuthError| match payload.get(name) {
+        None => Ok(None),
+        Some(value) => value.as_f64().map(Some).ok_or(invalid),
+    };
+    let exp = date("exp", AuthError::InvalidExpiry)?.ok_or(AuthError::InvalidExpiry)?;
+    if now >= exp + leeway {
+        return Err(AuthError::Expired);
+    }
+    if let Some(nbf) = date("nbf", AuthError::InvalidNotBefore)?
+        && nbf > now + leeway
+    {
+        return Err(AuthError::NotYetValid);
+    }
+    if let Some(iat) = date("iat", AuthError::InvalidIssuedAt)?
+        && iat > now + leeway
+    {
+        return Err(AuthError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+fn token_digest(token: &str) -> [u8; 32] {
+    let hash = digest::digest(&digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(hash.as_ref());
+    out
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,272 @@
+//! One named test per rejection rule: the request, then the status and error description the client
+//! must see. Each case runs against a real issuer on 127.0.0.1 (discovery + JWKS over HTTP).
+
+mod common;
+
+use common::{AUDIENCE, Fixture};
+use portcullis_claims::{Algorithm, AuthorizerConfig};
+use portcullis_testkit::{TestKey, b64, hs256};
+use serde_json::json;
+
+/// What a case sends, and to which verifier.
+struct Req {
+    authorization: Option<String>,
+    scopes: Vec<&'static str>,
+    config: Option<AuthorizerConfig>,
+}
+
+fn bearer(token: impl std::fmt::Display) -> Req {
+    header(format!("Bearer {token}"))
+}
+fn header(value: impl Into<String>) -> Req {
+    Req {
+        authorization: Some(value.into()),
+        scopes: vec![],
+        config: None,
+    }
+}
+impl Req {
+    fn scopes(mut self, scopes: &[&'static str]) -> Req {
+        self.scopes = scopes.to_vec();
+        self
+    }
+    fn config(mut self, config: AuthorizerConfig) -> Req {
+        self.config = Some(config);
+        self
+    }
+}
+
+/// `{"alg":"RS256","kid":"k1"}` plus `extra` members.
+fn rs256_header(extra: serde_json::Value) -> serde_json::Value {
+    let mut header = json!({"alg": "RS256", "kid": "k1", "typ": "JWT"});
+    for (k, v) in extra.as_object().expect("object") {
+        header[k] = v.clone();
+    }
+    header
+}
+
+macro_rules! rejects {
+    ($($name:ident: |$fx:ident| $req:expr => ($status:expr, $description:expr);)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let $fx = Fixture::start().await;
+            let req: Req = $req;
+            let verifier = $fx.verifier(req.config.clone().unwrap_or_else(|| $fx.config()));
+            let refusal = verifier
+                .authorize(req.authorization.as_deref(), &req.scopes)
+                .await
+                .expect_err("the request must be refused");
+            assert_eq!(refusal.status(), $status, "status of {refusal:?}");
+            assert_eq!(refusal.description(), $description);
+            let error = if $status == 403 { "insufficient_scope" } else { "invalid_token" };
+            assert!(
+                refusal.www_authenticate().contains(&format!(r#"error="{error}" error_description="{}""#, $description)),
+                "{}", refusal.www_authenticate()
+            );
+        }
+    )*};
+}
+
+rejects! {
+    // Identity source.
+    missing_header_is_refused: |fx| Req { authorization: None, scopes: vec![], config: None }
+        => (401, "the request has no token");
+    empty_header_is_refused: |fx| header("") => (401, "the request has no token");
+    bearer_without_token_is_refused: |fx| header("Bearer") => (401, "the request has no token");
+    bearer_with_blank_token_is_refused: |fx| header("Bearer    ") => (401, "the request has no token");
+    other_scheme_is_not_stripped: |fx| header(format!("Basic {}", fx.rsa.mint(&fx.claims())))
+        => (401, "the token is not valid base64url");
+    oversize_token_is_refused_before_decoding: |fx| bearer("!".repeat(10_241))
+        => (401, "the token is too large");
+
+    // Structure.
+    two_segments_are_malformed: |fx| bearer("eyJhbGciOiJSUzI1NiJ9.e30") => (401, "the token does not have three segments");
+    four_segments_are_malformed: |fx| bearer(format!("{}.e30", fx.rsa.mint(&fx.claims())))
+        => (401, "the token does not have three segments");
+    header_not_base64url_is_refused: |fx| bearer("ey!!.e30.c2ln") => (401, "the token is not valid base64url");
+    padded_base64_is_refused: |fx| bearer(format!("{}=.e30.c2ln", b64(br#"{"alg":"RS256","kid":"k1"}"#)))
+        => (401, "the token is not valid base64url");
+    signature_not_base64url_is_refused: |fx| {
+        let token = fx.rsa.mint(&fx.claims());
+        let (input, _) = token.rsplit_once('.').expect("three parts");
+        bearer(format!("{input}.++//"))
+    } => (401, "the token is not valid base64url");
+    header_not_json_is_refused: |fx| bearer(format!("{}.e30.c2ln", b64(b"not json")))
+        => (401, "the token header is not a valid JSON object");
+    header_json_array_is_refused: |fx| bearer(format!("{}.e30.c2ln", b64(b"[\"RS256\"]")))
+        => (401, "the token header is not a valid JSON object");
+    header_with_repeated_member_is_refused: |fx| bearer(fx.rsa.sign_raw(r#"{"alg":"RS256","kid":"k1","kid":"ec1"}"#, &fx.claims().to_string()))
+        => (401, "the token header is not a valid JSON object");
+    payload_not_json_is_refused: |fx| bearer(fx.rsa.sign_raw(r#"{"alg":"RS256","kid":"k1"}"#, "not json"))
+        => (401, "the token payload is not a valid JSON object");
+    payload_json_string_is_refused: |fx| bearer(fx.rsa.sign_raw(r#"{"alg":"RS256","kid":"k1"}"#, r#""a string""#))
+        => (401, "the token payload is not a valid JSON object");
+    payload_with_repeated_member_is_refused: |fx| {
+        let payload = format!(r#"{{"iss":"{}","aud":"{AUDIENCE}","exp":9999999999,"sub":"a","sub":"b"}}"#, fx.iss());
+        bearer(fx.rsa.sign_raw(r#"{"alg":"RS256","kid":"k1"}"#, &payload))
+    } => (401, "the token payload is not a valid JSON object");
+
+    // Algorithm.
+    alg_none_is_refused: |fx| bearer(format!("{}.{}.", b64(br#"{"alg":"none","kid":"k1"}"#), b64(fx.claims().to_string().as_bytes())))
+        => (401, "the token is not signed");
+    alg_none_in_mixed_case_is_refused: |fx| bearer(format!("{}.{}.", b64(br#"{"alg":"nOnE","kid":"k1"}"#), b64(fx.claims().to_string().as_bytes())))
+        => (401, "the token is not signed");
+    hs256_keyed_with_the_rsa_public_key_is_refused: |fx| {
+        let public = fx.rsa.public_key_bytes();
+        bearer(hs256(&public, &json!({"alg": "HS256", "kid": "k1"}), &fx.claims()))
+    } => (401, "signing method HS256 is invalid");
+    hs256_keyed_with_the_jwk_text_is_refused: |fx| {
+        let jwk = fx.rsa.jwk().to_string();
+        bearer(hs256(jwk.as_bytes(), &json!({"alg": "HS256", "kid": "k1"}), &fx.claims()))
+    } => (401, "signing method HS256 is invalid");
+    algorithm_outside_allow_list_is_refused: |fx| bearer(TestKey::es256("ec1").mint(&fx.claims()))
+        => (401, "signing method ES256 is invalid");
+    missing_alg_is_refused: |fx| bearer(fx.rsa.mint_with_header(&json!({"kid": "k1"}), &fx.claims()))
+        => (401, "signing method unknown is invalid");
+    unregistered_alg_is_not_echoed: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256\" evil=\"1", "kid": "k1"}), &fx.claims()))
+        => (401, "signing method unknown is invalid");
+    alg_rsa_with_ec_key_is_refused: |fx| bearer(fx.rsa.mint_with_header(&rs256_header(json!({"kid": "ec1"})), &fx.claims()))
+        .config(fx.config().with_algorithms([Algorithm::RS256, Algorithm::ES256]).expect("algorithms"))
+        => (401, "the signing key does not match the token's algorithm");
+    alg_differing_from_the_jwk_alg_is_refused: |fx| bearer(TestKey::rsa_alg("k1", "PS256").mint(&fx.claims()))
+        .config(fx.config().with_algorithms([Algorithm::RS256, Algorithm::PS256]).expect("algorithms"))
+        => (401, "the signing key does not match the token's algorithm");
+
+    // Header parameters.
+    unknown_crit_is_refused: |fx| bearer(fx.rsa.mint_with_header(&rs256_header(json!({"crit": ["exp"], "exp": 1})), &fx.claims()))
+        => (401, "the token header has unsupported critical parameters");
+    missing_kid_is_refused: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256"}), &fx.claims()))
+        => (401, "the token header has no kid");
+    non_string_kid_is_refused: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256", "kid": 1}), &fx.claims()))
+        => (401, "the token header has no kid");
+    unknown_kid_is_refused: |fx| bearer(TestKey::rsa("nobody").mint(&fx.claims()))
+        => (401, "no signing key matches the token's kid");
+    jku_header_is_never_a_key_source: |fx| {
+        let attacker = TestKey::rsa_other("k1");
+        bearer(attacker.mint_with_header(&rs256_header(json!({"jku": "http://127.0.0.1:9/jwks.json"})), &fx.claims()))
+    } => (401, "the token signature is invalid");
+    x5u_header_is_never_a_key_source: |fx| {
+        let attacker = TestKey::rsa_other("k1");
+        bearer(attacker.mint_with_header(&rs256_header(json!({"x5u": "http://127.0.0.1:9/cert.pem"})), &fx.claims()))
+    } => (401, "the token signature is invalid");
+    embedded_jwk_is_never_a_key_source: |fx| {
+        let attacker = TestKey::rsa_other("attacker");
+        bearer(attacker.mint_with_header(&json!({"alg": "RS256", "kid": "attacker", "jwk": attacker.jwk()}), &fx.claims()))
+    } => (401, "no signing key matches the token's kid");
+    embedded_jwk_with_a_known_kid_is_ignored: |fx| {
+        let attacker = TestKey::rsa_other("k1");
+        bearer(attacker.mint_with_header(&rs256_header(json!({"jwk": attacker.jwk()})), &fx.claims()))
+    } => (401, "the token signature is invalid");
+
+    // Keys.
+    duplicate_kid_in_jwks_is_refused: |fx| bearer(TestKey::rsa("dup").mint(&fx.claims()))
+        => (401, "the signing key for the token's kid is ambiguous");
+    rsa_key_under_2048_bits_is_unusable: |fx| bearer(TestKey::rsa("weak").mint(&fx.claims()))
+        => (401, "no signing key matches the token's kid");
+
+    // Signature.
+    stripped_signature_is_refused: |fx| {
+        let token = fx.rsa.mint(&fx.claims());
+        bearer(format!("{}.", token.rsplit_once('.').expect("parts").0))
+    } => (401, "the token signature is invalid");
+    foreign_signature_is_refused: |fx| bearer(TestKey::rsa_other("k1").mint(&fx.claims()))
+        => (401, "the token signature is invalid");
+    signature_of_another_token_is_refused: |fx| {
+        let mine = fx.rsa.mint(&fx.claims_with(json!({"sub": "admin"})));
+        let other = fx.rsa.mint(&fx.claims());
+        let (input, _) = mine.rsplit_once('.').expect("parts");
+        let (_, signature) = other.rsplit_once('.').expect("parts");
+        bearer(format!("{input}.{signature}"))
+    } => (401, "the token signature is invalid");
+
+    // Issuer.
+    wrong_iss_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"iss": "https://evil.example.com"}))))
+        => (401, "the token does not have a valid issuer");
+    missing_iss_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"iss": null}))))
+        => (401, "the token does not have a valid issuer");
+    iss_differing_by_a_trailing_slash_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"iss": format!("{}/", fx.iss())}))))
+        => (401, "the token does not have a valid issuer");
+    non_string_iss_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"iss": [fx.iss()]}))))
+        => (401, "the token does not have a valid issuer");
+
+    // Audience.
+    wrong_aud_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": "another-api"}))))
+        => (401, "the token does not have a valid audience");
+    aud_list_without_a_match_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": ["a", "b"]}))))
+        => (401, "the token does not have a valid audience");
+    non_matching_aud_beside_matching_client_id_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": "another-api", "client_id": AUDIENCE}))))
+        => (401, "the token does not have a valid audience");
+    client_id_without_aud_must_match: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": null, "client_id": "another-client"}))))
+        => (401, "the token does not have a valid audience");
+    neither_aud_nor_client_id_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": null}))))
+        => (401, "the token does not have a valid audience");
+
+    // Time.
+    expired_token_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"exp": portcullis_testkit::unix_now() - 1}))))
+        => (401, "the token has expired");
+    missing_exp_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"exp": null}))))
+        => (401, "the token has no valid exp claim");
+    string_exp_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"exp": "9999999999"}))))
+        => (401, "the token has no valid exp claim");
+    boolean_exp_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"exp": true}))))
+        => (401, "the token has no valid exp claim");
+    future_nbf_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"nbf": portcullis_testkit::unix_now() + 600}))))
+        => (401, "the token is not valid yet");
+    string_nbf_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"nbf": "0"}))))
+        => (401, "the token has an invalid nbf claim");
+    future_iat_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"iat": portcullis_testkit::unix_now() + 600}))))
+        => (401, "the token was issued in the future");
+    string_iat_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"iat": "0"}))))
+        => (401, "the token has an invalid iat claim");
+
+    // Token use (opt-in).
+    id_token_where_access_token_required_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"token_use": "id"}))))
+        .config(fx.config().with_token_use("access"))
+        => (401, "the token is not of the required token use");
+
+    // Scopes.
+    missing_route_scope_is_forbidden: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"scope": "profile/read openid"}))))
+        .scopes(&["profile/write"])
+        => (403, "the token does not have the required scopes");
+    token_without_any_scope_is_forbidden_on_scoped_route: |fx| bearer(fx.rsa.mint(&fx.claims()))
+        .scopes(&["profile/read"])
+        => (403, "the token does not have the required scopes");
+    scp_array_without_route_scope_is_forbidden: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"scp": ["email"]}))))
+        .scopes(&["profile/read", "profile/write"])
+        => (403, "the token does not have the required scopes");
+    scope_prefix_is_not_a_match: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"scope": "profile"}))))
+        .scopes(&["profile/read"])
+        => (403, "the token does not have the required scopes");
+
+    // The issuer's keys.
+    jwks_answering_html_fails_closed: |fx| {
+        fx.issuer.serve_garbage(true);
+        bearer(fx.rsa.mint(&fx.claims()))
+    } => (401, "the issuer's signing keys are unavailable");
+    jwks_answering_500_fails_closed: |fx| {
+        fx.issuer.fail_next(10);
+        bearer(fx.rsa.mint(&fx.claims()))
+    } => (401, "the issuer's signing keys are unavailable");
+    unreachable_issuer_fails_closed: |fx| bearer(fx.rsa.mint(&fx.claims()))
+        .config(AuthorizerConfig::new("http://127.0.0.1:9", [AUDIENCE]).expect("config"))
+        => (401, "the issuer's signing keys are unavailable");
+}
+
+#[tokio::test]
+async fn forbidden_answer_lists_the_route_scopes() {
+    let fx = Fixture::start().await;
+    let verifier = fx.verifier(fx.config());
+    let token = fx.rsa.mint(&fx.claims());
+    let refusal = verifier
+        .authorize(
+            Some(&format!("Bearer {token}")),
+            &["profile/read", "profile/write"],
+        )
+        .await
+        .expect_err("no scope");
+    assert_eq!(refusal.body(), r#"{"message":"Forbidden"}"#);
+    assert_eq!(
+        refusal.www_authenticate(),
+        r#"Bearer scope="profile/read profile/write" error="insufficient_scope" error_description="the token does not have the required scopes""#
+    );
+}

@@ -1,0 +1,113 @@
+//! Project automation. `cargo xtask test` runs everything CI runs.
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test    fmt check, clippy -D warnings, every test (nextest when installed), doc tests, docs
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!(
+            "unknown command {other:?}: expected one of: test\n\n{USAGE}"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The whole check, in the order that fails fastest.
+fn test(args: &[String]) -> Result<()> {
+    if let Some(extra) = args.first() {
+        bail!("cargo xtask test takes no arguments, got {extra:?}");
+    }
+    let started = Instant::now();
+    step("format", cargo(&["fmt", "--all", "--check"]))?;
+    step(
+        "clippy",
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    if has_nextest() {
+        step(
+            "tests (nextest)",
+            cargo(&[
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ]),
+        )?;
+    } else {
+        step(
+            "tests",
+            cargo(&[
+                "test",
+                "--workspace",
+                "--locked",
+                "--lib",
+                "--bins",
+                "--tests",
+            ]),
+        )?;
+    }
+    step(
+        "doc tests",
+        cargo(&["test", "--workspace", "--locked", "--doc"]),
+    )?;
+    let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    step("docs", doc)?;
+    println!("xtask test: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(args);
+    command
+}
+
+fn has_nextest() -> bool {
+    cargo(&["nextest", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+fn step(name: &str, mut command: Command) -> Result<()> {
+    let started = Instant::now();
+    println!("==> {name}");
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {command:?}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status}) after {:.0?}", started.elapsed());
+    }
+    println!("==> {name}: ok in {:.1?}", started.elapsed());
+    Ok(())
+}

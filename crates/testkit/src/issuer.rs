@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 #[derive(Default)]
 struct Knobs {
     jwks: Mutex<Value>,
+    advertised_jwks_uri: Mutex<Option<String>>,
     fail_next: AtomicU64,
     delay_ms: AtomicU64,
     garbage: AtomicBool,
@@ -76,6 +77,14 @@ impl Issuer {
     pub fn set_jwks(&self, jwks: Value) {
         *self.knobs.jwks.lock().unwrap_or_else(|p| p.into_inner()) = jwks;
     }
+    /// Makes discovery advertise this `jwks_uri` instead of the issuer's own.
+    pub fn set_discovery_jwks_uri(&self, uri: &str) {
+        *self
+            .knobs
+            .advertised_jwks_uri
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(uri.to_owned());
+    }
     /// The next `n` requests answer 500.
     pub fn fail_next(&self, n: u64) {
         self.knobs.fail_next.store(n, Ordering::SeqCst);
@@ -117,11 +126,13 @@ type Shared = (Arc<Knobs>, String);
 
 async fn discovery(State((knobs, url)): State<Shared>) -> Response {
     knobs.discovery_fetches.fetch_add(1, Ordering::SeqCst);
-    answer(
-        &knobs,
-        || json!({"issuer": url, "jwks_uri": format!("{url}/jwks.json")}),
-    )
-    .await
+    let advertised = knobs
+        .advertised_jwks_uri
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let jwks_uri = advertised.unwrap_or_else(|| format!("{url}/jwks.json"));
+    answer(&knobs, || json!({"issuer": url, "jwks_uri": jwks_uri})).await
 }
 
 async fn keys(State((knobs, _)): State<Shared>) -> Response {

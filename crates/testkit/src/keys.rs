@@ -2,9 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
-use aws_lc_rs::{hmac, rsa};
 use serde_json::{Value, json};
 
 use crate::b64;
@@ -121,12 +121,8 @@ impl TestKey {
     pub fn jwk_without_alg(&self) -> Value {
         match &self.signer {
             Signer::Rsa(pair, _) => {
-                let public: &rsa::PublicKey = pair.public_key();
-                json!({
-                    "kty": "RSA", "kid": self.kid, "use": "sig",
-                    "n": b64(public.modulus().big_endian_without_leading_zero()),
-                    "e": b64(public.exponent().big_endian_without_leading_zero()),
-                })
+                let (n, e) = rsa_components(pair.public_key().as_ref());
+                json!({"kty": "RSA", "kid": self.kid, "use": "sig", "n": b64(n), "e": b64(e)})
             }
             Signer::Ec(pair, crv) => {
                 let point = pair.public_key().as_ref();
@@ -195,6 +191,29 @@ impl TestKey {
             Signer::Ed(pair) => pair.sign(message).as_ref().to_vec(),
         }
     }
+}
+
+/// Modulus and exponent of a DER `RSAPublicKey ::= SEQUENCE { n INTEGER, e INTEGER }`, as
+/// aws-lc-rs encodes it (the fixtures' own keys only: lengths are trusted).
+fn rsa_components(der: &[u8]) -> (&[u8], &[u8]) {
+    fn tlv(input: &[u8]) -> (&[u8], &[u8]) {
+        let (len, header) = match input[1] {
+            short if short < 0x80 => (short as usize, 2),
+            long => {
+                let count = (long & 0x7f) as usize;
+                let len = input[2..2 + count]
+                    .iter()
+                    .fold(0usize, |acc, b| acc << 8 | *b as usize);
+                (len, 2 + count)
+            }
+        };
+        (&input[header..header + len], &input[header + len..])
+    }
+    let (sequence, _) = tlv(der);
+    let (n, rest) = tlv(sequence);
+    let (e, _) = tlv(rest);
+    let unsigned = |int: &[u8]| -> usize { int.iter().take_while(|b| **b == 0).count() };
+    (&n[unsigned(n)..], &e[unsigned(e)..])
 }
 
 /// An HS256 token keyed with `secret`: with an RSA public key as the secret, the algorithm-confusion

@@ -1,0 +1,299 @@
+//! Key-cache behaviour against a real issuer on loopback: single flight, no fetch storms, fail
+//! closed, stale-while-failing, rotation, size and time limits.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{AUDIENCE, Fixture, fast_options};
+use portcullis_claims::{
+    AuthError, AuthorizerConfig, CachePolicy, MAX_JWKS_BYTES, Verifier, VerifierOptions,
+};
+use portcullis_testkit::{Issuer, TestKey, b64, claims_for, jwks};
+use serde_json::json;
+
+fn options(policy: CachePolicy) -> VerifierOptions {
+    VerifierOptions {
+        cache_policy: policy,
+        ..VerifierOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_cache_under_1000_concurrent_verifications_fetches_once() {
+    let fx = Fixture::start().await;
+    fx.issuer.set_delay(Duration::from_millis(200));
+    let verifier =
+        Verifier::with_options(fx.config(), options(CachePolicy::default())).expect("verifier");
+    let tokens: Vec<String> = (0..1000)
+        .map(|i| {
+            fx.rsa
+                .mint(&fx.claims_with(json!({"sub": format!("user-{i}")})))
+        })
+        .collect();
+    let tasks: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let verifier = verifier.clone();
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("every token verifies");
+    }
+    assert_eq!(fx.issuer.jwks_fetches(), 1);
+    assert_eq!(fx.issuer.discovery_fetches(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_unknown_kids_within_one_cooldown_cause_at_most_two_fetches() {
+    let fx = Fixture::start().await;
+    let verifier =
+        Verifier::with_options(fx.config(), options(CachePolicy::default())).expect("verifier");
+    let payload = b64(fx.claims().to_string().as_bytes());
+    let mut tasks = Vec::new();
+    for i in 0..10_000u32 {
+        // Kid-only forgeries: the kid is judged before the signature, so no signing is needed.
+        let kid = format!("{:08x}{:08x}", i.wrapping_mul(2_654_435_761), i);
+        let header = b64(json!({"alg": "RS256", "kid": kid}).to_string().as_bytes());
+        let token = format!("{header}.{payload}.c2ln");
+        let verifier = verifier.clone();
+        tasks.push(tokio::spawn(async move { verifier.verify(&token).await }));
+    }
+    for task in tasks {
+        assert_eq!(
+            task.await.expect("task").expect_err("unknown kid"),
+            AuthError::UnknownKid
+        );
+    }
+    assert!(
+        fx.issuer.jwks_fetches() <= 2,
+        "{} fetches",
+        fx.issuer.jwks_fetches()
+    );
+    assert!(fx.issuer.jwks_fetches() >= 1);
+}
+
+#[tokio::test]
+async fn issuer_down_after_first_fetch_keeps_cached_keys_working() {
+    let mut fx = Fixture::start().await;
+    // Keys always stale and no cool-down: every request tries a refresh, and every refresh fails.
+    let policy = CachePolicy {
+        max_age: Duration::ZERO,
+        ..fast_options().cache_policy
+    };
+    let verifier = Verifier::with_options(fx.config(), options(policy)).expect("verifier");
+    assert!(verifier.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
+    fx.issuer.stop();
+    for i in 0..3 {
+        let token = fx
+            .rsa
+            .mint(&fx.claims_with(json!({"sub": format!("after-{i}")})));
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "cached key must keep working"
+        );
+    }
+    let unknown = TestKey::rsa("rotated-in").mint(&fx.claims());
+    assert_eq!(
+        verifier.verify(&unknown).await.unwrap_err(),
+        AuthError::UnknownKid
+    );
+}
+
+#[tokio::test]
+async fn issuer_down_from_the_start_fails_closed() {
+    let mut fx = Fixture::start().await;
+    fx.issuer.stop();
+    let verifier = fx.verifier(fx.config());
+    assert!(verifier.hydrate().await.is_err());
+    let refusal = verifier
+        .verify(&fx.rsa.mint(&fx.claims()))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal, AuthError::KeysUnavailable);
+    assert_eq!(refusal.status(), 401);
+}
+
+#[tokio::test]
+async fn rotated_key_is_accepted_after_one_fetch_once_the_cooldown_passes() {
+    let fx = Fixture::start().await;
+    let policy = CachePolicy {
+        cooldown: Duration::from_millis(300),
+        ..CachePolicy::default()
+    };
+    let verifier = Verifier::with_options(fx.config(), options(policy)).expect("verifier");
+    assert!(verifier.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
+    assert_eq!(fx.issuer.jwks_fetches(), 1);
+
+    let new_key = TestKey::rsa_other("k2");
+    fx.issuer.set_jwks(jwks([fx.rsa.jwk(), new_key.jwk()]));
+    let token = new_key.mint(&fx.claims());
+    // Inside the cool-down the new kid is not fetched for…
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        AuthError::UnknownKid
+    );
+    assert_eq!(fx.issuer.jwks_fetches(), 1);
+    // …after it, one fetch brings it in.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(fx.issuer.jwks_fetches(), 2);
+}
+
+#[tokio::test]
+async fn remembered_token_is_refused_once_its_key_leaves_the_jwks() {
+    let fx = Fixture::start().await;
+    let verifier = fx.verifier(fx.config());
+    let token = fx.rsa.mint(&fx.claims());
+    assert!(verifier.verify(&token).await.is_ok());
+    fx.issuer.set_jwks(jwks([TestKey::rsa_other("k2").jwk()]));
+    verifier.hydrate().await.expect("refresh");
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        AuthError::UnknownKid
+    );
+}
+
+#[tokio::test]
+async fn jwks_uri_override_skips_discovery() {
+    let fx = Fixture::start().await;
+    let config = fx
+        .config()
+        .with_jwks_uri(&fx.issuer.jwks_url())
+        .expect("jwks uri");
+    let verifier = fx.verifier(config);
+    assert!(verifier.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
+    assert_eq!(
+        (fx.issuer.discovery_fetches(), fx.issuer.jwks_fetches()),
+        (0, 1)
+    );
+}
+
+#[tokio::test]
+async fn issuer_with_trailing_slash_finds_discovery_with_one_slash() {
+    let fx = Fixture::start().await;
+    let issuer = format!("{}/", fx.iss());
+    let config = AuthorizerConfig::new(&issuer, [AUDIENCE]).expect("config");
+    let verifier = fx.verifier(config);
+    let token = fx.rsa.mint(&claims_for(&issuer, AUDIENCE, 60));
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(fx.issuer.discovery_fetches(), 1);
+}
+
+#[tokio::test]
+async fn jwks_larger_than_150000_bytes_is_refused() {
+    let fx = Fixture::start().await;
+    let padding: Vec<_> = (0..2_000)
+        .map(|i| json!({"kty": "oct", "kid": format!("pad-{i}"), "k": "A".repeat(64)}))
+        .collect();
+    let mut keys = vec![fx.rsa.jwk()];
+    keys.extend(padding);
+    let document = jwks(keys);
+    assert!(document.to_string().len() > MAX_JWKS_BYTES);
+    fx.issuer.set_jwks(document);
+    let verifier = fx.verifier(fx.config());
+    let error = verifier.hydrate().await.unwrap_err();
+    assert!(
+        error.to_string().contains("more than 150000 bytes"),
+        "{error}"
+    );
+    assert_eq!(
+        verifier
+            .verify(&fx.rsa.mint(&fx.claims()))
+            .await
+            .unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+}
+
+#[tokio::test]
+async fn slow_issuer_times_out_and_fails_closed() {
+    let fx = Fixture::start().await;
+    fx.issuer.set_delay(Duration::from_millis(1_000));
+    let policy = CachePolicy {
+        timeout: Duration::from_millis(200),
+        ..fast_options().cache_policy
+    };
+    let verifier = Verifier::with_options(fx.config(), options(policy)).expect("verifier");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        verifier
+            .verify(&fx.rsa.mint(&fx.claims()))
+            .await
+            .unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the timeout bounded the wait"
+    );
+}
+
+#[tokio::test]
+async fn seeded_keys_verify_without_any_fetch_and_hydrate_prefetches() {
+    let fx = Fixture::start().await;
+    let seeded = fx.verifier(fx.config());
+    let usable = seeded
+        .keys()
+        .seed(jwks([fx.rsa.jwk()]).to_string().as_bytes())
+        .expect("seed");
+    assert_eq!(usable, 1);
+    assert!(seeded.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
+    assert_eq!(fx.issuer.jwks_fetches(), 0);
+
+    let hydrated = fx.verifier(fx.config());
+    assert_eq!(
+        hydrated.hydrate().await.expect("hydrate"),
+        2,
+        "RS256-only verifier: k1 and noalg; ec1, ed1, ps1 need other algorithms, weak and dup are unusable"
+    );
+    assert_eq!(fx.issuer.jwks_fetches(), 1);
+    assert!(hydrated.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
+    assert_eq!(fx.issuer.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_for_non_loopback_hosts() {
+    let cases = [
+        ("http://issuer.example.com", false),
+        ("http://10.0.0.1/x", false),
+        ("ftp://127.0.0.1/", false),
+        ("https://issuer.example.com", true),
+        ("http://127.0.0.1:8080", true),
+        ("http://localhost:8080/pool", true),
+        ("http://[::1]:8080", true),
+    ];
+    for (issuer, ok) in cases {
+        assert_eq!(
+            AuthorizerConfig::new(issuer, [AUDIENCE]).is_ok(),
+            ok,
+            "{issuer}"
+        );
+    }
+    let config = AuthorizerConfig::new("https://issuer.example.com", [AUDIENCE]).expect("config");
+    let error = config
+        .with_jwks_uri("http://issuer.example.com/jwks.json")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        r#"invalid jwks_uri "http://issuer.example.com/jwks.json": expected an https URL (plain http only for loopback hosts)"#
+    );
+}
+
+#[tokio::test]
+async fn discovery_pointing_jwks_at_plain_http_elsewhere_is_refused() {
+    // An issuer whose discovery names a non-loopback http jwks_uri: never fetched.
+    let issuer = Issuer::start(jwks([TestKey::rsa("k1").jwk()]))
+        .await
+        .expect("issuer");
+    let verifier = Verifier::with_options(
+        AuthorizerConfig::new(issuer.url(), [AUDIENCE]).expect("config"),
+        fast_options(),
+    )
+    .expect("verifier");
+    issuer.set_discovery_jwks_uri("http://keys.example.com/jwks.json");
+    let error = verifier.hydrate().await.unwrap_err();
+    assert!(error.to_string().contains("https jwks_uri"), "{error}");
+    assert_eq!(issuer.jwks_fetches(), 0);
+}

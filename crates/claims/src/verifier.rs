@@ -12,7 +12,7 @@ use crate::claims::Claims;
 use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_ENTRIES};
 use crate::error::AuthError;
 use crate::jwks::{CachePolicy, FetchError, JwksCache, Lookup};
-use crate::token::{decode, identity_source};
+use crate::token::{Decoded, decode, identity_source};
 
 /// Tuning that is not security policy: key fetching and the verified-token cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,22 +130,29 @@ impl Verifier {
             check_times(remembered.claims.as_map(), now, self.leeway())?;
             return Ok(remembered.claims);
         }
-        let claims = self.verify_uncached(token, digest).await;
-        if let Err(refusal) = &claims {
+        let decoded = decode(token, self.inner.config.algorithms()).inspect_err(|refusal| {
             tracing::debug!(reason = %refusal, "token refused");
-        }
-        let claims = claims?;
+        })?;
+        let claims = match self.check(&decoded).await {
+            Ok(()) => self.admit(decoded, digest),
+            Err(refusal) => {
+                // The kid and iss help an operator; both are the sender's words, so kept short.
+                let iss = decoded
+                    .payload
+                    .get("iss")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                tracing::debug!(reason = %refusal, kid = %clip(&decoded.kid), iss = %clip(iss), "token refused");
+                return Err(refusal);
+            }
+        };
         check_times(claims.as_map(), now, self.leeway())?;
         Ok(claims)
     }
 
-    async fn verify_uncached(
-        &self,
-        token: &str,
-        digest: Option<[u8; 32]>,
-    ) -> Result<Claims, AuthError> {
+    /// Key, signature, issuer, audience and token use: everything but time claims and scopes.
+    async fn check(&self, decoded: &Decoded<'_>) -> Result<(), AuthError> {
         let config = &self.inner.config;
-        let decoded = decode(token, config.algorithms())?;
         let key = match self.inner.keys.lookup(&decoded.kid).await {
             Lookup::Found(key) => key,
             Lookup::Ambiguous => return Err(AuthError::AmbiguousKid),
@@ -158,15 +165,19 @@ impl Verifier {
         public_key
             .verify_sig(decoded.signing_input.as_bytes(), &decoded.signature)
             .map_err(|_| AuthError::InvalidSignature)?;
-        let payload = decoded.payload;
-        check_issuer(&payload, config.issuer())?;
-        check_audience(&payload, config.audiences())?;
+        check_issuer(&decoded.payload, config.issuer())?;
+        check_audience(&decoded.payload, config.audiences())?;
         if let Some(required) = config.token_use()
-            && payload.get("token_use").and_then(Value::as_str) != Some(required)
+            && decoded.payload.get("token_use").and_then(Value::as_str) != Some(required)
         {
             return Err(AuthError::WrongTokenUse);
         }
-        let claims = Claims::from_map(payload);
+        Ok(())
+    }
+
+    /// Turns a checked token into claims, remembering it for next time.
+    fn admit(&self, decoded: Decoded<'_>, digest: Option<[u8; 32]>) -> Claims {
+        let claims = Claims::from_map(decoded.payload);
         if let (Some(cache), Some(digest)) = (&self.inner.tokens, digest) {
             let entry = Remembered {
                 claims: claims.clone(),
@@ -174,7 +185,7 @@ impl Verifier {
             };
             lock(cache).put(digest, entry);
         }
-        Ok(claims)
+        claims
     }
 
     /// A remembered token, unless its key has since left the issuer's key set.
@@ -276,8 +287,35 @@ fn now_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// At most 64 characters of a sender-chosen string, for logs.
+fn clip(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_is_shareable_across_threads_and_tasks() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Verifier>();
+        fn future_is_send<F: std::future::Future + Send>(_: F) {}
+        let config = AuthorizerConfig::new("https://issuer.example.com", ["a"]).expect("config");
+        let verifier = Verifier::new(config).expect("verifier");
+        future_is_send(verifier.verify("token"));
+        future_is_send(verifier.authorize(None, &["scope"]));
+    }
+
+    #[test]
+    fn log_clipping_respects_character_boundaries() {
+        assert_eq!(clip(&"é".repeat(100)).chars().count(), 64);
+        assert_eq!(clip("short"), "short");
+    }
 }

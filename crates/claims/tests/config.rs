@@ -1,0 +1,89 @@
+//! Configuration that cannot work is refused when it is built, naming the key, value and expectation.
+
+use std::time::Duration;
+
+use portcullis_claims::{Algorithm, AuthorizerConfig};
+
+#[test]
+fn bad_configuration_is_refused_with_a_message_naming_it() {
+    let audiences = |n: usize| (0..n).map(|i| format!("aud-{i}")).collect::<Vec<_>>();
+    let cases: Vec<(
+        &str,
+        Result<AuthorizerConfig, portcullis_claims::ConfigError>,
+        &str,
+    )> = vec![
+        (
+            "relative issuer",
+            AuthorizerConfig::new("issuer.example.com", ["a"]),
+            r#"invalid issuer "issuer.example.com": expected an absolute https URL (relative URL without a base)"#,
+        ),
+        (
+            "plain http issuer",
+            AuthorizerConfig::new("http://issuer.example.com", ["a"]),
+            r#"invalid issuer "http://issuer.example.com": expected an https URL (plain http only for loopback hosts)"#,
+        ),
+        (
+            "credentials in the issuer",
+            AuthorizerConfig::new("https://user:pw@issuer.example.com", ["a"]),
+            r#"invalid issuer "https://user:pw@issuer.example.com": expected a URL without credentials"#,
+        ),
+        (
+            "no audience",
+            AuthorizerConfig::new("https://issuer.example.com", Vec::<String>::new()),
+            r#"invalid audience "0 entries": expected between 1 and 50 audiences (API Gateway's quota)"#,
+        ),
+        (
+            "51 audiences",
+            AuthorizerConfig::new("https://issuer.example.com", audiences(51)),
+            r#"invalid audience "51 entries": expected between 1 and 50 audiences (API Gateway's quota)"#,
+        ),
+        (
+            "blank audience",
+            AuthorizerConfig::new("https://issuer.example.com", ["  "]),
+            r#"invalid audience "  ": expected a non-empty audience"#,
+        ),
+        (
+            "no algorithms",
+            AuthorizerConfig::new("https://issuer.example.com", ["a"])
+                .and_then(|c| c.with_algorithms([])),
+            r#"invalid algorithms "[]": expected at least one signature algorithm"#,
+        ),
+        (
+            "plain http jwks_uri",
+            AuthorizerConfig::new("https://issuer.example.com", ["a"])
+                .and_then(|c| c.with_jwks_uri("http://keys.example.com/jwks.json")),
+            r#"invalid jwks_uri "http://keys.example.com/jwks.json": expected an https URL (plain http only for loopback hosts)"#,
+        ),
+    ];
+    for (name, result, message) in cases {
+        assert_eq!(result.expect_err(name).to_string(), message, "{name}");
+    }
+}
+
+#[test]
+fn algorithm_names_are_exact_jose_names() {
+    assert_eq!("RS256".parse::<Algorithm>(), Ok(Algorithm::RS256));
+    assert_eq!("EdDSA".parse::<Algorithm>(), Ok(Algorithm::EdDSA));
+    for bad in ["rs256", "HS256", "none", ""] {
+        let error = bad.parse::<Algorithm>().expect_err(bad);
+        assert!(
+            error.to_string().starts_with(&format!(
+                "invalid algorithms {bad:?}: expected one of RS256"
+            )),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn defaults_are_api_gateway_s() {
+    let config = AuthorizerConfig::new("https://issuer.example.com", ["a"]).expect("config");
+    assert_eq!(config.algorithms(), Algorithm::GATEWAY_DEFAULT);
+    assert_eq!(config.leeway(), Duration::ZERO);
+    assert_eq!(config.token_use(), None);
+    assert_eq!(config.jwks_uri(), None);
+    assert_eq!(
+        config.discovery_url().expect("url").as_str(),
+        "https://issuer.example.com/.well-known/openid-configuration"
+    );
+}

@@ -1,0 +1,209 @@
+//! Architecture rules that show only as an absence, read from `cargo metadata`.
+//! See ARCHITECTURE.md: `profile → {axum, lambda} → claims ← providers`, `xtask → providers, deploy`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+struct Graph {
+    /// Package id → (name, version).
+    packages: BTreeMap<String, (String, String)>,
+    /// Package id → ids it needs at build or run time (dev-dependencies left out).
+    edges: BTreeMap<String, Vec<String>>,
+    workspace: BTreeSet<String>,
+}
+
+fn graph() -> Graph {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // Only what this machine builds: Windows-only crates do not count against us on Linux.
+    let rustc = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV runs");
+    let rustc = String::from_utf8_lossy(&rustc.stdout).into_owned();
+    let host = rustc
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("host triple");
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--filter-platform",
+            host,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let packages = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let field = |k: &str| p[k].as_str().expect("string").to_owned();
+            (field("id"), (field("name"), field("version")))
+        })
+        .collect();
+    let edges_where = |keep: &dyn Fn(&Value) -> bool| -> BTreeMap<String, Vec<String>> {
+        meta["resolve"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|node| {
+                let deps = node["deps"]
+                    .as_array()
+                    .expect("deps")
+                    .iter()
+                    .filter(|d| d["dep_kinds"].as_array().expect("kinds").iter().any(keep))
+                    .map(|d| d["pkg"].as_str().expect("pkg").to_owned())
+                    .collect();
+                (node["id"].as_str().expect("id").to_owned(), deps)
+            })
+            .collect()
+    };
+    let edges = edges_where(&|kind| kind["kind"] != "dev");
+    let workspace = meta["workspace_members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m.as_str().expect("id").to_owned())
+        .collect();
+    Graph {
+        packages,
+        edges,
+        workspace,
+    }
+}
+
+impl Graph {
+    fn id(&self, name: &str) -> String {
+        self.packages
+            .iter()
+            .find(|(_, (n, _))| n == name)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_else(|| panic!("no package {name}"))
+    }
+    fn name(&self, id: &str) -> &str {
+        &self.packages[id].0
+    }
+    fn direct_workspace_deps(&self, id: &str) -> Vec<&str> {
+        self.edges[id]
+            .iter()
+            .filter(|d| self.workspace.contains(*d))
+            .map(|d| self.name(d))
+            .collect()
+    }
+}
+
+/// Package lines (`name vX.Y.Z`) that `cargo tree` prints for these arguments, for this machine's
+/// target and with resolver-2 feature resolution (unlike `cargo metadata`, which unites features).
+fn cargo_tree(args: &[&str]) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .arg("tree")
+        .args(args)
+        .args(["--prefix", "none", "--format", "{p}", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim_end_matches(" (*)").to_owned())
+        .collect()
+}
+
+#[test]
+fn claims_depends_on_no_workspace_crate_web_framework_or_aws_sdk() {
+    let g = graph();
+    assert!(
+        g.direct_workspace_deps(&g.id("portcullis-claims"))
+            .is_empty()
+    );
+    let forbidden: Vec<String> = cargo_tree(&["-p", "portcullis-claims", "-e", "normal,build"])
+        .into_iter()
+        .filter(|line| {
+            let name = line.split(' ').next().unwrap_or_default();
+            ["axum", "lambda_http", "lambda_runtime", "actix-web", "warp"].contains(&name)
+                || name.starts_with("aws-sdk-")
+                || name.starts_with("portcullis-") && name != "portcullis-claims"
+        })
+        .collect();
+    assert!(
+        forbidden.is_empty(),
+        "portcullis-claims must stay framework- and SDK-free: {forbidden:?}"
+    );
+}
+
+#[test]
+fn workspace_edges_follow_the_architecture() {
+    let g = graph();
+    // Which workspace crates each crate may depend on (normal and build dependencies).
+    let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
+        ("portcullis-claims", &[][..]),
+        ("portcullis-testkit", &[][..]),
+        ("portcullis-tests", &[][..]),
+        ("xtask", &[][..]),
+    ]);
+    for id in &g.workspace {
+        let name = g.name(id);
+        let permitted = allowed
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not in the architecture table of tidy.rs"));
+        for dep in g.direct_workspace_deps(id) {
+            assert!(
+                permitted.contains(&dep),
+                "forbidden edge {name} → {dep}: see ARCHITECTURE.md"
+            );
+        }
+    }
+    // The testkit is a dev-dependency only.
+    for id in &g.workspace {
+        assert!(
+            !g.direct_workspace_deps(id).contains(&"portcullis-testkit"),
+            "{} ships the testkit",
+            g.name(id)
+        );
+    }
+}
+
+#[test]
+fn no_crate_is_built_in_two_versions() {
+    // Versions that cannot be unified today, each with its reason. Keep this list short.
+    let tolerated: &[(&str, &str)] = &[(
+        "syn",
+        "criterion (dev) reaches syn 2 through ciborium → half → zerocopy-derive; url's ICU crates use syn 3",
+    )];
+    let duplicated: Vec<String> = cargo_tree(&[
+        "--workspace",
+        "--duplicates",
+        "-e",
+        "normal,build,dev",
+        "--depth",
+        "0",
+    ])
+    .into_iter()
+    .filter(|line| {
+        let name = line.split(' ').next().unwrap_or_default();
+        !tolerated.iter().any(|(t, _)| *t == name)
+    })
+    .collect();
+    assert!(
+        duplicated.is_empty(),
+        "built in several versions (unify, or justify in `tolerated`): {duplicated:?}"
+    );
+}

@@ -155,6 +155,18 @@ fn workspace_edges_follow_the_architecture() {
     // Which workspace crates each crate may depend on (normal and build dependencies).
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("portcullis-claims", &[][..]),
+        ("portcullis-cognito", &["portcullis-claims"][..]),
+        ("portcullis-auth0", &["portcullis-claims"][..]),
+        ("portcullis-okta", &["portcullis-claims"][..]),
+        (
+            "portcullis-config",
+            &[
+                "portcullis-claims",
+                "portcullis-cognito",
+                "portcullis-auth0",
+                "portcullis-okta",
+            ][..],
+        ),
         ("portcullis-testkit", &[][..]),
         ("portcullis-tests", &[][..]),
         ("xtask", &[][..]),
@@ -179,6 +191,41 @@ fn workspace_edges_follow_the_architecture() {
             g.name(id)
         );
     }
+}
+
+#[test]
+fn auth0_users_build_no_aws_sdk() {
+    let sdk: Vec<String> = cargo_tree(&[
+        "-p",
+        "portcullis-auth0",
+        "-p",
+        "portcullis-claims",
+        "-e",
+        "normal,build",
+    ])
+    .into_iter()
+    .filter(|line| {
+        line.starts_with("aws-sdk-")
+            || line.starts_with("aws-smithy-")
+            || line.starts_with("aws-config")
+    })
+    .collect();
+    assert!(
+        sdk.is_empty(),
+        "portcullis-claims + portcullis-auth0 must not build the AWS SDK: {sdk:?}"
+    );
+}
+
+#[test]
+fn cognito_runtime_profile_builds_no_aws_sdk_without_the_sdk_feature() {
+    let sdk: Vec<String> = cargo_tree(&["-p", "portcullis-cognito", "-e", "normal,build"])
+        .into_iter()
+        .filter(|line| line.starts_with("aws-sdk-"))
+        .collect();
+    assert!(
+        sdk.is_empty(),
+        "portcullis-cognito without `sdk` must not build the AWS SDK: {sdk:?}"
+    );
 }
 
 #[test]

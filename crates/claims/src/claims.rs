@@ -70,9 +70,13 @@ impl Claims {
     pub fn iss(&self) -> Option<&str> {
         self.str("iss")
     }
-    /// `aud`, whether a string or a list of strings (non-strings in a list are skipped).
+    /// A claim that may be a string or a list of strings, as a list (non-strings skipped).
+    pub fn strings(&self, name: &str) -> Vec<&str> {
+        string_or_list(self.0.get(name))
+    }
+    /// `aud`, whether a string or a list of strings.
     pub fn aud(&self) -> Vec<&str> {
-        string_or_list(self.0.get("aud"))
+        self.strings("aud")
     }
     /// `client_id` (Cognito access tokens carry it instead of `aud`).
     pub fn client_id(&self) -> Option<&str> {
@@ -84,7 +88,7 @@ impl Claims {
             .str("scope")
             .map(|s| s.split_whitespace().collect())
             .unwrap_or_default();
-        scopes.extend(string_or_list(self.0.get("scp")));
+        scopes.extend(self.strings("scp"));
         scopes
     }
     /// Cognito's `token_use`: `"id"` or `"access"`.
@@ -103,8 +107,8 @@ impl Claims {
     /// `cognito:groups`, else `groups` (Okta).
     pub fn groups(&self) -> Vec<&str> {
         match self.0.get("cognito:groups") {
-            Some(v) => string_or_list(Some(v)),
-            None => string_or_list(self.0.get("groups")),
+            Some(_) => self.strings("cognito:groups"),
+            None => self.strings("groups"),
         }
     }
     /// `exp` in whole seconds since the epoch, when it is a number.

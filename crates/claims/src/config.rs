@@ -283,3 +283,37 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
         None => false,
     }
 }
+
+/// A bare host name such as `tenant.eu.auth0.com` (no scheme, path or port), for provider settings
+/// that derive URLs from a domain.
+pub fn check_domain(key: &str, value: &str) -> Result<String, ConfigError> {
+    if value.contains("://") {
+        let host = value
+            .split("://")
+            .nth(1)
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        return Err(ConfigError::new(
+            key,
+            value,
+            &format!("a host name without scheme, like {host:?}"),
+        ));
+    }
+    let labels_ok = value.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    if value.is_empty() || value.len() > 253 || !value.contains('.') || !labels_ok {
+        return Err(ConfigError::new(
+            key,
+            value,
+            "a host name like tenant.example.com (no path, port or slash)",
+        ));
+    }
+    Ok(value.to_ascii_lowercase())
+}

@@ -25,21 +25,29 @@
 //! # Ok(()) }
 //! ```
 
+mod authorizer;
 mod claims;
 mod config;
 mod error;
+pub mod grant;
+mod identity;
 mod json;
 mod jwk;
 mod jwks;
 mod token;
 mod verifier;
 
+pub use crate::authorizer::Authorizer;
 pub use crate::claims::Claims;
 pub use crate::config::{
     Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, MAX_AUDIENCES,
     MAX_JWKS_BYTES, MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN, TOKEN_CACHE_ENTRIES,
+    check_domain,
 };
 pub use crate::error::{AlgName, AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
+pub use crate::identity::{
+    Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
+};
 pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache};
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};

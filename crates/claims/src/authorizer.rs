@@ -1,0 +1,119 @@
+//! Several trusted issuers behind one authorizer (a Cognito pool's original and updated issuer, say).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::claims::Claims;
+use crate::config::AuthorizerConfig;
+use crate::error::AuthError;
+use crate::jwks::FetchError;
+use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
+use crate::{ConfigError, MAX_TOKEN_BYTES};
+
+/// One [`Verifier`] per trusted issuer. A token goes to the verifier whose issuer equals its (not yet
+/// trusted) `iss`; a token naming none of them goes to the first, which refuses it exactly as a
+/// single-issuer authorizer would. With one issuer this is a plain [`Verifier`].
+///
+/// ```
+/// use portcullis_claims::{Authorizer, AuthorizerConfig, VerifierOptions};
+/// let pool = "us-east-1_AbC123";
+/// let configs = ["https://cognito-idp.us-east-1.amazonaws.com", "https://issuer-cognito-idp.us-east-1.amazonaws.com"]
+///     .map(|host| AuthorizerConfig::new(format!("{host}/{pool}"), ["client"]).unwrap());
+/// let authorizer = Authorizer::new(configs, VerifierOptions::default()).unwrap();
+/// assert_eq!(authorizer.verifiers().len(), 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    verifiers: Vec<Verifier>,
+}
+
+impl Authorizer {
+    /// An authorizer trusting each of `configs` (at least one, issuers distinct).
+    pub fn new(
+        configs: impl IntoIterator<Item = AuthorizerConfig>,
+        options: VerifierOptions,
+    ) -> Result<Authorizer, ConfigError> {
+        let mut verifiers: Vec<Verifier> = Vec::new();
+        for config in configs {
+            if verifiers
+                .iter()
+                .any(|v| v.config().issuer() == config.issuer())
+            {
+                return Err(ConfigError::new(
+                    "issuer",
+                    config.issuer(),
+                    "each issuer once",
+                ));
+            }
+            verifiers.push(Verifier::with_options(config, options.clone())?);
+        }
+        if verifiers.is_empty() {
+            return Err(ConfigError::new(
+                "issuer",
+                "none",
+                "at least one trusted issuer",
+            ));
+        }
+        Ok(Authorizer { verifiers })
+    }
+
+    /// The verifiers, one per issuer, in configuration order.
+    pub fn verifiers(&self) -> &[Verifier] {
+        &self.verifiers
+    }
+
+    /// Fetches every issuer's keys; the first failure is returned after all were tried.
+    pub async fn hydrate(&self) -> Result<usize, FetchError> {
+        let mut total = 0;
+        let mut first_error = None;
+        for verifier in &self.verifiers {
+            match verifier.hydrate().await {
+                Ok(n) => total += n,
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        first_error.map_or(Ok(total), Err)
+    }
+
+    /// As [`Verifier::authorize`], for whichever issuer the token names.
+    pub async fn authorize<S: AsRef<str>>(
+        &self,
+        authorization: Option<&str>,
+        route_scopes: &[S],
+    ) -> Result<Claims, AuthError> {
+        let claims = self.verify(authorization.unwrap_or_default()).await?;
+        require_any_scope(&claims, route_scopes)?;
+        Ok(claims)
+    }
+
+    /// As [`Verifier::verify`], for whichever issuer the token names.
+    pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
+        self.route(authorization).verify(authorization).await
+    }
+
+    fn route(&self, authorization: &str) -> &Verifier {
+        if self.verifiers.len() > 1
+            && let Some(iss) = unverified_issuer(authorization)
+            && let Some(verifier) = self.verifiers.iter().find(|v| v.config().issuer() == iss)
+        {
+            return verifier;
+        }
+        &self.verifiers[0]
+    }
+}
+
+/// The `iss` a token claims, read without any check: only to choose which issuer's rules judge it.
+fn unverified_issuer(authorization: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: String,
+    }
+    if authorization.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let token = authorization.rsplit(' ').next()?;
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
+}

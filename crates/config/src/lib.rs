@@ -1,0 +1,471 @@
+//! Portcullis configuration: one file (`portcullis.toml`), overridden by `PORTCULLIS_…` environment
+//! variables (separator `__`: `PORTCULLIS_AUTH__AUDIENCE`), then by command-line flags.
+//!
+//! ```toml
+//! [auth]
+//! provider = "cognito"            # cognito | auth0 | okta | oidc
+//! # issuer = "https://…"          # oidc: required; others: derived, may be overridden
+//! # audience = ["…"]              # oidc: required; others: derived
+//! # jwks_uri = "http://127.0.0.1:5000/…/jwks.json"   # optional override of discovery
+//! [auth.cognito]
+//! region = "us-east-1"
+//! user_pool_id = "us-east-1_AbC123"
+//! client_id = "6p1kqe3vvbh3e6rh2cbqmqtl5a"
+//! [routes."POST /user/profile"]
+//! scopes = ["profile/write"]
+//! ```
+//!
+//! Every bad value is refused by [`load`] with a message that names the key, the value and what was
+//! expected. Switching provider is a change of `auth.provider`; each provider's section may stay.
+//!
+//! ```
+//! use portcullis_config::{Sources, load};
+//! let settings = load(&Sources::text(r#"
+//!     [auth]
+//!     provider = "auth0"
+//!     [auth.auth0]
+//!     domain = "tenant.eu.auth0.com"
+//!     audience = "https://api.example.com"
+//! "#))?;
+//! assert_eq!(settings.auth.configs[0].issuer(), "https://tenant.eu.auth0.com/");
+//! # Ok::<(), portcullis_config::SettingsError>(())
+//! ```
+
+mod raw;
+mod routes;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_claims::{
+    Algorithm, Authorizer, AuthorizerConfig, ConfigError, IdentityMapping, OidcMapping,
+    VerifierOptions,
+};
+
+pub use crate::routes::{Method, Routes};
+
+/// The default configuration file, read from the working directory when present.
+pub const DEFAULT_FILE: &str = "portcullis.toml";
+
+/// Where settings come from, lowest precedence first: file, environment, flags.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A configuration file; `None` reads `portcullis.toml` if it exists.
+    pub file: Option<PathBuf>,
+    /// Configuration text instead of a file (tests, embedded defaults).
+    pub text: Option<String>,
+    /// Environment variables; `None` reads the process environment.
+    pub env: Option<HashMap<String, String>>,
+    /// Flag overrides as `(key, value)`, e.g. `("auth.provider", "okta")`.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// Settings from this text only (no file, no environment).
+    pub fn text(text: &str) -> Sources {
+        Sources {
+            text: Some(text.to_owned()),
+            env: Some(HashMap::new()),
+            ..Sources::default()
+        }
+    }
+}
+
+/// Why the settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A value that cannot work (key, value, expectation).
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    /// A required key is absent.
+    #[error("missing {key}: expected {expected}")]
+    Missing {
+        /// The key.
+        key: String,
+        /// What it should hold.
+        expected: String,
+    },
+    /// The file or environment could not be read or parsed.
+    #[error("cannot read configuration from {source_name}: {detail}")]
+    Source {
+        /// The file, or "environment".
+        source_name: String,
+        /// What went wrong (with the key, when the parser names one).
+        detail: String,
+    },
+    /// The provider was left out of this build.
+    #[error(
+        "auth.provider {provider:?} is not compiled into this build: rebuild with cargo feature {provider:?}"
+    )]
+    NotBuilt {
+        /// The provider named.
+        provider: String,
+    },
+}
+
+impl SettingsError {
+    pub(crate) fn missing(key: &str, expected: &str) -> SettingsError {
+        SettingsError::Missing {
+            key: key.to_owned(),
+            expected: expected.to_owned(),
+        }
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Who issues tokens and how they are judged.
+    pub auth: AuthSettings,
+    /// Scopes per route.
+    pub routes: Routes,
+}
+
+/// The chosen provider and the authorizer configuration derived from it.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The provider and its own settings.
+    pub provider: Provider,
+    /// One configuration per trusted issuer (two for a Cognito pool trusting both issuer forms).
+    pub configs: Vec<AuthorizerConfig>,
+    /// How claims become an [`portcullis_claims::Identity`].
+    pub mapping: Arc<dyn IdentityMapping>,
+}
+
+impl AuthSettings {
+    /// The authorizer for these settings.
+    pub fn authorizer(&self, options: VerifierOptions) -> Result<Authorizer, ConfigError> {
+        Authorizer::new(self.configs.clone(), options)
+    }
+}
+
+/// The provider profile in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Provider {
+    /// Amazon Cognito.
+    #[cfg(feature = "cognito")]
+    Cognito(portcullis_cognito::CognitoSettings),
+    /// Auth0.
+    #[cfg(feature = "auth0")]
+    Auth0(portcullis_auth0::Auth0Settings),
+    /// Okta.
+    #[cfg(feature = "okta")]
+    Okta(portcullis_okta::OktaSettings),
+    /// Any OpenID Connect issuer.
+    Oidc,
+}
+
+impl Provider {
+    /// `cognito`, `auth0`, `okta` or `oidc`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "cognito")]
+            Provider::Cognito(_) => "cognito",
+            #[cfg(feature = "auth0")]
+            Provider::Auth0(_) => "auth0",
+            #[cfg(feature = "okta")]
+            Provider::Okta(_) => "okta",
+            Provider::Oidc => "oidc",
+        }
+    }
+}
+
+/// Reads and validates settings from `sources`.
+pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
+    let raw = raw::read(sources)?;
+    let auth = raw.auth.ok_or_else(|| {
+        SettingsError::missing(
+            "auth",
+            "an [auth] section with provider = \"cognito\" | \"auth0\" | \"okta\" | \"oidc\"",
+        )
+    })?;
+    let routes = Routes::parse(raw.routes)?;
+    Ok(Settings {
+        auth: derive_auth(auth)?,
+        routes,
+    })
+}
+
+/// What a provider contributes before the generic `[auth]` overrides are applied.
+struct Derived {
+    provider: Provider,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    mapping: Arc<dyn IdentityMapping>,
+}
+
+fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
+    let provider = auth.provider.as_deref().ok_or_else(|| {
+        SettingsError::missing("auth.provider", "one of cognito, auth0, okta, oidc")
+    })?;
+    let derived = match provider {
+        "cognito" => cognito(&auth)?,
+        "auth0" => auth0(&auth)?,
+        "okta" => okta(&auth)?,
+        "oidc" => Derived {
+            provider: Provider::Oidc,
+            issuers: vec![auth.issuer.clone().ok_or_else(|| {
+                SettingsError::missing(
+                    "auth.issuer",
+                    "the issuer URL (the tokens' iss) for provider oidc",
+                )
+            })?],
+            audiences: auth
+                .audience
+                .clone()
+                .map(raw::OneOrMany::into_vec)
+                .ok_or_else(|| {
+                    SettingsError::missing(
+                        "auth.audience",
+                        "one or more audiences for provider oidc",
+                    )
+                })?,
+            mapping: Arc::new(OidcMapping),
+        },
+        other => {
+            return Err(ConfigError::new(
+                "auth.provider",
+                other,
+                "one of cognito, auth0, okta, oidc",
+            )
+            .into());
+        }
+    };
+    let mut issuers = derived.issuers;
+    if let Some(issuer) = &auth.issuer {
+        if issuers.len() > 1 {
+            return Err(ConfigError::new(
+                "auth.issuer",
+                issuer,
+                "no override while auth.cognito.issuer_type = \"both\" trusts two issuers",
+            )
+            .into());
+        }
+        issuers = vec![issuer.clone()];
+    }
+    let audiences = auth
+        .audience
+        .clone()
+        .map(raw::OneOrMany::into_vec)
+        .unwrap_or(derived.audiences);
+    if auth.jwks_uri.is_some() && issuers.len() > 1 {
+        return Err(ConfigError::new(
+            "auth.jwks_uri",
+            auth.jwks_uri.as_deref().unwrap_or_default(),
+            "no override while two issuers are trusted (each has its own JWKS)",
+        )
+        .into());
+    }
+    let algorithms = match &auth.algorithms {
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| {
+                    n.parse::<Algorithm>()
+                        .map_err(|e| ConfigError::new("auth.algorithms", n, &e.expected))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let configs = issuers
+        .into_iter()
+        .map(|issuer| {
+            let mut config =
+                AuthorizerConfig::new(issuer, audiences.clone()).map_err(|e| rekey(e, "auth"))?;
+            if let Some(uri) = &auth.jwks_uri {
+                config = config.with_jwks_uri(uri).map_err(|e| rekey(e, "auth"))?;
+            }
+            if let Some(algorithms) = &algorithms {
+                config = config.with_algorithms(algorithms.iter().copied())?;
+            }
+            if let Some(seconds) = auth.leeway_seconds {
+                if seconds > 300 {
+                    return Err(ConfigError::new(
+                        "auth.leeway_seconds",
+                        seconds,
+                        "at most 300 seconds of clock skew",
+                    ));
+                }
+                config = config.with_leeway(Duration::from_secs(seconds));
+            }
+            if let Some(token_use) = &auth.token_use {
+                config = config.with_token_use(token_use);
+            }
+            Ok(config)
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    if let Some(token_use) = &auth.token_use
+        && token_use != "id"
+        && token_use != "access"
+    {
+        return Err(ConfigError::new("auth.token_use", token_use, "\"id\" or \"access\"").into());
+    }
+    Ok(AuthSettings {
+        provider: derived.provider,
+        configs,
+        mapping: derived.mapping,
+    })
+}
+
+/// Prefixes the key of a core error with the configuration section (`issuer` → `auth.issuer`).
+fn rekey(mut error: ConfigError, section: &str) -> ConfigError {
+    if !error.key.contains('.') {
+        error.key = format!("{section}.{}", error.key);
+    }
+    error
+}
+
+fn section<'a, T>(
+    section: &'a Option<T>,
+    key: &str,
+    expected: &str,
+) -> Result<&'a T, SettingsError> {
+    section
+        .as_ref()
+        .ok_or_else(|| SettingsError::missing(key, expected))
+}
+
+fn field<'a>(
+    value: &'a Option<String>,
+    key: &str,
+    expected: &str,
+) -> Result<&'a str, SettingsError> {
+    value
+        .as_deref()
+        .ok_or_else(|| SettingsError::missing(key, expected))
+}
+
+#[cfg(feature = "cognito")]
+fn cognito(auth: &raw::Auth) -> Result<Derived, SettingsError> {
+    use portcullis_cognito::{CognitoMapping, CognitoSettings, IssuerType};
+    let c = section(
+        &auth.cognito,
+        "auth.cognito",
+        "an [auth.cognito] section with region, user_pool_id, client_id",
+    )?;
+    let region = field(
+        &c.region,
+        "auth.cognito.region",
+        "an AWS Region code like us-east-1",
+    )?;
+    let pool = field(
+        &c.user_pool_id,
+        "auth.cognito.user_pool_id",
+        "a pool id like us-east-1_AbC123",
+    )?;
+    let client = field(
+        &c.client_id,
+        "auth.cognito.client_id",
+        "the app client id (the audience)",
+    )?;
+    let issuer_type = c
+        .issuer_type
+        .as_deref()
+        .unwrap_or("original")
+        .parse::<IssuerType>()?;
+    let settings = CognitoSettings::new(region, pool, client, issuer_type)?;
+    Ok(Derived {
+        issuers: settings.issuers(),
+        audiences: vec![settings.client_id().to_owned()],
+        provider: Provider::Cognito(settings),
+        mapping: Arc::new(CognitoMapping),
+    })
+}
+
+#[cfg(feature = "auth0")]
+fn auth0(auth: &raw::Auth) -> Result<Derived, SettingsError> {
+    let a = section(
+        &auth.auth0,
+        "auth.auth0",
+        "an [auth.auth0] section with domain and audience",
+    )?;
+    let domain = field(
+        &a.domain,
+        "auth.auth0.domain",
+        "the tenant host, like tenant.eu.auth0.com",
+    )?;
+    let audience = field(
+        &a.audience,
+        "auth.auth0.audience",
+        "the API identifier, like https://api.example.com",
+    )?;
+    let settings =
+        portcullis_auth0::Auth0Settings::new(domain, audience, a.roles_claim.as_deref())?;
+    Ok(Derived {
+        issuers: vec![settings.issuer()],
+        audiences: vec![settings.audience().to_owned()],
+        mapping: Arc::new(settings.mapping()),
+        provider: Provider::Auth0(settings),
+    })
+}
+
+#[cfg(feature = "okta")]
+fn okta(auth: &raw::Auth) -> Result<Derived, SettingsError> {
+    let o = section(
+        &auth.okta,
+        "auth.okta",
+        "an [auth.okta] section with domain (and authorization_server, audience)",
+    )?;
+    let domain = field(
+        &o.domain,
+        "auth.okta.domain",
+        "the org host, like dev-123.okta.com",
+    )?;
+    let server = o.authorization_server.as_deref().unwrap_or("default");
+    let audience = o.audience.as_deref().unwrap_or("api://default");
+    let settings = portcullis_okta::OktaSettings::new(domain, server, audience)?;
+    Ok(Derived {
+        issuers: vec![settings.issuer()],
+        audiences: vec![settings.audience().to_owned()],
+        provider: Provider::Okta(settings),
+        mapping: Arc::new(portcullis_okta::OktaMapping),
+    })
+}
+
+#[cfg(not(feature = "cognito"))]
+fn cognito(_: &raw::Auth) -> Result<Derived, SettingsError> {
+    Err(SettingsError::NotBuilt {
+        provider: "cognito".into(),
+    })
+}
+#[cfg(not(feature = "auth0"))]
+fn auth0(_: &raw::Auth) -> Result<Derived, SettingsError> {
+    Err(SettingsError::NotBuilt {
+        provider: "auth0".into(),
+    })
+}
+#[cfg(not(feature = "okta"))]
+fn okta(_: &raw::Auth) -> Result<Derived, SettingsError> {
+    Err(SettingsError::NotBuilt {
+        provider: "okta".into(),
+    })
+}
+
+impl fmt::Display for AuthSettings {
+    /// A readable summary of what will be trusted (for start-up logs and `xtask` output).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "provider: {}", self.provider.name())?;
+        for config in &self.configs {
+            writeln!(f, "issuer: {}", config.issuer())?;
+            writeln!(f, "  audiences: {}", config.audiences().join(", "))?;
+            match config.jwks_uri() {
+                Some(uri) => writeln!(f, "  keys: {uri}")?,
+                None => writeln!(
+                    f,
+                    "  keys: discovery at {}",
+                    config.discovery_url().map_err(|_| fmt::Error)?
+                )?,
+            }
+            let algorithms: Vec<&str> = config.algorithms().iter().map(|a| a.as_str()).collect();
+            writeln!(f, "  algorithms: {}", algorithms.join(" "))?;
+            writeln!(f, "  leeway: {}s", config.leeway().as_secs())?;
+            writeln!(f, "  token_use: {}", config.token_use().unwrap_or("any"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! The configuration as written, before validation: every field optional so that a missing one gets
+//! our own message, and unknown keys refused so that a typo is never silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::{DEFAULT_FILE, SettingsError, Sources};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    pub(crate) auth: Option<Auth>,
+    #[serde(default)]
+    pub(crate) routes: BTreeMap<String, Route>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Auth {
+    pub(crate) provider: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<OneOrMany>,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) algorithms: Option<Vec<String>>,
+    pub(crate) leeway_seconds: Option<u64>,
+    pub(crate) token_use: Option<String>,
+    pub(crate) cognito: Option<Cognito>,
+    pub(crate) auth0: Option<Auth0>,
+    pub(crate) okta: Option<Okta>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Cognito {
+    pub(crate) region: Option<String>,
+    pub(crate) user_pool_id: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) issuer_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Auth0 {
+    pub(crate) domain: Option<String>,
+    pub(crate) audience: Option<String>,
+    pub(crate) roles_claim: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Okta {
+    pub(crate) domain: Option<String>,
+    pub(crate) authorization_server: Option<String>,
+    pub(crate) audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Route {
+    pub(crate) scopes: Vec<String>,
+}
+
+/// A string or a list of strings (`audience = "a"` or `audience = ["a", "b"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+pub(crate) fn read(sources: &Sources) -> Result<Settings, SettingsError> {
+    let mut builder = Config::builder();
+    let mut name = String::from("defaults");
+    if let Some(text) = &sources.text {
+        builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+        name = "the given text".into();
+    }
+    match &sources.file {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(SettingsError::Source {
+                    source_name: path.display().to_string(),
+                    detail: "no such file".into(),
+                });
+            }
+            builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+            name = path.display().to_string();
+        }
+        None if sources.text.is_none() && Path::new(DEFAULT_FILE).is_file() => {
+            builder = builder.add_source(File::new(DEFAULT_FILE, FileFormat::Toml));
+            name = DEFAULT_FILE.into();
+        }
+        None => {}
+    }
+    let environment = Environment::with_prefix("PORTCULLIS")
+        .prefix_separator("_")
+        .separator("__")
+        // List splitting only happens with parsing on; scalar values still deserialize as strings.
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("auth.audience")
+        .with_list_parse_key("auth.algorithms")
+        .source(sources.env.clone());
+    builder = builder.add_source(environment);
+    for (key, value) in &sources.overrides {
+        builder = builder
+            .set_override(key.as_str(), value.as_str())
+            .map_err(|e| SettingsError::Source {
+                source_name: format!("flag {key}"),
+                detail: e.to_string(),
+            })?;
+    }
+    let built = builder.build().map_err(|e| SettingsError::Source {
+        source_name: name.clone(),
+        detail: e.to_string(),
+    })?;
+    built.try_deserialize().map_err(|e| SettingsError::Source {
+        source_name: format!("{name} and PORTCULLIS_ environment variables"),
+        detail: e.to_string(),
+    })
+}

@@ -1,0 +1,301 @@
+//! Configuration: what each provider derives, what every bad value says, and who wins among file,
+//! environment and flags. Messages and derived configurations are `insta` snapshots.
+
+use std::collections::HashMap;
+
+use portcullis_config::{Sources, load};
+
+const COGNITO: &str = r#"
+[auth]
+provider = "cognito"
+[auth.cognito]
+region = "us-east-1"
+user_pool_id = "us-east-1_AbC123"
+client_id = "6p1kqe3vvbh3e6rh2cbqmqtl5a"
+"#;
+
+const AUTH0: &str = r#"
+[auth]
+provider = "auth0"
+[auth.auth0]
+domain = "tenant.eu.auth0.com"
+audience = "https://api.example.com"
+roles_claim = "https://example.com/roles"
+"#;
+
+const OKTA: &str = r#"
+[auth]
+provider = "okta"
+[auth.okta]
+domain = "dev-123.okta.com"
+authorization_server = "default"
+audience = "api://default"
+"#;
+
+const OIDC: &str = r#"
+[auth]
+provider = "oidc"
+issuer = "https://login.example.com/realms/main"
+audience = ["account", "api"]
+algorithms = ["RS256", "ES256"]
+leeway_seconds = 5
+"#;
+
+#[test]
+fn each_provider_derives_its_authorizer_configuration() {
+    let both = COGNITO.replace("client_id =", "issuer_type = \"both\"\nclient_id =");
+    let moto = COGNITO.replace(
+        "provider = \"cognito\"",
+        "provider = \"cognito\"\ntoken_use = \"access\"\njwks_uri = \"http://127.0.0.1:5000/us-east-1_AbC123/.well-known/jwks.json\"",
+    );
+    let cases = [
+        ("cognito", COGNITO.to_owned()),
+        ("cognito_both_issuers", both),
+        ("cognito_with_jwks_override", moto),
+        ("auth0", AUTH0.to_owned()),
+        ("okta", OKTA.to_owned()),
+        ("oidc", OIDC.to_owned()),
+    ];
+    for (name, text) in cases {
+        let settings = load(&Sources::text(&text)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        insta::assert_snapshot!(format!("derived_{name}"), settings.auth.to_string());
+    }
+}
+
+#[test]
+fn every_bad_value_is_refused_naming_key_value_and_expectation() {
+    let with = |base: &str, from: &str, to: &str| base.replacen(from, to, 1);
+    let many_audiences = format!(
+        "[auth]\nprovider = \"oidc\"\nissuer = \"https://id.example.com\"\naudience = [{}]\n",
+        (0..51)
+            .map(|i| format!("\"a{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let eleven_scopes = format!(
+        "{COGNITO}\n[routes.\"GET /user/profile\"]\nscopes = [{}]\n",
+        (0..11)
+            .map(|i| format!("\"s{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let cases: Vec<(&str, String)> = vec![
+        ("no_auth_section", "[routes]\n".into()),
+        (
+            "missing_provider",
+            "[auth]\nissuer = \"https://id.example.com\"\n".into(),
+        ),
+        ("unknown_provider", with(OIDC, "\"oidc\"", "\"keycloak\"")),
+        (
+            "cognito_without_section",
+            "[auth]\nprovider = \"cognito\"\n".into(),
+        ),
+        (
+            "cognito_missing_region",
+            with(COGNITO, "region = \"us-east-1\"\n", ""),
+        ),
+        (
+            "cognito_bad_region",
+            with(COGNITO, "region = \"us-east-1\"", "region = \"useast1\""),
+        ),
+        (
+            "cognito_pool_of_another_region",
+            with(COGNITO, "region = \"us-east-1\"", "region = \"eu-west-1\""),
+        ),
+        (
+            "cognito_pool_id_without_underscore",
+            with(COGNITO, "us-east-1_AbC123", "AbC123"),
+        ),
+        (
+            "cognito_bad_client_id",
+            with(COGNITO, "6p1kqe3vvbh3e6rh2cbqmqtl5a", "6p1k qe3v"),
+        ),
+        (
+            "cognito_bad_issuer_type",
+            with(
+                COGNITO,
+                "client_id =",
+                "issuer_type = \"newest\"\nclient_id =",
+            ),
+        ),
+        (
+            "cognito_misspelt_key",
+            with(COGNITO, "client_id", "clientid"),
+        ),
+        (
+            "auth0_domain_with_scheme",
+            with(
+                AUTH0,
+                "\"tenant.eu.auth0.com\"",
+                "\"https://tenant.eu.auth0.com/\"",
+            ),
+        ),
+        (
+            "auth0_missing_audience",
+            with(AUTH0, "audience = \"https://api.example.com\"\n", ""),
+        ),
+        (
+            "auth0_roles_claim_not_namespaced",
+            with(AUTH0, "\"https://example.com/roles\"", "\"roles\""),
+        ),
+        (
+            "okta_org_authorization_server",
+            with(
+                OKTA,
+                "authorization_server = \"default\"",
+                "authorization_server = \"org\"",
+            ),
+        ),
+        (
+            "okta_admin_domain",
+            with(OKTA, "dev-123.okta.com", "dev-123-admin.okta.com"),
+        ),
+        (
+            "oidc_missing_issuer",
+            with(
+                OIDC,
+                "issuer = \"https://login.example.com/realms/main\"\n",
+                "",
+            ),
+        ),
+        (
+            "oidc_missing_audience",
+            with(OIDC, "audience = [\"account\", \"api\"]\n", ""),
+        ),
+        (
+            "oidc_plain_http_issuer",
+            with(
+                OIDC,
+                "https://login.example.com",
+                "http://login.example.com",
+            ),
+        ),
+        ("oidc_51_audiences", many_audiences),
+        ("hmac_algorithm", with(OIDC, "\"ES256\"", "\"HS256\"")),
+        (
+            "leeway_too_long",
+            with(OIDC, "leeway_seconds = 5", "leeway_seconds = 3600"),
+        ),
+        (
+            "leeway_not_a_number",
+            with(OIDC, "leeway_seconds = 5", "leeway_seconds = \"five\""),
+        ),
+        (
+            "token_use_unknown",
+            with(OIDC, "leeway_seconds = 5", "token_use = \"refresh\""),
+        ),
+        (
+            "jwks_override_with_two_issuers",
+            with(
+                COGNITO,
+                "client_id =",
+                "issuer_type = \"both\"\nclient_id =",
+            )
+            .replace(
+                "provider = \"cognito\"",
+                "provider = \"cognito\"\njwks_uri = \"https://keys.example.com/jwks.json\"",
+            ),
+        ),
+        (
+            "route_with_unknown_method",
+            format!("{COGNITO}\n[routes.\"FETCH /user/profile\"]\nscopes = [\"a\"]\n"),
+        ),
+        (
+            "route_without_leading_slash",
+            format!("{COGNITO}\n[routes.\"GET user/profile\"]\nscopes = [\"a\"]\n"),
+        ),
+        ("route_with_eleven_scopes", eleven_scopes),
+        (
+            "options_route_with_scopes",
+            format!("{COGNITO}\n[routes.\"OPTIONS /user/profile\"]\nscopes = [\"a\"]\n"),
+        ),
+        (
+            "scope_with_space",
+            format!("{COGNITO}\n[routes.\"GET /user/profile\"]\nscopes = [\"profile read\"]\n"),
+        ),
+        ("toml_syntax_error", "[auth\nprovider = \"oidc\"\n".into()),
+    ];
+    assert!(cases.len() >= 15);
+    for (name, text) in cases {
+        let error = load(&Sources::text(&text)).expect_err(name);
+        insta::assert_snapshot!(format!("error_{name}"), error.to_string());
+    }
+}
+
+#[test]
+fn missing_file_is_named() {
+    let sources = Sources {
+        file: Some("does/not/exist.toml".into()),
+        env: Some(HashMap::new()),
+        ..Sources::default()
+    };
+    assert_eq!(
+        load(&sources).unwrap_err().to_string(),
+        "cannot read configuration from does/not/exist.toml: no such file"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file_and_flags_override_both() {
+    let mut env = HashMap::new();
+    let both = format!(
+        "{COGNITO}{}",
+        AUTH0.replace("[auth]\nprovider = \"auth0\"\n", "")
+    );
+    env.insert("PORTCULLIS_AUTH__PROVIDER".to_owned(), "auth0".to_owned());
+    env.insert(
+        "PORTCULLIS_AUTH__AUDIENCE".to_owned(),
+        "https://a.example.com,https://b.example.com".to_owned(),
+    );
+    env.insert(
+        "PORTCULLIS_AUTH__COGNITO__USER_POOL_ID".to_owned(),
+        "us-east-1_Zz9".to_owned(),
+    );
+    let sources = Sources {
+        text: Some(both.clone()),
+        env: Some(env.clone()),
+        ..Sources::default()
+    };
+    let settings = load(&sources).expect("env applies");
+    assert_eq!(settings.auth.provider.name(), "auth0");
+    assert_eq!(
+        settings.auth.configs[0].audiences(),
+        ["https://a.example.com", "https://b.example.com"]
+    );
+
+    let flags = Sources {
+        text: Some(both),
+        env: Some(env),
+        overrides: vec![("auth.provider".into(), "cognito".into())],
+        ..Sources::default()
+    };
+    let settings = load(&flags).expect("flags apply");
+    assert_eq!(settings.auth.provider.name(), "cognito");
+    assert_eq!(
+        settings.auth.configs[0].issuer(),
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Zz9",
+        "the environment's pool id still applies under the flag's provider"
+    );
+}
+
+#[test]
+fn route_scopes_keep_path_case_and_fall_back_to_any() {
+    let text = format!(
+        "{COGNITO}\n[routes.\"POST /User/Profile\"]\nscopes = [\"profile/write\"]\n[routes.\"ANY /admin\"]\nscopes = [\"admin\"]\n"
+    );
+    let settings = load(&Sources::text(&text)).expect("valid");
+    assert_eq!(
+        settings.routes.scopes("POST", "/User/Profile"),
+        ["profile/write"]
+    );
+    assert_eq!(
+        settings.routes.scopes("post", "/User/Profile"),
+        ["profile/write"]
+    );
+    assert!(
+        settings.routes.scopes("POST", "/user/profile").is_empty(),
+        "paths are case-sensitive"
+    );
+    assert!(settings.routes.scopes("GET", "/User/Profile").is_empty());
+    assert_eq!(settings.routes.scopes("DELETE", "/admin"), ["admin"]);
+}

@@ -56,7 +56,7 @@ pub trait IdentityMapping: fmt::Debug + Send + Sync {
 /// assert_eq!(who.username.as_deref(), Some("alice"));
 /// assert_eq!(who.scopes, ["read", "write"]);
 /// assert_eq!(who.client_id.as_deref(), Some("web"));
-/// assert_eq!(who.token_kind, TokenKind::Unknown);
+/// assert_eq!(who.token_kind, TokenKind::Access); // it carries scopes
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OidcMapping;

@@ -169,3 +169,45 @@ async fn remembered_token_is_still_judged_on_time_and_scopes() {
         .expect_err("expired");
     assert_eq!(refusal.description(), "the token has expired");
 }
+
+#[tokio::test]
+async fn authorizer_with_two_issuers_routes_each_token_to_its_own_keys() {
+    let first = Fixture::start().await;
+    let second = Fixture::start().await;
+    // The second issuer signs with another key under the same kid: only its own JWKS verifies it.
+    second
+        .issuer
+        .set_jwks(portcullis_testkit::jwks([TestKey::rsa_other("k1").jwk()]));
+    let authorizer = portcullis_claims::Authorizer::new(
+        [first.config(), second.config()],
+        common::fast_options(),
+    )
+    .expect("authorizer");
+    let from_first = first.rsa.mint(&first.claims());
+    let from_second = TestKey::rsa_other("k1").mint(&second.claims());
+    assert!(authorizer.verify(&from_first).await.is_ok());
+    assert!(
+        authorizer
+            .verify(&format!("Bearer {from_second}"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        (first.issuer.jwks_fetches(), second.issuer.jwks_fetches()),
+        (1, 1)
+    );
+    // A token naming neither issuer is judged by the first, as a single-issuer authorizer would.
+    let stranger = first
+        .rsa
+        .mint(&first.claims_with(json!({"iss": "https://elsewhere.example.com"})));
+    assert_eq!(
+        authorizer.verify(&stranger).await.unwrap_err(),
+        portcullis_claims::AuthError::InvalidIssuer
+    );
+    // Configuring one issuer twice is refused.
+    let twice = portcullis_claims::Authorizer::new(
+        [first.config(), first.config()],
+        common::fast_options(),
+    );
+    assert!(twice.unwrap_err().to_string().contains("each issuer once"));
+}

@@ -187,6 +187,28 @@ impl CognitoSettings {
     }
 }
 
+/// The Hosted UI domain prefix of the original tutorial: `service-user-pool-domain-{stage}-{suffix}`
+/// (`DOMAIN_SUFFIX` keeps it unique, since prefixes are global per Region).
+pub fn tutorial_domain(stage: &str, suffix: &str) -> Result<String, ConfigError> {
+    let domain = format!("service-user-pool-domain-{stage}-{suffix}");
+    let ok = domain.len() <= 63
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !domain.ends_with('-')
+        && !stage.is_empty()
+        && !suffix.is_empty();
+    if ok {
+        Ok(domain)
+    } else {
+        Err(ConfigError::new(
+            "domain",
+            domain,
+            "a Hosted UI prefix of at most 63 lowercase letters, digits and hyphens (check stage and DOMAIN_SUFFIX)",
+        ))
+    }
+}
+
 /// Cognito's claim names: `cognito:username` or `username`, `cognito:groups`, `client_id` or `aud`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CognitoMapping;
@@ -255,6 +277,17 @@ mod tests {
              &response_type=token&scope=email%20openid%20profile%20aws.cognito.signin.user.admin\
              &redirect_uri=https%3A%2F%2Flocalhost%3A3000"
         );
+    }
+
+    #[test]
+    fn tutorial_domain_is_checked_for_cognito_prefix_rules() {
+        assert_eq!(
+            tutorial_domain("dev", "x1").unwrap(),
+            "service-user-pool-domain-dev-x1"
+        );
+        assert!(tutorial_domain("Dev", "x1").is_err());
+        assert!(tutorial_domain("dev", "").is_err());
+        assert!(tutorial_domain("dev", &"a".repeat(40)).is_err());
     }
 
     #[test]

@@ -168,6 +168,11 @@ fn workspace_edges_follow_the_architecture() {
             ][..],
         ),
         ("portcullis-testkit", &[][..]),
+        ("portcullis-axum", &["portcullis-claims"][..]),
+        (
+            "portcullis-profile",
+            &["portcullis-claims", "portcullis-axum", "portcullis-config"][..],
+        ),
         ("portcullis-tests", &[][..]),
         ("xtask", &[][..]),
     ]);

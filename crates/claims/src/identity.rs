@@ -104,3 +104,35 @@ pub fn token_kind(claims: &Claims) -> TokenKind {
         None => TokenKind::Unknown,
     }
 }
+
+/// The authenticated caller of one request, as every runtime hands it to handlers: the verified (or
+/// gateway-provided) claims, the mapped identity, and the scopes as API Gateway reports them
+/// (`None` on routes without authorization scopes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The claims.
+    pub claims: Claims,
+    /// Who the claims say the caller is.
+    pub identity: Identity,
+    /// `requestContext.authorizer.jwt.scopes`: null on unscoped routes, the token's scopes otherwise.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl Caller {
+    /// A caller from claims, mapped with `mapping`, on a route with or without scopes.
+    pub fn new(claims: Claims, mapping: &dyn IdentityMapping, route_has_scopes: bool) -> Caller {
+        let identity = mapping.identity(&claims);
+        let scopes = claims.gateway_scopes(route_has_scopes);
+        Caller {
+            claims,
+            identity,
+            scopes,
+        }
+    }
+
+    /// `requestContext.authorizer.jwt` as API Gateway builds it for payload 2.0:
+    /// `{"claims": {…strings…}, "scopes": null | [...]}`.
+    pub fn gateway_jwt(&self) -> serde_json::Value {
+        serde_json::json!({ "claims": self.claims.to_gateway_claims(), "scopes": self.scopes })
+    }
+}

@@ -46,7 +46,7 @@ pub use crate::config::{
 };
 pub use crate::error::{AlgName, AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
 pub use crate::identity::{
-    Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
+    Caller, Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
 };
 pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache};

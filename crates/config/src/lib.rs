@@ -33,6 +33,7 @@
 
 mod raw;
 mod routes;
+mod runtime;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,6 +47,9 @@ use portcullis_claims::{
 };
 
 pub use crate::routes::{Method, Routes};
+pub use crate::runtime::{
+    DEFAULT_BODY_LIMIT, LambdaMode, LogFormat, ServerSettings, StoreSettings,
+};
 
 /// The default configuration file, read from the working directory when present.
 pub const DEFAULT_FILE: &str = "portcullis.toml";
@@ -122,6 +126,12 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Scopes per route.
     pub routes: Routes,
+    /// The standalone server.
+    pub server: ServerSettings,
+    /// The profile store.
+    pub store: StoreSettings,
+    /// The Lambda adapter's mode.
+    pub lambda: LambdaMode,
 }
 
 /// The chosen provider and the authorizer configuration derived from it.
@@ -187,6 +197,9 @@ pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
     Ok(Settings {
         auth: derive_auth(auth)?,
         routes,
+        server: runtime::server(raw.server)?,
+        store: runtime::store(raw.store)?,
+        lambda: runtime::lambda(raw.lambda)?,
     })
 }
 

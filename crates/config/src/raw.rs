@@ -15,6 +15,34 @@ pub(crate) struct Settings {
     pub(crate) auth: Option<Auth>,
     #[serde(default)]
     pub(crate) routes: BTreeMap<String, Route>,
+    pub(crate) server: Option<Server>,
+    pub(crate) store: Option<Store>,
+    pub(crate) lambda: Option<Lambda>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Server {
+    pub(crate) listen: Option<String>,
+    pub(crate) body_limit_bytes: Option<u64>,
+    pub(crate) request_timeout_ms: Option<u64>,
+    pub(crate) log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Store {
+    pub(crate) kind: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) table: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Lambda {
+    pub(crate) mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

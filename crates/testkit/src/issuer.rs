@@ -12,8 +12,15 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+/// Mints tokens for `POST /token` (a development issuer).
+struct Minter {
+    key: crate::TestKey,
+    audience: String,
+}
+
 #[derive(Default)]
 struct Knobs {
+    minter: Option<Minter>,
     jwks: Mutex<Value>,
     advertised_jwks_uri: Mutex<Option<String>>,
     fail_next: AtomicU64,
@@ -41,15 +48,48 @@ impl Issuer {
     /// Starts serving `jwks` at `{url}/jwks.json` and discovery at
     /// `{url}/.well-known/openid-configuration`, on 127.0.0.1 with a port the OS picks.
     pub async fn start(jwks: Value) -> std::io::Result<Issuer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(
+            "127.0.0.1:0",
+            Knobs {
+                jwks: Mutex::new(jwks),
+                ..Knobs::default()
+            },
+        )
+        .await
+    }
+
+    /// A development issuer: publishes `key` and mints tokens signed with it at `POST /token`
+    /// (form fields `client_id` → `sub`, `scope`, optional `email`, `token_use`, `ttl`), audience
+    /// `audience`. `listen` is a loopback address (`127.0.0.1:0` for any port).
+    pub async fn start_minting(
+        key: crate::TestKey,
+        audience: &str,
+        listen: &str,
+    ) -> std::io::Result<Issuer> {
+        let jwks = crate::jwks([key.jwk()]);
+        let minter = Minter {
+            key,
+            audience: audience.to_owned(),
+        };
+        Self::start_on(
+            listen,
+            Knobs {
+                jwks: Mutex::new(jwks),
+                minter: Some(minter),
+                ..Knobs::default()
+            },
+        )
+        .await
+    }
+
+    async fn start_on(listen: &str, knobs: Knobs) -> std::io::Result<Issuer> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let knobs = Arc::new(Knobs {
-            jwks: Mutex::new(jwks),
-            ..Knobs::default()
-        });
+        let knobs = Arc::new(knobs);
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks.json", get(keys))
+            .route("/token", axum::routing::post(token))
             .with_state((knobs.clone(), url.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -98,6 +138,18 @@ impl Issuer {
     /// Answer 200 with an HTML page instead of JSON.
     pub fn serve_garbage(&self, on: bool) {
         self.knobs.garbage.store(on, Ordering::SeqCst);
+    }
+    /// A token from this issuer's minter (see [`Issuer::start_minting`]), without HTTP.
+    pub fn mint(&self, sub: &str, scope: &str, extra: &Value) -> Option<String> {
+        let minter = self.knobs.minter.as_ref()?;
+        Some(minter.key.mint(&minted_claims(
+            &self.url,
+            &minter.audience,
+            sub,
+            scope,
+            3600,
+            extra,
+        )))
     }
     /// JWKS documents served (successful or not).
     pub fn jwks_fetches(&self) -> u64 {
@@ -163,4 +215,84 @@ async fn answer(knobs: &Knobs, body: impl FnOnce() -> Value) -> Response {
             .into_response();
     }
     axum::Json(body()).into_response()
+}
+
+fn minted_claims(iss: &str, aud: &str, sub: &str, scope: &str, ttl: i64, extra: &Value) -> Value {
+    let now = crate::unix_now();
+    let mut claims = json!({
+        "iss": iss, "aud": aud, "sub": sub, "iat": now, "exp": now + ttl,
+        "token_use": "access", "client_id": sub,
+    });
+    if !scope.is_empty() {
+        claims["scope"] = json!(scope);
+    }
+    if let (Some(target), Some(more)) = (claims.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+    claims
+}
+
+/// `POST /token`: a form-encoded request; answers like an OAuth token endpoint.
+async fn token(State((knobs, url)): State<Shared>, body: String) -> Response {
+    let Some(minter) = &knobs.minter else {
+        return (StatusCode::NOT_FOUND, "this issuer does not mint tokens").into_response();
+    };
+    let form: std::collections::HashMap<String, String> = body
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode_form(k), decode_form(v)))
+        .collect();
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let sub = if field("client_id").is_empty() {
+        "dev-user"
+    } else {
+        field("client_id")
+    };
+    let ttl = field("ttl")
+        .parse::<i64>()
+        .unwrap_or(3600)
+        .clamp(-86_400, 86_400);
+    let mut extra = json!({});
+    for k in ["email", "token_use"] {
+        if !field(k).is_empty() {
+            extra[k] = json!(field(k));
+        }
+    }
+    let claims = minted_claims(&url, &minter.audience, sub, field("scope"), ttl, &extra);
+    axum::Json(json!({
+        "access_token": minter.key.mint(&claims),
+        "token_type": "Bearer",
+        "expires_in": ttl.max(0),
+        "scope": field("scope"),
+    }))
+    .into_response()
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
+fn decode_form(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,0 +1,100 @@
+//! The standalone server: configuration → service → axum runtime.
+//!
+//! `portcullis-server [--config FILE] [--listen ADDR] [--set KEY=VALUE]…`
+//! (`PORTCULLIS_…` environment variables sit between the file and the flags.)
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use portcullis_axum::AuthLayer;
+use portcullis_axum::runtime::{Logs, harden, init_logging, serve, shutdown_signal};
+use portcullis_claims::VerifierOptions;
+use portcullis_config::{LogFormat, Sources, StoreSettings, load};
+use portcullis_profile::{ProfileStore, Service, SqliteStore, app};
+
+const USAGE: &str = "usage: portcullis-server [--config FILE] [--listen ADDR] [--set KEY=VALUE]...";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("portcullis-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sources(mut args: impl Iterator<Item = String>) -> Result<Sources, String> {
+    let mut sources = Sources::default();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--config" => sources.file = Some(value("--config")?.into()),
+            "--listen" => sources
+                .overrides
+                .push(("server.listen".into(), value("--listen")?)),
+            "--set" => {
+                let pair = value("--set")?;
+                let (key, val) = pair.split_once('=').ok_or_else(|| {
+                    format!("--set {pair:?}: expected KEY=VALUE, like auth.provider=okta")
+                })?;
+                sources.overrides.push((key.to_owned(), val.to_owned()));
+            }
+            "--help" | "-h" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(sources)
+}
+
+async fn run() -> Result<(), String> {
+    let settings = load(&sources(std::env::args().skip(1))?).map_err(|e| e.to_string())?;
+    init_logging(match settings.server.log_format {
+        LogFormat::Json => Logs::Json,
+        LogFormat::Pretty => Logs::Pretty,
+    });
+    let store: Arc<dyn ProfileStore> = match &settings.store {
+        StoreSettings::Sqlite { path } => {
+            Arc::new(SqliteStore::open(path).map_err(|e| e.to_string())?)
+        }
+        StoreSettings::DynamoDb { .. } => {
+            return Err(
+                "store.kind = \"dynamodb\" is not available in this build yet; use \"sqlite\""
+                    .into(),
+            );
+        }
+    };
+    let authorizer = settings
+        .auth
+        .authorizer(VerifierOptions::default())
+        .map_err(|e| e.to_string())?;
+    // Warm the key cache so the first request does not wait on the issuer; a failure is not fatal
+    // (requests fail closed until the issuer answers).
+    match authorizer.hydrate().await {
+        Ok(keys) => tracing::info!(keys, "issuer keys loaded"),
+        Err(error) => {
+            tracing::warn!(%error, "issuer keys not loaded yet; requests are refused until they are")
+        }
+    }
+    let routes = settings.routes.clone();
+    let auth = AuthLayer::new(
+        authorizer,
+        settings.auth.mapping.clone(),
+        move |method, path| routes.scopes(method.as_str(), path).to_vec(),
+    );
+    let service = Service::new(store, settings.server.body_limit);
+    let app = harden(app(service, auth), settings.server.request_timeout);
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%address, provider = settings.auth.provider.name(), "portcullis-server listening");
+    println!("listening on http://{address}");
+    serve(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,186 @@
+//! Portcullis for axum and any tower stack.
+//!
+//! - [`AuthLayer`]: judges each request's `Authorization` header exactly as an API Gateway HTTP API JWT
+//!   authorizer would, with the route's scopes, and answers refusals with API Gateway's 401/403 bodies
+//!   and `WWW-Authenticate` header. Accepted requests carry a [`Caller`] extension.
+//! - [`Authenticated`]: the extractor handlers use; a route without the layer refuses (fails closed).
+//! - [`runtime`]: what the standalone server needs around a router: request ids, sensitive headers,
+//!   tracing, timeouts, `/healthz`, graceful shutdown, JSON or pretty logs.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use portcullis_axum::{AuthLayer, Authenticated};
+//! use portcullis_claims::{Authorizer, AuthorizerConfig, OidcMapping, VerifierOptions};
+//!
+//! async fn me(Authenticated(caller): Authenticated) -> String {
+//!     caller.identity.subject.unwrap_or_default()
+//! }
+//!
+//! let config = AuthorizerConfig::new("https://issuer.example.com", ["my-api"]).unwrap();
+//! let authorizer = Authorizer::new([config], VerifierOptions::default()).unwrap();
+//! let layer = AuthLayer::new(authorizer, Arc::new(OidcMapping), |_method, _path| vec![]);
+//! let app: Router = Router::new().route("/me", get(me)).route_layer(layer);
+//! ```
+
+pub mod runtime;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_claims::{AuthError, Authorizer, Caller, IdentityMapping};
+use tower::{Layer, Service};
+
+/// The scopes a route requires, given its method and matched path (empty: any valid token).
+pub type ScopeRule = Arc<dyn Fn(&Method, &str) -> Vec<String> + Send + Sync>;
+
+/// A tower layer that authorizes requests as API Gateway's JWT authorizer does.
+#[derive(Clone)]
+pub struct AuthLayer {
+    state: Arc<AuthState>,
+}
+
+struct AuthState {
+    authorizer: Authorizer,
+    mapping: Arc<dyn IdentityMapping>,
+    scopes: ScopeRule,
+}
+
+impl std::fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("authorizer", &self.state.authorizer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// A layer judging with `authorizer`, mapping claims with `mapping`, and asking `scopes` which
+    /// scopes each route requires (method and matched path, e.g. `POST`, `/user/profile`).
+    pub fn new(
+        authorizer: Authorizer,
+        mapping: Arc<dyn IdentityMapping>,
+        scopes: impl Fn(&Method, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> AuthLayer {
+        AuthLayer {
+            state: Arc::new(AuthState {
+                authorizer,
+                mapping,
+                scopes: Arc::new(scopes),
+            }),
+        }
+    }
+
+    /// The authorizer (to hydrate its keys at start-up).
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.state.authorizer
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around a router or handler.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: Arc<AuthState>,
+}
+
+impl<S> std::fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthService")
+    }
+}
+
+impl<S> Service<Request<Body>> for AuthService<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        // The ready inner service handles this request; a fresh clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            // CORS preflight carries no token: it must never be refused (API Gateway answers it itself).
+            if request.method() == Method::OPTIONS {
+                return inner.call(request).await;
+            }
+            let path = match request.extensions().get::<MatchedPath>() {
+                Some(matched) => matched.as_str().to_owned(),
+                None => request.uri().path().to_owned(),
+            };
+            let scopes = (state.scopes)(request.method(), &path);
+            let header = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            match state.authorizer.authorize(header.as_deref(), &scopes).await {
+                Ok(claims) => {
+                    let caller = Caller::new(claims, state.mapping.as_ref(), !scopes.is_empty());
+                    request.extensions_mut().insert(caller);
+                    inner.call(request).await
+                }
+                Err(refusal) => Ok(refusal_response(&refusal)),
+            }
+        })
+    }
+}
+
+/// API Gateway's answer to a refusal: status, `{"message":…}` body, `WWW-Authenticate`.
+pub fn refusal_response(refusal: &AuthError) -> Response {
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = (status, refusal.body()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&refusal.www_authenticate()) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// The authenticated caller; refuses with 401 when no authorization layer ran (fail closed).
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Caller>() {
+            Some(caller) => Ok(Authenticated(caller.clone())),
+            None => {
+                tracing::error!("a protected handler ran without an authorization layer; refusing");
+                Err(refusal_response(&AuthError::MissingToken))
+            }
+        }
+    }
+}

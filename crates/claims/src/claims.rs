@@ -142,8 +142,7 @@ impl Claims {
     pub fn to_gateway_claims(&self) -> BTreeMap<String, String> {
         self.0
             .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.clone(), gateway_string(v)))
+            .filter_map(|(k, v)| Some((k.clone(), gateway_value(v)?)))
             .collect()
     }
 
@@ -179,6 +178,12 @@ fn string_or_list(value: Option<&Value>) -> Vec<&str> {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     }
+}
+
+/// One claim value as API Gateway renders it in a claim map (see [`Claims::to_gateway_claims`]);
+/// `None` for null, which API Gateway leaves out.
+pub fn gateway_value(value: &Value) -> Option<String> {
+    (!value.is_null()).then(|| gateway_string(value))
 }
 
 fn gateway_string(value: &Value) -> String {

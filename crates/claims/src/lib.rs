@@ -38,7 +38,7 @@ mod token;
 mod verifier;
 
 pub use crate::authorizer::Authorizer;
-pub use crate::claims::Claims;
+pub use crate::claims::{Claims, gateway_value};
 pub use crate::config::{
     Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, MAX_AUDIENCES,
     MAX_JWKS_BYTES, MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN, TOKEN_CACHE_ENTRIES,

@@ -25,6 +25,14 @@ use serde_json::{Value, json};
 
 pub use crate::store::{Precondition, ProfileStore, SqliteStore, StoreError, StoredProfile};
 
+/// The service's HTTP API routes as a gateway sees them: method, path, and whether the JWT
+/// authorizer protects it (scopes come from the configuration's `[routes]`).
+pub const API_ROUTES: [(&str, &str, bool); 3] = [
+    ("GET", "/user/profile", true),
+    ("POST", "/user/profile", true),
+    ("GET", "/healthz", false),
+];
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct Service {

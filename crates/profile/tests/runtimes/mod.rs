@@ -9,7 +9,8 @@ use portcullis_axum::AuthLayer;
 use portcullis_axum::runtime::{harden, serve};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{Settings, Sources, load};
-use portcullis_profile::{ProfileStore, Service, SqliteStore, app};
+use portcullis_lambda::emulator::{ApiRoute, Emulator};
+use portcullis_profile::{API_ROUTES, ProfileStore, Service, SqliteStore, app};
 use portcullis_testkit::{Issuer, TestKey, unix_now};
 use serde_json::{Value, json};
 
@@ -134,13 +135,17 @@ impl Tokens {
     }
 }
 
-/// The settings every runtime uses: the development issuer, the tutorial's routes.
-pub fn settings(issuer: &str) -> Settings {
-    let text = format!(
+/// The configuration every runtime uses: the development issuer, the tutorial's routes.
+pub fn settings_text(issuer: &str) -> String {
+    format!(
         "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{CLIENT}\"\n\
          [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n"
-    );
-    load(&Sources::text(&text)).expect("test settings")
+    )
+}
+
+/// [`settings_text`], loaded.
+pub fn settings(issuer: &str) -> Settings {
+    load(&Sources::text(&settings_text(issuer))).expect("test settings")
 }
 
 /// A scratch folder removed on drop.
@@ -219,34 +224,118 @@ impl Runtime for Standalone {
     }
 
     async fn send(&self, request: &Request) -> Answer {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
-        let mut builder = self
-            .client
-            .request(method, format!("{}{}", self.base, request.path));
-        for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
-        }
-        if let Some(body) = &request.body {
-            builder = builder.body(body.clone());
-        }
-        let response = builder.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
+        send(&self.client, &self.base, self.issuer.url(), request).await
+    }
+}
+
+/// The real Lambda `bootstrap` binary, polling the local Runtime API behind the local HTTP API
+/// gateway (JWT authorizer included), with SQLite in a scratch folder.
+pub struct Lambda {
+    pub issuer: Issuer,
+    pub emulator: Emulator,
+    child: std::process::Child,
+    client: reqwest::Client,
+    _scratch: Scratch,
+}
+
+impl Lambda {
+    pub async fn start() -> Lambda {
+        let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()]))
+            .await
+            .expect("issuer");
+        let settings = settings(issuer.url());
+        let scratch = Scratch::new("lambda");
+        let file = format!(
+            "{}\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
+            settings_text(issuer.url()),
+            scratch.0.join("profiles.db").display()
+        );
+        std::fs::write(scratch.0.join("portcullis.toml"), file).expect("config file");
+        let authorizer = settings
+            .auth
+            .authorizer(VerifierOptions::default())
+            .expect("authorizer");
+        let routes = API_ROUTES
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
+            .map(|(method, path, authorized)| ApiRoute {
+                method: (*method).into(),
+                path: (*path).into(),
+                authorized: *authorized,
+                scopes: settings.routes.scopes(method, path).to_vec(),
             })
             .collect();
-        let body = response.text().await.expect("body");
-        Answer {
-            status,
-            headers,
-            body,
-            volatile: vec![(self.issuer.url().to_owned(), "[issuer]")],
+        let emulator = Emulator::start(authorizer, routes, "127.0.0.1:0")
+            .await
+            .expect("emulator");
+        let log = std::fs::File::create(scratch.0.join("bootstrap.log")).expect("log file");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .current_dir(&scratch.0)
+            .envs(emulator.function_env())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("bootstrap starts");
+        Lambda {
+            issuer,
+            emulator,
+            child,
+            client: reqwest::Client::new(),
+            _scratch: scratch,
         }
+    }
+}
+
+impl Drop for Lambda {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Runtime for Lambda {
+    fn tokens(&self) -> Tokens {
+        Tokens::mint(self.issuer.url())
+    }
+
+    async fn send(&self, request: &Request) -> Answer {
+        send(
+            &self.client,
+            &self.emulator.gateway_url(),
+            self.issuer.url(),
+            request,
+        )
+        .await
+    }
+}
+
+/// Sends `request` to `base` over HTTP and keeps what the snapshots compare.
+async fn send(client: &reqwest::Client, base: &str, issuer: &str, request: &Request) -> Answer {
+    let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("method");
+    let mut builder = client.request(method, format!("{base}{}", request.path));
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value);
+    }
+    if let Some(body) = &request.body {
+        builder = builder.body(body.clone());
+    }
+    let response = builder.send().await.expect("the runtime answers");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response.text().await.expect("body");
+    Answer {
+        status,
+        headers,
+        body,
+        volatile: vec![(issuer.to_owned(), "[issuer]")],
     }
 }

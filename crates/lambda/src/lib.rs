@@ -1,0 +1,265 @@
+//! Portcullis on AWS Lambda, through `lambda_http`.
+//!
+//! Two ways to know the caller:
+//!
+//! - **gateway** (behind an HTTP API JWT authorizer): API Gateway has verified the token and passes its
+//!   claims in `requestContext.authorizer.jwt.claims` and `scopes` (payload 2.0; payload 1.0 puts them
+//!   at `requestContext.authorizer.claims`). [`GatewayLayer`] turns them into the same
+//!   [`portcullis_claims::Caller`] the standalone server builds, and refuses a request that carries
+//!   none: a route left without an authorizer must not become public.
+//! - **verify** (function URLs, ALB, or no authorizer): the function checks the `Authorization`
+//!   header itself with `portcullis-axum`'s `AuthLayer`, keys hydrated during init.
+//!
+//! [`run`] serves any tower service (an axum `Router`) on the Lambda Runtime API. Before `lambda_http`
+//! reads an event, claim maps are normalised leniently: a number, boolean, list or object where API
+//! Gateway promises a string is rendered as API Gateway renders it, so one odd claim never makes the
+//! whole event fail to deserialize.
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Body, Request, Response};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use portcullis_claims::{
+    AuthError, Caller, Claims, IdentityMapping, gateway_value, require_any_scope,
+};
+use serde_json::Value;
+use tower::{Layer, Service};
+
+/// Rewrites the authorizer claims of a raw API Gateway event so `lambda_http` can always read them:
+/// payload 1.0's `authorizer.claims`/`scopes` move to `authorizer.jwt`, non-string claim values become
+/// API Gateway's string rendering, nulls are dropped, non-string scopes are dropped.
+pub fn normalize_event(event: &mut Value) {
+    let Some(authorizer) = event
+        .pointer_mut("/requestContext/authorizer")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !authorizer.contains_key("jwt") && authorizer.contains_key("claims") {
+        let claims = authorizer.remove("claims").unwrap_or(Value::Null);
+        let scopes = authorizer.remove("scopes").unwrap_or(Value::Null);
+        authorizer.insert(
+            "jwt".into(),
+            serde_json::json!({ "claims": claims, "scopes": scopes }),
+        );
+    }
+    let Some(jwt) = authorizer.get_mut("jwt").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(Value::Object(claims)) = jwt.get_mut("claims") {
+        let rendered: serde_json::Map<String, Value> = claims
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), Value::String(gateway_value(v)?))))
+            .collect();
+        *claims = rendered;
+    } else {
+        jwt.remove("claims");
+    }
+    match jwt.get_mut("scopes") {
+        Some(Value::Array(scopes)) => scopes.retain(Value::is_string),
+        Some(_) => {
+            jwt.insert("scopes".into(), Value::Null);
+        }
+        None => {}
+    }
+}
+
+/// The claims and scopes API Gateway's authorizer put in the request context, if any.
+pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
+    let jwt = request
+        .extensions()
+        .get::<RequestContext>()?
+        .authorizer()?
+        .jwt
+        .as_ref()?;
+    if jwt.claims.is_empty() {
+        return None;
+    }
+    Some((Claims::from_gateway_claims(&jwt.claims), jwt.scopes.clone()))
+}
+
+/// The scopes a route requires, given its method and path (empty: any caller the gateway let in).
+pub type ScopeRule = Arc<dyn Fn(&http::Method, &str) -> Vec<String> + Send + Sync>;
+
+pub use lambda_http::http;
+
+/// Trusts the claims of an HTTP API JWT authorizer (mode `gateway`). A request without claims is
+/// refused with 401, and a route's configured scopes are checked again (403), so a misconfigured API
+/// fails closed.
+#[derive(Clone)]
+pub struct GatewayLayer {
+    mapping: Arc<dyn IdentityMapping>,
+    scopes: ScopeRule,
+}
+
+impl std::fmt::Debug for GatewayLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayLayer")
+            .field("mapping", &self.mapping)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayLayer {
+    /// Maps gateway claims with `mapping`; `scopes` names each route's required scopes.
+    pub fn new(
+        mapping: Arc<dyn IdentityMapping>,
+        scopes: impl Fn(&http::Method, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> GatewayLayer {
+        GatewayLayer {
+            mapping,
+            scopes: Arc::new(scopes),
+        }
+    }
+}
+
+impl<S> Layer<S> for GatewayLayer {
+    type Service = GatewayService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GatewayService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`GatewayLayer`].
+#[derive(Clone)]
+pub struct GatewayService<S> {
+    inner: S,
+    layer: GatewayLayer,
+}
+
+impl<S> std::fmt::Debug for GatewayService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatewayService")
+    }
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for GatewayService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            if request.method() == http::Method::OPTIONS {
+                return inner.call(request).await;
+            }
+            let Some((claims, gateway_scopes)) = gateway_claims(&request) else {
+                tracing::error!(
+                    path = request.uri().path(),
+                    "no JWT authorizer claims in the request context: is the route's authorizer missing? refusing"
+                );
+                return Ok(refusal(&AuthError::MissingToken));
+            };
+            let required = (layer.scopes)(request.method(), request.uri().path());
+            if let Err(refusal_error) = require_any_scope(&claims, &required) {
+                return Ok(refusal(&refusal_error));
+            }
+            let identity = layer.mapping.identity(&claims);
+            request.extensions_mut().insert(Caller {
+                claims,
+                identity,
+                scopes: gateway_scopes,
+            });
+            inner.call(request).await
+        })
+    }
+}
+
+/// API Gateway's refusal, for any body type that can be built from a string.
+pub fn refusal<ResBody: From<String>>(error: &AuthError) -> http::Response<ResBody> {
+    let mut response = http::Response::new(ResBody::from(error.body().to_owned()));
+    *response.status_mut() =
+        http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::UNAUTHORIZED);
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&error.www_authenticate()) {
+        headers.insert(http::header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Serves `service` on the Lambda Runtime API, normalising each event first (see [`normalize_event`]).
+pub async fn run<S, R>(service: S) -> Result<(), lambda_runtime::Error>
+where
+    S: Service<Request, Response = R, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+    R: lambda_http::IntoResponse + 'static,
+{
+    lambda_runtime::run(Lenient {
+        adapter: lambda_http::Adapter::from(service),
+    })
+    .await
+}
+
+/// Normalises the raw event, then hands it to `lambda_http`'s own adapter.
+struct Lenient<A> {
+    adapter: A,
+}
+
+impl<A> Service<LambdaEvent<Value>> for Lenient<A>
+where
+    A: Service<LambdaEvent<LambdaRequest>, Error = Infallible>,
+    A::Future: Send + 'static,
+    A::Response: Send + 'static,
+{
+    type Response = A::Response;
+    type Error = Diagnostic;
+    type Future = Pin<Box<dyn Future<Output = Result<A::Response, Diagnostic>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.adapter.poll_ready(cx).map_err(|never| match never {})
+    }
+
+    fn call(&mut self, event: LambdaEvent<Value>) -> Self::Future {
+        let LambdaEvent {
+            mut payload,
+            context,
+        } = event;
+        normalize_event(&mut payload);
+        match serde_json::from_value::<LambdaRequest>(payload) {
+            Ok(request) => {
+                let future = self.adapter.call(LambdaEvent::new(request, context));
+                Box::pin(async move { future.await.map_err(|never| match never {}) })
+            }
+            Err(error) => Box::pin(async move {
+                Err(Diagnostic {
+                    error_type: "UnsupportedEvent".into(),
+                    error_message: format!("not an API Gateway or ALB HTTP event: {error}"),
+                })
+            }),
+        }
+    }
+}
+
+/// The response type `lambda_http` sends back (re-exported for tests of the emulator).
+pub type HttpResponse = Response<Body>;

@@ -1,0 +1,55 @@
+//! The Lambda function (`provided.al2023` custom runtime): configuration → service → Lambda runtime.
+//!
+//! Configuration comes from `PORTCULLIS_…` environment variables and, when packaged beside the binary,
+//! `portcullis.toml`. `[lambda] mode = "gateway"` (default) trusts the HTTP API JWT authorizer's claims;
+//! `"verify"` checks the `Authorization` header here, with keys fetched during init.
+
+use std::sync::Arc;
+
+use portcullis_axum::AuthLayer;
+use portcullis_axum::runtime::{Logs, harden, init_logging};
+use portcullis_claims::VerifierOptions;
+use portcullis_config::{LambdaMode, Sources, StoreSettings, load};
+use portcullis_lambda::GatewayLayer;
+use portcullis_profile::{ProfileStore, Service, SqliteStore, app, router};
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    init_logging(Logs::Json);
+    let settings = load(&Sources::default()).map_err(|e| format!("configuration: {e}"))?;
+    let store: Arc<dyn ProfileStore> = match &settings.store {
+        StoreSettings::Sqlite { path } => {
+            Arc::new(SqliteStore::open(path).map_err(|e| e.to_string())?)
+        }
+        StoreSettings::DynamoDb { .. } => {
+            return Err("store.kind = \"dynamodb\" is not available in this build yet".into());
+        }
+    };
+    let service = Service::new(store, settings.server.body_limit);
+    let routes = settings.routes.clone();
+    let scopes = move |method: &portcullis_lambda::http::Method, path: &str| {
+        routes.scopes(method.as_str(), path).to_vec()
+    };
+    let app = match settings.lambda {
+        LambdaMode::Gateway => {
+            router(service).route_layer(GatewayLayer::new(settings.auth.mapping.clone(), scopes))
+        }
+        LambdaMode::Verify => {
+            let authorizer = settings
+                .auth
+                .authorizer(VerifierOptions::default())
+                .map_err(|e| e.to_string())?;
+            // Keys are fetched during init (not billed as request latency, and not on the first request).
+            if let Err(error) = authorizer.hydrate().await {
+                tracing::warn!(%error, "issuer keys not loaded during init; requests are refused until they are");
+            }
+            app(
+                service,
+                AuthLayer::new(authorizer, settings.auth.mapping.clone(), scopes),
+            )
+        }
+    };
+    portcullis_lambda::run(harden(app, settings.server.request_timeout)).await
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;

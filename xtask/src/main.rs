@@ -1,4 +1,6 @@
-//! Project automation. `cargo xtask test` runs everything CI runs.
+//! Project automation. `cargo xtask test` runs everything CI runs; `cargo xtask dev` runs the service.
+
+mod dev;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -9,19 +11,23 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test    fmt check, clippy -D warnings, every test (nextest when installed), doc tests, docs
+  dev     run the service locally: a development issuer, the profile service, SQLite under target/dev
+          [--runtime standalone|lambda] [--config FILE] [--listen ADDR] [--smoke]
+  test    fmt check, clippy -D warnings, every test (nextest when installed), doc tests, docs,
+          and a smoke run of `dev` on both runtimes
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("dev") => dev::dev(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}: expected one of: test\n\n{USAGE}"
+            "unknown command {other:?}: expected one of: dev, test\n\n{USAGE}"
         )),
     };
     match result {
@@ -83,11 +89,18 @@ fn test(args: &[String]) -> Result<()> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     step("docs", doc)?;
+    for runtime in ["standalone", "lambda"] {
+        println!("==> dev smoke ({runtime})");
+        let args: Vec<String> = ["--runtime", runtime, "--listen", "127.0.0.1:0", "--smoke"]
+            .map(String::from)
+            .to_vec();
+        dev::dev(&args).with_context(|| format!("cargo xtask dev --runtime {runtime} --smoke"))?;
+    }
     println!("xtask test: all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
-fn cargo(args: &[&str]) -> Command {
+pub(crate) fn cargo(args: &[&str]) -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.args(args);
     command
@@ -99,7 +112,7 @@ fn has_nextest() -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
-fn step(name: &str, mut command: Command) -> Result<()> {
+pub(crate) fn step(name: &str, mut command: Command) -> Result<()> {
     let started = Instant::now();
     println!("==> {name}");
     let status = command

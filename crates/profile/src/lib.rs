@@ -9,6 +9,8 @@
 //!   (keyed by `sub`); 200 with `ETag`. `If-Match` with a stale version → 412 and nothing written.
 //!   Wrong content type → 415; invalid JSON or not an object → 400 naming the problem; too large → 413.
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
 pub mod store;
 
 use std::sync::Arc;
@@ -24,6 +26,23 @@ use portcullis_claims::Caller;
 use serde_json::{Value, json};
 
 pub use crate::store::{Precondition, ProfileStore, SqliteStore, StoreError, StoredProfile};
+
+/// Opens the store the configuration names.
+pub async fn open_store(
+    settings: &portcullis_config::StoreSettings,
+) -> Result<Arc<dyn ProfileStore>, StoreError> {
+    match settings {
+        portcullis_config::StoreSettings::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
+        #[cfg(feature = "dynamodb")]
+        portcullis_config::StoreSettings::DynamoDb { table, region, endpoint_url } => Ok(Arc::new(
+            dynamo::DynamoStore::from_env(table, region.as_deref(), endpoint_url.as_deref()).await,
+        )),
+        #[cfg(not(feature = "dynamodb"))]
+        portcullis_config::StoreSettings::DynamoDb { .. } => Err(StoreError::Backend(
+            "store.kind = \"dynamodb\" is not compiled into this build: rebuild with cargo feature \"dynamodb\"".into(),
+        )),
+    }
+}
 
 /// The service's HTTP API routes as a gateway sees them: method, path, and whether the JWT
 /// authorizer protects it (scopes come from the configuration's `[routes]`).

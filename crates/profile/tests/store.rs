@@ -94,10 +94,16 @@ async fn sqlite_store_keeps_the_contract_and_survives_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_conditional_writes_have_one_winner_per_version() {
+async fn sqlite_conditional_writes_have_one_winner_per_version() {
     let scratch = Scratch::new("race");
-    let store: Arc<dyn ProfileStore> =
-        Arc::new(SqliteStore::open(&scratch.0.join("profiles.db")).expect("open"));
+    race(Arc::new(
+        SqliteStore::open(&scratch.0.join("profiles.db")).expect("open"),
+    ))
+    .await;
+}
+
+/// 20 clients × 10 conditional writes on one profile: one winner per version, no lost or torn write.
+async fn race(store: Arc<dyn ProfileStore>) {
     store
         .put(
             "shared",
@@ -148,4 +154,42 @@ async fn concurrent_conditional_writes_have_one_winner_per_version() {
         last.body,
         object(json!({"writer": who, "attempt": attempt, "based_on": last.version - 1}))
     );
+}
+
+/// A DynamoDB store on moto's server (127.0.0.1), with its table created.
+async fn dynamo(
+    moto: &portcullis_testkit::external::Running,
+    table: &str,
+) -> portcullis_profile::dynamo::DynamoStore {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .endpoint_url(moto.url())
+        .build();
+    let store = portcullis_profile::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        table,
+    );
+    store.ensure_table().await.expect("table");
+    store
+        .ensure_table()
+        .await
+        .expect("creating the table again is a no-op");
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_store_keeps_the_contract() {
+    let moto = portcullis_testkit::external::start_moto().expect("moto");
+    let store = dynamo(&moto, "profiles").await;
+    contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_conditional_writes_have_one_winner_per_version() {
+    let moto = portcullis_testkit::external::start_moto().expect("moto");
+    let store: Arc<dyn ProfileStore> = Arc::new(dynamo(&moto, "race").await);
+    race(store).await;
 }

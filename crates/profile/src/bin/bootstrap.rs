@@ -4,27 +4,20 @@
 //! `portcullis.toml`. `[lambda] mode = "gateway"` (default) trusts the HTTP API JWT authorizer's claims;
 //! `"verify"` checks the `Authorization` header here, with keys fetched during init.
 
-use std::sync::Arc;
-
 use portcullis_axum::AuthLayer;
 use portcullis_axum::runtime::{Logs, harden, init_logging};
 use portcullis_claims::VerifierOptions;
-use portcullis_config::{LambdaMode, Sources, StoreSettings, load};
+use portcullis_config::{LambdaMode, Sources, load};
 use portcullis_lambda::GatewayLayer;
-use portcullis_profile::{ProfileStore, Service, SqliteStore, app, router};
+use portcullis_profile::{Service, app, open_store, router};
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     init_logging(Logs::Json);
     let settings = load(&Sources::default()).map_err(|e| format!("configuration: {e}"))?;
-    let store: Arc<dyn ProfileStore> = match &settings.store {
-        StoreSettings::Sqlite { path } => {
-            Arc::new(SqliteStore::open(path).map_err(|e| e.to_string())?)
-        }
-        StoreSettings::DynamoDb { .. } => {
-            return Err("store.kind = \"dynamodb\" is not available in this build yet".into());
-        }
-    };
+    let store = open_store(&settings.store)
+        .await
+        .map_err(|e| e.to_string())?;
     let service = Service::new(store, settings.server.body_limit);
     let routes = settings.routes.clone();
     let scopes = move |method: &portcullis_lambda::http::Method, path: &str| {

@@ -3,14 +3,12 @@
 //! `portcullis-server [--config FILE] [--listen ADDR] [--set KEY=VALUE]…`
 //! (`PORTCULLIS_…` environment variables sit between the file and the flags.)
 
-use std::process::ExitCode;
-use std::sync::Arc;
-
 use portcullis_axum::AuthLayer;
 use portcullis_axum::runtime::{Logs, harden, init_logging, serve, shutdown_signal};
 use portcullis_claims::VerifierOptions;
-use portcullis_config::{LogFormat, Sources, StoreSettings, load};
-use portcullis_profile::{ProfileStore, Service, SqliteStore, app};
+use portcullis_config::{LogFormat, Sources, load};
+use portcullis_profile::{Service, app, open_store};
+use std::process::ExitCode;
 
 const USAGE: &str = "usage: portcullis-server [--config FILE] [--listen ADDR] [--set KEY=VALUE]...";
 
@@ -57,17 +55,9 @@ async fn run() -> Result<(), String> {
         LogFormat::Json => Logs::Json,
         LogFormat::Pretty => Logs::Pretty,
     });
-    let store: Arc<dyn ProfileStore> = match &settings.store {
-        StoreSettings::Sqlite { path } => {
-            Arc::new(SqliteStore::open(path).map_err(|e| e.to_string())?)
-        }
-        StoreSettings::DynamoDb { .. } => {
-            return Err(
-                "store.kind = \"dynamodb\" is not available in this build yet; use \"sqlite\""
-                    .into(),
-            );
-        }
-    };
+    let store = open_store(&settings.store)
+        .await
+        .map_err(|e| e.to_string())?;
     let authorizer = settings
         .auth
         .authorizer(VerifierOptions::default())

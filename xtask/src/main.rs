@@ -1,5 +1,6 @@
 //! Project automation. `cargo xtask test` runs everything CI runs; `cargo xtask dev` runs the service.
 
+mod bench;
 mod dev;
 
 use std::process::{Command, ExitCode};
@@ -11,6 +12,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  bench   load benchmark of GET /user/profile with auth on and off (wrk), Lambda zip size and cold start
   dev     run the service locally: a development issuer, the profile service, SQLite under target/dev
           [--runtime standalone|lambda] [--config FILE] [--listen ADDR] [--smoke]
   test    fmt check, clippy -D warnings, every test (nextest when installed), doc tests, docs,
@@ -22,12 +24,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("dev") => dev::dev(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}: expected one of: dev, test\n\n{USAGE}"
+            "unknown command {other:?}: expected one of: bench, dev, test\n\n{USAGE}"
         )),
     };
     match result {

@@ -68,7 +68,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 struct Remembered {
     claims: Claims,
-    kid: String,
+    kid: Arc<str>,
 }
 
 impl Verifier {
@@ -181,7 +181,7 @@ impl Verifier {
         if let (Some(cache), Some(digest)) = (&self.inner.tokens, digest) {
             let entry = Remembered {
                 claims: claims.clone(),
-                kid: decoded.kid,
+                kid: decoded.kid.into(),
             };
             lock(cache).put(digest, entry);
         }

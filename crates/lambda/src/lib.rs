@@ -33,9 +33,10 @@ use portcullis_claims::{
 use serde_json::Value;
 use tower::{Layer, Service};
 
-/// Rewrites the authorizer claims of a raw API Gateway event so `lambda_http` can always read them:
-/// payload 1.0's `authorizer.claims`/`scopes` move to `authorizer.jwt`, non-string claim values become
-/// API Gateway's string rendering, nulls are dropped, non-string scopes are dropped.
+/// Rewrites the authorizer claims of a raw API Gateway event so they always read as API Gateway
+/// documents them: in `authorizer.jwt` (payload 2.0) and `authorizer` (payload 1.0), non-string claim
+/// values become API Gateway's string rendering, nulls are dropped, and scopes that are not a list of
+/// strings are dropped.
 pub fn normalize_event(event: &mut Value) {
     let Some(authorizer) = event
         .pointer_mut("/requestContext/authorizer")
@@ -43,47 +44,61 @@ pub fn normalize_event(event: &mut Value) {
     else {
         return;
     };
-    if !authorizer.contains_key("jwt") && authorizer.contains_key("claims") {
-        let claims = authorizer.remove("claims").unwrap_or(Value::Null);
-        let scopes = authorizer.remove("scopes").unwrap_or(Value::Null);
-        authorizer.insert(
-            "jwt".into(),
-            serde_json::json!({ "claims": claims, "scopes": scopes }),
-        );
-    }
-    let Some(jwt) = authorizer.get_mut("jwt").and_then(Value::as_object_mut) else {
-        return;
-    };
-    if let Some(Value::Object(claims)) = jwt.get_mut("claims") {
-        let rendered: serde_json::Map<String, Value> = claims
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), Value::String(gateway_value(v)?))))
-            .collect();
-        *claims = rendered;
-    } else {
-        jwt.remove("claims");
-    }
-    match jwt.get_mut("scopes") {
-        Some(Value::Array(scopes)) => scopes.retain(Value::is_string),
-        Some(_) => {
-            jwt.insert("scopes".into(), Value::Null);
-        }
-        None => {}
+    normalize_claims(authorizer);
+    if let Some(jwt) = authorizer.get_mut("jwt").and_then(Value::as_object_mut) {
+        normalize_claims(jwt);
     }
 }
 
-/// The claims and scopes API Gateway's authorizer put in the request context, if any.
-pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
-    let jwt = request
-        .extensions()
-        .get::<RequestContext>()?
-        .authorizer()?
-        .jwt
-        .as_ref()?;
-    if jwt.claims.is_empty() {
-        return None;
+fn normalize_claims(holder: &mut serde_json::Map<String, Value>) {
+    match holder.get_mut("claims") {
+        Some(Value::Object(claims)) => {
+            let rendered: serde_json::Map<String, Value> = claims
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), Value::String(gateway_value(v)?))))
+                .collect();
+            *claims = rendered;
+        }
+        Some(_) => {
+            holder.remove("claims");
+        }
+        None => {}
     }
-    Some((Claims::from_gateway_claims(&jwt.claims), jwt.scopes.clone()))
+    match holder.get_mut("scopes") {
+        Some(Value::Array(scopes)) => scopes.retain(Value::is_string),
+        Some(Value::Null) | None => {}
+        Some(_) => {
+            holder.insert("scopes".into(), Value::Null);
+        }
+    }
+}
+
+/// The claims and scopes API Gateway's authorizer put in the request context, if any: from
+/// `authorizer.jwt` (payload 2.0) or `authorizer.claims` (payload 1.0).
+pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
+    let authorizer = request.extensions().get::<RequestContext>()?.authorizer()?;
+    if let Some(jwt) = authorizer.jwt.as_ref().filter(|jwt| !jwt.claims.is_empty()) {
+        return Some((Claims::from_gateway_claims(&jwt.claims), jwt.scopes.clone()));
+    }
+    let claims = authorizer
+        .fields
+        .get("claims")?
+        .as_object()
+        .filter(|c| !c.is_empty())?;
+    let strings = claims
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
+    let scopes = authorizer
+        .fields
+        .get("scopes")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        });
+    Some((Claims::from_gateway_claims(strings), scopes))
 }
 
 /// The scopes a route requires, given its method and path (empty: any caller the gateway let in).

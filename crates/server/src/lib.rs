@@ -136,11 +136,12 @@ where
                 None => request.uri().path().to_owned(),
             };
             let scopes = (state.scopes)(request.method(), &path);
-            let header = request
-                .headers()
-                .get(header::AUTHORIZATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            match state.authorizer.authorize(header.as_deref(), &scopes).await {
+            let verdict = {
+                let value = request.headers().get(header::AUTHORIZATION);
+                let text = value.map(|v| String::from_utf8_lossy(v.as_bytes()));
+                state.authorizer.authorize(text.as_deref(), &scopes).await
+            };
+            match verdict {
                 Ok(claims) => {
                     let caller = Caller::new(claims, state.mapping.as_ref(), !scopes.is_empty());
                     request.extensions_mut().insert(caller);

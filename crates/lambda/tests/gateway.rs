@@ -1,0 +1,162 @@
+//! Gateway mode: events as API Gateway sends them (payload 2.0 and 1.0, with odd claim values) become
+//! the same `Caller`, and requests without authorizer claims are refused.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Body, Request};
+use portcullis_claims::{Caller, OidcMapping};
+use portcullis_lambda::{GatewayLayer, http, normalize_event};
+use serde_json::{Value, json};
+use tower::{Layer, ServiceExt};
+
+/// A payload-2.0 event for `GET /user/profile`, with `authorizer` as given.
+fn v2_event(authorizer: Option<Value>) -> Value {
+    let mut context = json!({
+        "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+        "http": {"method": "GET", "path": "/user/profile", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "curl"},
+        "requestId": "id", "routeKey": "GET /user/profile", "stage": "$default",
+        "time": "24/Nov/2026:09:00:00 +0000", "timeEpoch": 1795510800000u64,
+    });
+    if let Some(authorizer) = authorizer {
+        context["authorizer"] = authorizer;
+    }
+    json!({
+        "version": "2.0", "routeKey": "GET /user/profile", "rawPath": "/user/profile", "rawQueryString": "",
+        "headers": {"host": "api.example.com"}, "requestContext": context, "isBase64Encoded": false,
+    })
+}
+
+/// A payload-1.0 event (the REST-style shape HTTP APIs send with payload format 1.0).
+fn v1_event(authorizer: Value) -> Value {
+    json!({
+        "version": "1.0", "resource": "/user/profile", "path": "/user/profile", "httpMethod": "GET",
+        "headers": {"Host": "api.example.com"}, "multiValueHeaders": {"Host": ["api.example.com"]},
+        "queryStringParameters": null, "multiValueQueryStringParameters": null,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "authorizer": authorizer, "domainName": "api.example.com",
+            "httpMethod": "GET", "identity": {"sourceIp": "192.0.2.1"}, "path": "/user/profile", "protocol": "HTTP/1.1",
+            "requestId": "id", "requestTime": "24/Nov/2026:09:00:00 +0000", "requestTimeEpoch": 1795510800000u64,
+            "resourcePath": "/user/profile", "stage": "$default",
+        },
+        "pathParameters": null, "stageVariables": null, "body": null, "isBase64Encoded": false,
+    })
+}
+
+fn request(mut event: Value) -> Request {
+    normalize_event(&mut event);
+    let parsed: LambdaRequest =
+        serde_json::from_value(event).expect("lambda_http reads the normalised event");
+    parsed.into()
+}
+
+/// Runs the request through the gateway layer (route scopes as given) and returns the status and,
+/// when admitted, the caller the handler saw.
+async fn judge(request: Request, route_scopes: &'static [&'static str]) -> (u16, Option<Value>) {
+    let inner = tower::service_fn(|request: Request| async move {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .expect("the layer set a caller");
+        let seen = json!({
+            "claims": caller.claims.as_map(), "identity": caller.identity, "scopes": caller.scopes,
+        });
+        Ok::<_, Infallible>(http::Response::new(Body::from(seen.to_string())))
+    });
+    let layer = GatewayLayer::new(Arc::new(OidcMapping), move |_, _| {
+        route_scopes.iter().map(|s| s.to_string()).collect()
+    });
+    let response = layer
+        .layer(inner)
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status().as_u16();
+    let body = match response.into_body() {
+        Body::Text(text) => text,
+        Body::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Body::Empty => String::new(),
+        _ => String::new(),
+    };
+    (
+        status,
+        (status == 200).then(|| serde_json::from_str(&body).expect("json")),
+    )
+}
+
+#[tokio::test]
+async fn payload_2_claims_become_the_caller() {
+    let authorizer = json!({"jwt": {
+        "claims": {"sub": "u1", "cognito:groups": "[admin poweruser]", "scope": "profile/read", "exp": "1795514400"},
+        "scopes": ["profile/read"],
+    }});
+    let (status, seen) = judge(request(v2_event(Some(authorizer))), &["profile/read"]).await;
+    assert_eq!(status, 200);
+    let seen = seen.expect("caller");
+    assert_eq!(seen["identity"]["subject"], "u1");
+    assert_eq!(seen["identity"]["groups"], json!(["admin", "poweruser"]));
+    assert_eq!(
+        seen["claims"]["exp"], 1_795_514_400,
+        "numeric dates come back as numbers"
+    );
+    assert_eq!(seen["scopes"], json!(["profile/read"]));
+}
+
+#[tokio::test]
+async fn non_string_claim_values_do_not_break_the_event() {
+    // What a hand-written test event or another integration might send: numbers, booleans, lists,
+    // objects and nulls where API Gateway promises strings.
+    let authorizer = json!({"jwt": {
+        "claims": {"sub": "u1", "exp": 1795514400, "email_verified": true, "groups": ["a", "b"], "address": {"c": "NL"}, "nickname": null},
+        "scopes": "not-a-list",
+    }});
+    let (status, seen) = judge(request(v2_event(Some(authorizer))), &[]).await;
+    assert_eq!(status, 200);
+    let seen = seen.expect("caller");
+    assert_eq!(seen["claims"]["exp"], 1_795_514_400);
+    assert_eq!(seen["claims"]["email_verified"], "true");
+    assert_eq!(seen["identity"]["groups"], json!(["a", "b"]));
+    assert_eq!(seen["claims"]["address"], json!({"c": "NL"}));
+    assert!(seen["claims"].get("nickname").is_none());
+    assert_eq!(seen["scopes"], Value::Null);
+}
+
+#[tokio::test]
+async fn payload_1_claims_are_read_too() {
+    let authorizer = json!({"claims": {"sub": "u1", "scope": "profile/read profile/write"}, "scopes": ["profile/write"]});
+    let (status, seen) = judge(request(v1_event(authorizer)), &["profile/write"]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        seen.expect("caller")["identity"]["scopes"],
+        json!(["profile/read", "profile/write"])
+    );
+}
+
+#[tokio::test]
+async fn request_without_authorizer_claims_is_refused() {
+    for event in [
+        v2_event(None),
+        v2_event(Some(json!({}))),
+        v2_event(Some(json!({"jwt": {"claims": {}}}))),
+    ] {
+        let (status, seen) = judge(request(event), &[]).await;
+        assert_eq!(
+            status, 401,
+            "a route without an authorizer must not become public"
+        );
+        assert!(seen.is_none());
+    }
+}
+
+#[tokio::test]
+async fn configured_route_scopes_are_checked_again() {
+    let authorizer =
+        json!({"jwt": {"claims": {"sub": "u1", "scope": "profile/read"}, "scopes": null}});
+    let (status, _) = judge(request(v2_event(Some(authorizer))), &["profile/write"]).await;
+    assert_eq!(
+        status, 403,
+        "a gateway route configured without scopes still fails closed here"
+    );
+}

@@ -11,14 +11,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{Sources, load};
 use portcullis_lambda::emulator::{ApiRoute, Emulator};
 use portcullis_testkit::{Issuer, TestKey};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const DURATION_SECONDS: u32 = 10;
@@ -193,19 +192,7 @@ async fn load_run(server: &Path, config: &Path, auth: &str, token: &str) -> Resu
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", server.display()))?;
-    let stdout = child.stdout.take().context("server output")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                return Ok::<_, std::io::Error>(Some(url.to_owned()));
-            }
-        }
-        Ok(None)
-    })
-    .await
-    .context("the bench server did not start within 30 s")??
-    .context("the bench server exited")?;
+    let base = crate::dev::announced_url(&mut child).await?;
     let url = format!("{base}/user/profile");
     let client = reqwest::Client::new();
     let seeded = client
@@ -277,15 +264,9 @@ fn millis(text: &str) -> f64 {
 /// Cold starts of the release bootstrap: process start → first answered request, sorted (ms).
 async fn cold_starts(bootstrap: &Path, config: &Path, dir: &Path, token: &str) -> Result<Vec<f64>> {
     let settings = load_settings(config)?;
-    let routes: Vec<ApiRoute> = [("GET", "/user/profile"), ("POST", "/user/profile")]
-        .iter()
-        .map(|(method, path)| ApiRoute {
-            method: (*method).into(),
-            path: (*path).into(),
-            authorized: true,
-            scopes: settings.routes.scopes(method, path).to_vec(),
-        })
-        .collect();
+    let routes = ApiRoute::table(&crate::dev::ROUTES, |m, p| {
+        settings.routes.scopes(m, p).to_vec()
+    });
     let client = reqwest::Client::new();
     let mut times = Vec::new();
     for _ in 0..COLD_STARTS {

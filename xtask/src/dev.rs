@@ -18,7 +18,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const AUDIENCE: &str = "portcullis-dev";
-const ROUTES: [(&str, &str, bool); 3] = [
+/// The profile service's API routes (a copy of `portcullis_profile::API_ROUTES`: xtask builds the
+/// service as a binary and does not link it).
+pub(crate) const ROUTES: [(&str, &str, bool); 3] = [
     ("GET", "/user/profile", true),
     ("POST", "/user/profile", true),
     ("GET", "/healthz", false),
@@ -144,15 +146,7 @@ async fn run(options: Options) -> Result<()> {
             })
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
-            let routes = ROUTES
-                .iter()
-                .map(|(method, path, authorized)| ApiRoute {
-                    method: (*method).into(),
-                    path: (*path).into(),
-                    authorized: *authorized,
-                    scopes: settings.routes.scopes(method, path).to_vec(),
-                })
-                .collect();
+            let routes = ApiRoute::table(&ROUTES, |m, p| settings.routes.scopes(m, p).to_vec());
             let emulator = Emulator::start(authorizer, routes, &options.listen)
                 .await
                 .with_context(|| format!("starting the local HTTP API on {}", options.listen))?;
@@ -226,7 +220,7 @@ async fn run(options: Options) -> Result<()> {
 }
 
 /// Reads the server's `listening on http://…` line (bounded wait).
-async fn announced_url(child: &mut Child) -> Result<String> {
+pub(crate) async fn announced_url(child: &mut Child) -> Result<String> {
     let stdout = child.stdout.take().context("the server's output")?;
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(Duration::from_secs(60), async {

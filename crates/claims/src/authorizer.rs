@@ -8,7 +8,7 @@ use crate::claims::Claims;
 use crate::config::AuthorizerConfig;
 use crate::error::AuthError;
 use crate::jwks::FetchError;
-use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
+use crate::verifier::{Verifier, VerifierOptions};
 use crate::{ConfigError, MAX_TOKEN_BYTES};
 
 /// One [`Verifier`] per trusted issuer. A token goes to the verifier whose issuer equals its (not yet
@@ -82,9 +82,9 @@ impl Authorizer {
         authorization: Option<&str>,
         route_scopes: &[S],
     ) -> Result<Claims, AuthError> {
-        let claims = self.verify(authorization.unwrap_or_default()).await?;
-        require_any_scope(&claims, route_scopes)?;
-        Ok(claims)
+        self.route(authorization.unwrap_or_default())
+            .authorize(authorization, route_scopes)
+            .await
     }
 
     /// As [`Verifier::verify`], for whichever issuer the token names.

@@ -87,6 +87,24 @@ pub enum GrantError {
 }
 
 impl ClientCredentials {
+    /// A request to `token_url` for `scopes`, credentials sent as form fields and no audience;
+    /// set `audience` or `basic_auth` as the provider wants.
+    pub fn new(
+        token_url: String,
+        client_id: &str,
+        client_secret: &str,
+        scopes: &[String],
+    ) -> ClientCredentials {
+        ClientCredentials {
+            token_url,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            audience: None,
+            scopes: scopes.to_vec(),
+            basic_auth: false,
+        }
+    }
+
     /// Asks the token endpoint for an access token.
     pub async fn request(&self) -> Result<GrantedToken, GrantError> {
         let url: Url = check_fetchable("token_url", &self.token_url)?;

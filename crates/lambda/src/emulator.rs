@@ -46,6 +46,27 @@ pub struct ApiRoute {
 }
 
 impl ApiRoute {
+    /// Routes from a `(method, path, protected)` table, each protected route's scopes from
+    /// `scopes(method, path)`.
+    pub fn table(
+        routes: &[(&str, &str, bool)],
+        scopes: impl Fn(&str, &str) -> Vec<String>,
+    ) -> Vec<ApiRoute> {
+        routes
+            .iter()
+            .map(|(method, path, authorized)| ApiRoute {
+                method: (*method).to_owned(),
+                path: (*path).to_owned(),
+                authorized: *authorized,
+                scopes: if *authorized {
+                    scopes(method, path)
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect()
+    }
+
     fn key(&self) -> String {
         format!("{} {}", self.method, self.path)
     }

@@ -92,20 +92,16 @@ impl DynamoStore {
 }
 
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<StoredProfile, StoreError> {
-    let broken =
-        || StoreError::Backend("a stored profile item lacks a JSON body or a version".into());
-    let body = item
-        .get("body")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(broken)?;
+    let body = item.get("body").and_then(|v| v.as_s().ok());
     let version = item
         .get("version")
         .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(broken)?;
-    match serde_json::from_str(body) {
-        Ok(Value::Object(body)) => Ok(StoredProfile { body, version }),
-        _ => Err(broken()),
+        .and_then(|n| n.parse().ok());
+    match (body, version) {
+        (Some(body), Some(version)) => crate::store::decode(body, version),
+        _ => Err(StoreError::Backend(
+            "a stored profile item lacks a JSON body or a version".into(),
+        )),
     }
 }
 

@@ -131,12 +131,10 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn decode(body: &str, version: i64) -> Result<StoredProfile, StoreError> {
+/// A stored JSON text and version back into a profile (shared by every store).
+pub(crate) fn decode(body: &str, version: u64) -> Result<StoredProfile, StoreError> {
     match serde_json::from_str(body) {
-        Ok(Value::Object(body)) => Ok(StoredProfile {
-            body,
-            version: version as u64,
-        }),
+        Ok(Value::Object(body)) => Ok(StoredProfile { body, version }),
         _ => Err(StoreError::Backend(
             "a stored profile is not a JSON object".into(),
         )),
@@ -155,7 +153,7 @@ impl ProfileStore for SqliteStore {
                 )
                 .optional()
                 .map_err(backend)?;
-            row.map(|(body, version)| decode(&body, version))
+            row.map(|(body, version)| decode(&body, version as u64))
                 .transpose()
         })
     }

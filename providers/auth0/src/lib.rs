@@ -94,12 +94,8 @@ impl Auth0Settings {
         scopes: &[String],
     ) -> ClientCredentials {
         ClientCredentials {
-            token_url: self.token_url(),
-            client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
             audience: Some(self.audience.clone()),
-            scopes: scopes.to_vec(),
-            basic_auth: false,
+            ..ClientCredentials::new(self.token_url(), client_id, client_secret, scopes)
         }
     }
 }

@@ -113,12 +113,8 @@ impl OktaSettings {
         scopes: &[String],
     ) -> ClientCredentials {
         ClientCredentials {
-            token_url: self.token_url(),
-            client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
-            audience: None,
-            scopes: scopes.to_vec(),
             basic_auth: true,
+            ..ClientCredentials::new(self.token_url(), client_id, client_secret, scopes)
         }
     }
 }

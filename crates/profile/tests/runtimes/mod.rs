@@ -255,15 +255,7 @@ impl Lambda {
             .auth
             .authorizer(VerifierOptions::default())
             .expect("authorizer");
-        let routes = API_ROUTES
-            .iter()
-            .map(|(method, path, authorized)| ApiRoute {
-                method: (*method).into(),
-                path: (*path).into(),
-                authorized: *authorized,
-                scopes: settings.routes.scopes(method, path).to_vec(),
-            })
-            .collect();
+        let routes = ApiRoute::table(&API_ROUTES, |m, p| settings.routes.scopes(m, p).to_vec());
         let emulator = Emulator::start(authorizer, routes, "127.0.0.1:0")
             .await
             .expect("emulator");

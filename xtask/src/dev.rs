@@ -5,7 +5,7 @@
 //! the real `bootstrap` binary polls a local Runtime API behind a local HTTP API whose JWT authorizer
 //! is `portcullis-claims`, exactly as it would behind API Gateway.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,7 @@ pub(crate) fn dev(args: &[String]) -> Result<()> {
 }
 
 async fn run(options: Options) -> Result<()> {
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let dev_dir = root.join("target/dev");
     std::fs::create_dir_all(&dev_dir).with_context(|| format!("creating {}", dev_dir.display()))?;
     let binary = match options.runtime {
@@ -309,9 +309,4 @@ async fn stop_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
     }
-}
-
-fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
 }

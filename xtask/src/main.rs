@@ -1,6 +1,7 @@
 //! Project automation. `cargo xtask test` runs everything CI runs; `cargo xtask dev` runs the service.
 
 mod bench;
+mod build;
 mod dev;
 
 use std::process::{Command, ExitCode};
@@ -12,6 +13,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  build   the service for one provider and runtime: --provider cognito|auth0|okta|oidc
+          --runtime lambda|standalone [--arch x86_64|arm64] [--release]; Lambda zips under target/lambda
   bench   load benchmark of GET /user/profile with auth on and off (wrk), Lambda zip size and cold start
   dev     run the service locally: a development issuer, the profile service, SQLite under target/dev
           [--runtime standalone|lambda] [--config FILE] [--listen ADDR] [--smoke]
@@ -25,12 +28,13 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("dev") => dev::dev(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("build") => build::build(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}: expected one of: bench, dev, test\n\n{USAGE}"
+            "unknown command {other:?}: expected one of: bench, build, dev, test\n\n{USAGE}"
         )),
     };
     match result {
@@ -101,6 +105,12 @@ fn test(args: &[String]) -> Result<()> {
     }
     println!("xtask test: all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 pub(crate) fn cargo(args: &[&str]) -> Command {

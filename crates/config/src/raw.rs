@@ -1,5 +1,12 @@
 //! The configuration as written, before validation: every field optional so that a missing one gets
 //! our own message, and unknown keys refused so that a typo is never silently ignored.
+//!
+//! Every provider's section is parsed in every build, so one file can keep them all; a section whose
+//! provider is not compiled in is read but never used.
+#![cfg_attr(
+    not(all(feature = "cognito", feature = "auth0", feature = "okta")),
+    allow(dead_code)
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

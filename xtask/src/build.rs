@@ -1,0 +1,340 @@
+//! `cargo xtask build --provider P --runtime lambda|standalone [--arch x86_64|arm64] [--release]`
+//!
+//! Builds the service with only the chosen provider compiled in (cargo features). For Lambda, the
+//! `bootstrap` for `provided.al2023` is zipped reproducibly (fixed timestamp and permissions) under
+//! `target/lambda/{provider}-{arch}/bootstrap.zip`, and refused if it needs a glibc newer than
+//! Amazon Linux 2023's 2.34. A missing cross target or linker is named with how to get it; nothing
+//! half-built is left in place of an artifact.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use portcullis_testkit::elf::required_glibc;
+
+/// glibc of Amazon Linux 2023, the `provided.al2023` runtime.
+const AL2023_GLIBC: (u32, u32, u32) = (2, 34, u32::MAX);
+/// Lambda quotas: a deployment package unzipped is at most 250 MB; a zip uploaded directly, 50 MB.
+const LAMBDA_UNZIPPED_LIMIT: usize = 250 * 1024 * 1024;
+const LAMBDA_DIRECT_UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    Lambda,
+    Standalone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    pub(crate) fn triple(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+}
+
+/// The providers a build can select, and the cargo feature of each (`oidc` needs none).
+pub(crate) const PROVIDERS: [(&str, Option<&str>); 4] = [
+    ("cognito", Some("cognito")),
+    ("auth0", Some("auth0")),
+    ("okta", Some("okta")),
+    ("oidc", None),
+];
+
+pub(crate) struct Build {
+    pub(crate) provider: String,
+    pub(crate) runtime: Runtime,
+    pub(crate) arch: Arch,
+    pub(crate) release: bool,
+}
+
+pub(crate) fn parse(args: &[String]) -> Result<Build> {
+    let mut build = Build {
+        provider: String::new(),
+        runtime: Runtime::Lambda,
+        arch: Arch::X86_64,
+        release: false,
+    };
+    let mut runtime = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .cloned()
+                .with_context(|| format!("{flag} needs a value"))
+        };
+        match arg.as_str() {
+            "--provider" => build.provider = value("--provider")?,
+            "--runtime" => {
+                runtime = Some(match value("--runtime")?.as_str() {
+                    "lambda" => Runtime::Lambda,
+                    "standalone" => Runtime::Standalone,
+                    other => bail!("unknown runtime {other:?}: expected lambda or standalone"),
+                })
+            }
+            "--arch" => {
+                build.arch = match value("--arch")?.as_str() {
+                    "x86_64" => Arch::X86_64,
+                    "arm64" => Arch::Arm64,
+                    other => bail!("unknown architecture {other:?}: expected x86_64 or arm64"),
+                }
+            }
+            "--release" => build.release = true,
+            other => bail!(
+                "unknown argument {other:?}\nusage: cargo xtask build --provider cognito|auth0|okta|oidc --runtime lambda|standalone [--arch x86_64|arm64] [--release]"
+            ),
+        }
+    }
+    if !PROVIDERS.iter().any(|(p, _)| *p == build.provider) {
+        bail!(
+            "--provider {:?}: expected one of cognito, auth0, okta, oidc",
+            build.provider
+        );
+    }
+    build.runtime = runtime.context("--runtime is required: lambda or standalone")?;
+    Ok(build)
+}
+
+pub(crate) fn build(args: &[String]) -> Result<()> {
+    let build = parse(args)?;
+    let artifact = compile(&build)?;
+    match build.runtime {
+        Runtime::Lambda => {
+            let zip = package_lambda(&build, &artifact)?;
+            println!(
+                "Lambda package: {} ({} bytes)",
+                zip.display(),
+                std::fs::metadata(&zip)?.len()
+            );
+        }
+        Runtime::Standalone => {
+            println!("Standalone server: {}", artifact.display());
+            println!(
+                "Container: docker build -f deploy/Dockerfile --build-arg PROVIDER={} .",
+                build.provider
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Builds the runtime's binary and returns its path.
+pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
+    let root = crate::workspace_root();
+    let cross = Arch::host() != Some(build.arch);
+    if cross {
+        check_cross_toolchain(build.arch)?;
+    }
+    let binary = match build.runtime {
+        Runtime::Lambda => "bootstrap",
+        Runtime::Standalone => "portcullis-server",
+    };
+    let mut features: Vec<&str> = PROVIDERS
+        .iter()
+        .find(|(p, _)| *p == build.provider)
+        .and_then(|(_, feature)| *feature)
+        .into_iter()
+        .collect();
+    features.push("dynamodb");
+    if build.runtime == Runtime::Lambda {
+        features.push("lambda");
+    }
+    let features = features.join(",");
+    let mut args = vec![
+        "build",
+        "--locked",
+        "--package",
+        "portcullis-profile",
+        "--bin",
+        binary,
+        "--no-default-features",
+        "--features",
+        &features,
+    ];
+    if build.release {
+        args.push("--release");
+    }
+    if cross {
+        args.extend(["--target", build.arch.triple()]);
+    }
+    crate::step(
+        &format!(
+            "build {binary} ({}, {}, {})",
+            build.provider,
+            build.arch.name(),
+            if build.release { "release" } else { "debug" }
+        ),
+        crate::cargo(&args),
+    )?;
+    let mut path = root.join("target");
+    if cross {
+        path.push(build.arch.triple());
+    }
+    path.push(if build.release { "release" } else { "debug" });
+    path.push(binary);
+    if !path.is_file() {
+        bail!("cargo reported success but {} is missing", path.display());
+    }
+    Ok(path)
+}
+
+fn check_cross_toolchain(arch: Arch) -> Result<()> {
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let has_target = installed.as_ref().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.trim() == arch.triple())
+    });
+    if !has_target {
+        bail!(
+            "building for {} needs the Rust target {triple}, which is not installed: run `rustup target add {triple}`, \
+             then install a linker for it (Debian: `apt-get install gcc-aarch64-linux-gnu`) and set \
+             CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc",
+            arch.name(),
+            triple = arch.triple()
+        );
+    }
+    let linker = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER")
+        .unwrap_or_else(|_| "aarch64-linux-gnu-gcc".into());
+    if std::process::Command::new(&linker)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        bail!(
+            "building for arm64 needs a C cross compiler and linker ({linker}) for aws-lc-sys and linking: \
+             install it (Debian: `apt-get install gcc-aarch64-linux-gnu`) or set CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"
+        );
+    }
+    Ok(())
+}
+
+/// Checks the bootstrap's glibc needs and writes the reproducible zip; returns the zip's path.
+pub(crate) fn package_lambda(build: &Build, bootstrap: &Path) -> Result<PathBuf> {
+    let versions =
+        required_glibc(bootstrap).with_context(|| format!("reading {}", bootstrap.display()))?;
+    if let Some(newest) = versions.last().filter(|v| **v > AL2023_GLIBC) {
+        bail!(
+            "{} needs GLIBC_{}.{}.{}, but Amazon Linux 2023 (provided.al2023) has glibc 2.34: build on an older \
+             distribution or for a musl target",
+            bootstrap.display(),
+            newest.0,
+            newest.1,
+            newest.2
+        );
+    }
+    let dir = crate::workspace_root().join("target/lambda").join(format!(
+        "{}-{}",
+        build.provider,
+        build.arch.name()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let binary = std::fs::read(bootstrap)?;
+    if binary.len() > LAMBDA_UNZIPPED_LIMIT {
+        bail!(
+            "{} is {} bytes, over Lambda's 250 MB unzipped limit: build with --release",
+            bootstrap.display(),
+            binary.len()
+        );
+    }
+    let zip = reproducible_zip("bootstrap", &binary)?;
+    if zip.len() > LAMBDA_DIRECT_UPLOAD_LIMIT {
+        println!(
+            "note: the package is {} bytes, over Lambda's 50 MB direct-upload limit (deploy uploads it through S3); \
+             --release makes it about ten times smaller",
+            zip.len()
+        );
+    }
+    // Written beside, then renamed: never a half-written package under the final name.
+    let partial = dir.join("bootstrap.zip.partial");
+    let target = dir.join("bootstrap.zip");
+    std::fs::write(&partial, &zip)?;
+    std::fs::rename(&partial, &target)?;
+    Ok(target)
+}
+
+/// A zip holding one executable entry, byte-identical for identical input: DOS epoch timestamp,
+/// mode 0755, deflate, no extra fields.
+pub(crate) fn reproducible_zip(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    use zip::write::SimpleFileOptions;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o755);
+    writer.start_file(name, options)?;
+    writer.write_all(bytes)?;
+    Ok(writer.finish()?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_are_byte_identical_and_executable() {
+        let first = reproducible_zip("bootstrap", b"\x7fELF pretend binary").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let second = reproducible_zip("bootstrap", b"\x7fELF pretend binary").unwrap();
+        assert_eq!(first, second, "a rebuilt package must not differ");
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(first)).unwrap();
+        let entry = archive.by_index(0).unwrap();
+        assert_eq!(entry.name().unwrap(), "bootstrap");
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+    }
+
+    #[test]
+    fn bad_build_arguments_name_what_to_fix() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (
+                args(&["--provider", "keycloak", "--runtime", "lambda"]),
+                "--provider \"keycloak\": expected one of cognito, auth0, okta, oidc",
+            ),
+            (
+                args(&["--provider", "auth0"]),
+                "--runtime is required: lambda or standalone",
+            ),
+            (
+                args(&["--provider", "auth0", "--runtime", "ec2"]),
+                "unknown runtime \"ec2\": expected lambda or standalone",
+            ),
+            (
+                args(&[
+                    "--provider",
+                    "auth0",
+                    "--runtime",
+                    "lambda",
+                    "--arch",
+                    "riscv",
+                ]),
+                "unknown architecture \"riscv\": expected x86_64 or arm64",
+            ),
+        ];
+        for (input, message) in cases {
+            let error = parse(&input).err().expect("refused");
+            assert_eq!(error.to_string(), message);
+        }
+    }
+}

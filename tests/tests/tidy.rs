@@ -170,6 +170,7 @@ fn workspace_edges_follow_the_architecture() {
         ("portcullis-testkit", &[][..]),
         ("portcullis-axum", &["portcullis-claims"][..]),
         ("portcullis-lambda", &["portcullis-claims"][..]),
+        ("portcullis-deploy", &["portcullis-config"][..]),
         (
             "portcullis-profile",
             &[
@@ -185,6 +186,7 @@ fn workspace_edges_follow_the_architecture() {
             &[
                 "portcullis-claims",
                 "portcullis-config",
+                "portcullis-deploy",
                 "portcullis-lambda",
                 "portcullis-testkit",
             ][..],

@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod deploy;
 mod dev;
 
 use std::process::{Command, ExitCode};
@@ -13,6 +14,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  deploy  --provider P [--runtime lambda|standalone] [--stage S] [--arch A] [--config FILE] --export FILE:
+          the deployment plan as a CloudFormation template (applying through the SDK is not built yet)
   build   the service for one provider and runtime: --provider cognito|auth0|okta|oidc
           --runtime lambda|standalone [--arch x86_64|arm64] [--release]; Lambda zips under target/lambda
   bench   load benchmark of GET /user/profile with auth on and off (wrk), Lambda zip size and cold start
@@ -29,12 +32,13 @@ fn main() -> ExitCode {
         Some("dev") => dev::dev(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("build") => build::build(&args[1..]),
+        Some("deploy") => deploy::deploy(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}: expected one of: bench, build, dev, test\n\n{USAGE}"
+            "unknown command {other:?}: expected one of: bench, build, deploy, dev, test\n\n{USAGE}"
         )),
     };
     match result {

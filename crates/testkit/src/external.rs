@@ -17,6 +17,8 @@ use std::time::Duration;
 
 /// The moto release the tests are written against (see shared/EMULATORS.md).
 pub const MOTO: &str = "moto[server]==5.2.5";
+/// The cfn-lint release the exported templates are checked with.
+pub const CFN_LINT: &str = "cfn-lint==1.58.0";
 /// The oauth2-mock-server release the tests are written against.
 pub const OAUTH2_MOCK_SERVER: &str = "oauth2-mock-server@9.3.0";
 
@@ -78,25 +80,36 @@ fn run(command: &mut Command, what: &str) -> io::Result<()> {
     }
 }
 
-/// Installs moto's server into `.cache/venv` (needs `python3` with `venv`; reaches PyPI once).
-pub fn ensure_moto() -> io::Result<PathBuf> {
-    install_once(MOTO, |cache| {
-        let venv = cache.join("venv");
+/// `pip install spec` into the project-local virtual environment `.cache/venv` (created if absent).
+fn pip_install(cache: &Path, spec: &str) -> io::Result<()> {
+    let venv = cache.join("venv");
+    if !venv.join("bin/pip").exists() {
         run(
             Command::new("python3").args(["-m", "venv"]).arg(&venv),
             "python3 -m venv .cache/venv",
         )?;
-        run(
-            Command::new(venv.join("bin/pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                MOTO,
-            ]),
-            "pip install moto[server]",
-        )
-    })?;
+    }
+    run(
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            spec,
+        ]),
+        &format!("pip install {spec}"),
+    )
+}
+
+/// Installs moto's server into `.cache/venv` (needs `python3` with `venv`; reaches PyPI once).
+pub fn ensure_moto() -> io::Result<PathBuf> {
+    install_once(MOTO, |cache| pip_install(cache, MOTO))?;
     Ok(cache_dir().join("venv/bin/moto_server"))
+}
+
+/// Installs cfn-lint into `.cache/venv` (reaches PyPI once) and returns its executable.
+pub fn ensure_cfn_lint() -> io::Result<PathBuf> {
+    install_once(CFN_LINT, |cache| pip_install(cache, CFN_LINT))?;
+    Ok(cache_dir().join("venv/bin/cfn-lint"))
 }
 
 /// Installs oauth2-mock-server into `.cache/node` (needs `npm`; reaches the npm registry once) and

@@ -61,6 +61,14 @@ impl Auth0Settings {
         })
     }
 
+    /// The tenant host.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+    /// The namespaced roles claim, if configured.
+    pub fn roles_claim(&self) -> Option<&str> {
+        self.roles_claim.as_deref()
+    }
     /// `https://{domain}/`, trailing slash included.
     pub fn issuer(&self) -> String {
         format!("https://{}/", self.domain)

@@ -83,6 +83,14 @@ impl OktaSettings {
         })
     }
 
+    /// The org host.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+    /// The custom authorization server id.
+    pub fn authorization_server(&self) -> &str {
+        &self.authorization_server
+    }
     /// `https://{domain}/oauth2/{server}`.
     pub fn issuer(&self) -> String {
         format!(

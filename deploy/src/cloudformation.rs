@@ -1,0 +1,314 @@
+//! The plan as a CloudFormation template (YAML), for teams that deploy through their own pipelines.
+//!
+//! The Lambda package is a parameter (`CodeBucket`, `CodeKey`: where the pipeline uploaded
+//! `bootstrap.zip`); the standalone runtime's backend is a parameter (`BackendUrl`).
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::{Plan, Runtime, Value};
+
+fn value(v: &Value) -> Json {
+    match v {
+        Value::Literal(text) => json!(text),
+        Value::Ref(name) => json!({ "Ref": name }),
+        Value::CreatedPoolIssuer => {
+            json!({ "Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}" })
+        }
+    }
+}
+
+fn tags_list(plan: &Plan) -> Json {
+    Json::Array(
+        plan.tags
+            .iter()
+            .map(|(k, v)| json!({ "Key": k, "Value": v }))
+            .collect(),
+    )
+}
+
+fn tags_map(plan: &Plan) -> Json {
+    json!(plan.tags)
+}
+
+/// Resource logical id of a route: `GET /user/profile` → `RouteGetUserProfile`.
+fn route_id(key: &str) -> String {
+    let mut id = String::from("Route");
+    for word in key
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            id.push(first.to_ascii_uppercase());
+            id.extend(chars.map(|c| c.to_ascii_lowercase()));
+        }
+    }
+    id
+}
+
+/// The template as a JSON value (see [`render`] for YAML).
+pub fn template(plan: &Plan) -> Json {
+    let mut resources = Map::new();
+    let mut parameters = Map::new();
+    let mut outputs = Map::new();
+    let mut add = |id: &str, resource: Json| {
+        resources.insert(id.to_owned(), resource);
+    };
+
+    add(
+        "ProfilesTable",
+        json!({
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": plan.table,
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{ "AttributeName": "sub", "AttributeType": "S" }],
+                "KeySchema": [{ "AttributeName": "sub", "KeyType": "HASH" }],
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
+
+    if let Some(pool) = &plan.cognito {
+        add(
+            "UserPool",
+            json!({
+                "Type": "AWS::Cognito::UserPool",
+                "Properties": {
+                    "UserPoolName": pool.pool_name,
+                    "UsernameAttributes": ["email"],
+                    "AutoVerifiedAttributes": ["email"],
+                    "UserPoolTags": tags_map(plan),
+                }
+            }),
+        );
+        add(
+            "UserPoolClient",
+            json!({
+                "Type": "AWS::Cognito::UserPoolClient",
+                "Properties": {
+                    "ClientName": pool.client_name,
+                    "UserPoolId": { "Ref": "UserPool" },
+                    "GenerateSecret": false,
+                    "AllowedOAuthFlowsUserPoolClient": true,
+                    "AllowedOAuthFlows": ["implicit", "code"],
+                    "AllowedOAuthScopes": ["phone", "email", "openid", "profile", "aws.cognito.signin.user.admin"],
+                    "CallbackURLs": [pool.callback_url],
+                    "SupportedIdentityProviders": ["COGNITO"],
+                    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                }
+            }),
+        );
+        add(
+            "UserPoolDomain",
+            json!({
+                "Type": "AWS::Cognito::UserPoolDomain",
+                "Properties": { "Domain": pool.domain, "UserPoolId": { "Ref": "UserPool" } }
+            }),
+        );
+        outputs.insert(
+            "HostedUiUrl".into(),
+            json!({ "Value": { "Fn::Sub": format!(
+                "https://{}.auth.${{AWS::Region}}.amazoncognito.com/login?client_id=${{UserPoolClient}}&response_type=token&scope=email+openid+profile+aws.cognito.signin.user.admin&redirect_uri={}",
+                pool.domain, pool.callback_url
+            ) } }),
+        );
+    }
+
+    add(
+        "HttpApi",
+        json!({
+            "Type": "AWS::ApiGatewayV2::Api",
+            "Properties": { "Name": plan.name, "ProtocolType": "HTTP", "Tags": tags_map(plan) }
+        }),
+    );
+    add(
+        "JwtAuthorizer",
+        json!({
+            "Type": "AWS::ApiGatewayV2::Authorizer",
+            "Properties": {
+                "ApiId": { "Ref": "HttpApi" },
+                "Name": format!("{}-jwt", plan.name),
+                "AuthorizerType": "JWT",
+                "IdentitySource": ["$request.header.Authorization"],
+                "JwtConfiguration": {
+                    "Issuer": value(&plan.authorizer.issuer),
+                    "Audience": plan.authorizer.audiences.iter().map(value).collect::<Vec<_>>(),
+                },
+            }
+        }),
+    );
+
+    match (&plan.function, plan.runtime) {
+        (Some(function), Runtime::Lambda) => {
+            parameters.insert(
+                "CodeBucket".into(),
+                json!({ "Type": "String", "Description": "S3 bucket holding bootstrap.zip" }),
+            );
+            parameters.insert("CodeKey".into(), json!({ "Type": "String", "Description": "S3 key of bootstrap.zip (cargo xtask build --runtime lambda)" }));
+            add(
+                "ProfileLogGroup",
+                json!({
+                    "Type": "AWS::Logs::LogGroup",
+                    "Properties": { "LogGroupName": function.log_group, "RetentionInDays": 14, "Tags": tags_list(plan) }
+                }),
+            );
+            add(
+                "ProfileRole",
+                json!({
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {
+                        "RoleName": function.role,
+                        "AssumeRolePolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }],
+                        },
+                        "Policies": [{
+                            "PolicyName": "profiles-and-logs",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    { "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"], "Resource": { "Fn::GetAtt": ["ProfilesTable", "Arn"] } },
+                                    { "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": { "Fn::GetAtt": ["ProfileLogGroup", "Arn"] } },
+                                ],
+                            },
+                        }],
+                        "Tags": tags_list(plan),
+                    }
+                }),
+            );
+            let environment: Map<String, Json> = function
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), value(v)))
+                .collect();
+            add(
+                "ProfileFunction",
+                json!({
+                    "Type": "AWS::Lambda::Function",
+                    "Properties": {
+                        "FunctionName": function.name,
+                        "Runtime": "provided.al2023",
+                        "Handler": "bootstrap",
+                        "Architectures": [function.arch.lambda_name()],
+                        "MemorySize": function.memory_mb,
+                        "Timeout": function.timeout_s,
+                        "Code": { "S3Bucket": { "Ref": "CodeBucket" }, "S3Key": { "Ref": "CodeKey" } },
+                        "Role": { "Fn::GetAtt": ["ProfileRole", "Arn"] },
+                        "Environment": { "Variables": environment },
+                        "LoggingConfig": { "LogGroup": { "Ref": "ProfileLogGroup" } },
+                        "Tags": tags_list(plan),
+                    }
+                }),
+            );
+            add(
+                "ProfileIntegration",
+                json!({
+                    "Type": "AWS::ApiGatewayV2::Integration",
+                    "Properties": {
+                        "ApiId": { "Ref": "HttpApi" },
+                        "IntegrationType": "AWS_PROXY",
+                        "IntegrationUri": { "Fn::GetAtt": ["ProfileFunction", "Arn"] },
+                        "PayloadFormatVersion": "2.0",
+                    }
+                }),
+            );
+            add(
+                "ProfileInvokePermission",
+                json!({
+                    "Type": "AWS::Lambda::Permission",
+                    "Properties": {
+                        "FunctionName": { "Ref": "ProfileFunction" },
+                        "Action": "lambda:InvokeFunction",
+                        "Principal": "apigateway.amazonaws.com",
+                        "SourceArn": { "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*" },
+                    }
+                }),
+            );
+        }
+        _ => {
+            parameters.insert(
+                "BackendUrl".into(),
+                json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API" }),
+            );
+            add(
+                "ProfileIntegration",
+                json!({
+                    "Type": "AWS::ApiGatewayV2::Integration",
+                    "Properties": {
+                        "ApiId": { "Ref": "HttpApi" },
+                        "IntegrationType": "HTTP_PROXY",
+                        "IntegrationMethod": "ANY",
+                        "IntegrationUri": { "Ref": "BackendUrl" },
+                        "PayloadFormatVersion": "1.0",
+                    }
+                }),
+            );
+        }
+    }
+
+    for route in &plan.routes {
+        let mut properties = json!({
+            "ApiId": { "Ref": "HttpApi" },
+            "RouteKey": route.key,
+            "Target": { "Fn::Sub": "integrations/${ProfileIntegration}" },
+            "AuthorizationType": if route.authorized { "JWT" } else { "NONE" },
+        });
+        if route.authorized {
+            properties["AuthorizerId"] = json!({ "Ref": "JwtAuthorizer" });
+            if !route.scopes.is_empty() {
+                properties["AuthorizationScopes"] = json!(route.scopes);
+            }
+        }
+        add(
+            &route_id(&route.key),
+            json!({ "Type": "AWS::ApiGatewayV2::Route", "Properties": properties }),
+        );
+    }
+    add(
+        "DefaultStage",
+        json!({
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": "$default", "AutoDeploy": true, "Tags": tags_map(plan) }
+        }),
+    );
+    outputs.insert(
+        "ApiEndpoint".into(),
+        json!({ "Value": { "Fn::GetAtt": ["HttpApi", "ApiEndpoint"] } }),
+    );
+    for route in plan.routes.iter().filter(|r| r.authorized) {
+        let (method, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
+        outputs.insert(
+            format!("{}Endpoint", &route_id(&route.key)[5..]),
+            json!({ "Value": { "Fn::Sub": format!("{method} - ${{HttpApi.ApiEndpoint}}{path}") } }),
+        );
+    }
+
+    let mut template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("Portcullis {} ({}, {}): HTTP API with a JWT authorizer in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
+        "Resources": resources,
+        "Outputs": outputs,
+    });
+    if !parameters.is_empty() {
+        template["Parameters"] = Json::Object(parameters);
+    }
+    template
+}
+
+/// The template as YAML.
+pub fn render(plan: &Plan) -> String {
+    crate::yaml::to_yaml(&template(plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_id;
+
+    #[test]
+    fn route_ids_are_cloudformation_logical_ids() {
+        assert_eq!(route_id("GET /user/profile"), "RouteGetUserProfile");
+        assert_eq!(route_id("POST /user/profile"), "RoutePostUserProfile");
+        assert_eq!(route_id("GET /healthz"), "RouteGetHealthz");
+    }
+}

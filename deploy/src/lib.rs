@@ -6,6 +6,8 @@
 //! Values that only exist once something is created (a Cognito pool id, a function ARN) are
 //! [`Value::Ref`]s to the resource that will hold them, so one plan serves both back ends.
 
+#[cfg(feature = "apply")]
+pub mod apply;
 pub mod cloudformation;
 mod yaml;
 

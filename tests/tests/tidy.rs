@@ -170,7 +170,10 @@ fn workspace_edges_follow_the_architecture() {
         ("portcullis-testkit", &[][..]),
         ("portcullis-axum", &["portcullis-claims"][..]),
         ("portcullis-lambda", &["portcullis-claims"][..]),
-        ("portcullis-deploy", &["portcullis-config"][..]),
+        (
+            "portcullis-deploy",
+            &["portcullis-config", "portcullis-cognito"][..],
+        ),
         (
             "portcullis-profile",
             &[

@@ -968,6 +968,20 @@ async fn ensure_permission(
     }
 }
 
+/// `Deleted`, or `Absent` when `missing` recognises the error as "not there"; other errors fail.
+fn deletion<T, E: std::error::Error>(
+    result: Result<T, E>,
+    missing: impl Fn(&E) -> bool,
+    operation: &'static str,
+    resource: &str,
+) -> Result<Action, ApplyError> {
+    match result {
+        Ok(_) => Ok(Action::Deleted),
+        Err(e) if missing(&e) => Ok(Action::Absent),
+        Err(e) => Err(fail(operation, resource)(e)),
+    }
+}
+
 fn aws_region_of(arn: &str) -> &str {
     arn.split(':').nth(3).unwrap_or("*")
 }
@@ -1007,19 +1021,17 @@ pub async fn remove(
             .function_name(&function.name)
             .send()
             .await;
+        let missing = |e: &lambda::error::SdkError<
+            lambda::operation::delete_function::DeleteFunctionError,
+            _,
+        >| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+        };
         note(
             "function",
             &function.name,
-            match deleted {
-                Ok(_) => Action::Deleted,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
-                {
-                    Action::Absent
-                }
-                Err(e) => return Err(fail("DeleteFunction", &function.name)(e)),
-            },
+            deletion(deleted, missing, "DeleteFunction", &function.name)?,
         );
         let deleted = aws
             .logs
@@ -1027,20 +1039,19 @@ pub async fn remove(
             .log_group_name(&function.log_group)
             .send()
             .await;
+        let missing = |e: &logs::error::SdkError<
+            logs::operation::delete_log_group::DeleteLogGroupError,
+            _,
+        >| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+        };
         note(
             "log group",
             &function.log_group,
-            match deleted {
-                Ok(_) => Action::Deleted,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
-                {
-                    Action::Absent
-                }
-                Err(e) => return Err(fail("DeleteLogGroup", &function.log_group)(e)),
-            },
+            deletion(deleted, missing, "DeleteLogGroup", &function.log_group)?,
         );
+        // The inline policy goes with the role; a role already gone has none left either.
         let _ = aws
             .iam
             .delete_role_policy()
@@ -1049,19 +1060,15 @@ pub async fn remove(
             .send()
             .await;
         let deleted = aws.iam.delete_role().role_name(&function.role).send().await;
+        let missing =
+            |e: &iam::error::SdkError<iam::operation::delete_role::DeleteRoleError, _>| {
+                e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception())
+            };
         note(
             "role",
             &function.role,
-            match deleted {
-                Ok(_) => Action::Deleted,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_no_such_entity_exception()) =>
-                {
-                    Action::Absent
-                }
-                Err(e) => return Err(fail("DeleteRole", &function.role)(e)),
-            },
+            deletion(deleted, missing, "DeleteRole", &function.role)?,
         );
     }
     let deleted = aws
@@ -1070,19 +1077,15 @@ pub async fn remove(
         .table_name(&plan.table)
         .send()
         .await;
+    let missing =
+        |e: &dynamodb::error::SdkError<dynamodb::operation::delete_table::DeleteTableError, _>| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+        };
     note(
         "table",
         &plan.table,
-        match deleted {
-            Ok(_) => Action::Deleted,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Action::Absent
-            }
-            Err(e) => return Err(fail("DeleteTable", &plan.table)(e)),
-        },
+        deletion(deleted, missing, "DeleteTable", &plan.table)?,
     );
     Ok(changes)
 }

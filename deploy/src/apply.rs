@@ -968,16 +968,17 @@ async fn ensure_permission(
     }
 }
 
-/// `Deleted`, or `Absent` when `missing` recognises the error as "not there"; other errors fail.
-fn deletion<T, E: std::error::Error>(
+/// `Deleted`, or `Absent` when the service answers with `not_found` (its error code for "no such
+/// resource"); other errors fail.
+fn deletion<T, E: std::error::Error + lambda::error::ProvideErrorMetadata>(
     result: Result<T, E>,
-    missing: impl Fn(&E) -> bool,
+    not_found: &str,
     operation: &'static str,
     resource: &str,
 ) -> Result<Action, ApplyError> {
     match result {
         Ok(_) => Ok(Action::Deleted),
-        Err(e) if missing(&e) => Ok(Action::Absent),
+        Err(e) if e.code() == Some(not_found) => Ok(Action::Absent),
         Err(e) => Err(fail(operation, resource)(e)),
     }
 }
@@ -1021,17 +1022,15 @@ pub async fn remove(
             .function_name(&function.name)
             .send()
             .await;
-        let missing = |e: &lambda::error::SdkError<
-            lambda::operation::delete_function::DeleteFunctionError,
-            _,
-        >| {
-            e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception())
-        };
         note(
             "function",
             &function.name,
-            deletion(deleted, missing, "DeleteFunction", &function.name)?,
+            deletion(
+                deleted,
+                "ResourceNotFoundException",
+                "DeleteFunction",
+                &function.name,
+            )?,
         );
         let deleted = aws
             .logs
@@ -1039,17 +1038,15 @@ pub async fn remove(
             .log_group_name(&function.log_group)
             .send()
             .await;
-        let missing = |e: &logs::error::SdkError<
-            logs::operation::delete_log_group::DeleteLogGroupError,
-            _,
-        >| {
-            e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception())
-        };
         note(
             "log group",
             &function.log_group,
-            deletion(deleted, missing, "DeleteLogGroup", &function.log_group)?,
+            deletion(
+                deleted,
+                "ResourceNotFoundException",
+                "DeleteLogGroup",
+                &function.log_group,
+            )?,
         );
         // The inline policy goes with the role; a role already gone has none left either.
         let _ = aws
@@ -1060,15 +1057,10 @@ pub async fn remove(
             .send()
             .await;
         let deleted = aws.iam.delete_role().role_name(&function.role).send().await;
-        let missing =
-            |e: &iam::error::SdkError<iam::operation::delete_role::DeleteRoleError, _>| {
-                e.as_service_error()
-                    .is_some_and(|s| s.is_no_such_entity_exception())
-            };
         note(
             "role",
             &function.role,
-            deletion(deleted, missing, "DeleteRole", &function.role)?,
+            deletion(deleted, "NoSuchEntity", "DeleteRole", &function.role)?,
         );
     }
     let deleted = aws
@@ -1077,15 +1069,15 @@ pub async fn remove(
         .table_name(&plan.table)
         .send()
         .await;
-    let missing =
-        |e: &dynamodb::error::SdkError<dynamodb::operation::delete_table::DeleteTableError, _>| {
-            e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception())
-        };
     note(
         "table",
         &plan.table,
-        deletion(deleted, missing, "DeleteTable", &plan.table)?,
+        deletion(
+            deleted,
+            "ResourceNotFoundException",
+            "DeleteTable",
+            &plan.table,
+        )?,
     );
     Ok(changes)
 }

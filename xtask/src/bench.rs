@@ -264,7 +264,7 @@ fn millis(text: &str) -> f64 {
 /// Cold starts of the release bootstrap: process start → first answered request, sorted (ms).
 async fn cold_starts(bootstrap: &Path, config: &Path, dir: &Path, token: &str) -> Result<Vec<f64>> {
     let settings = load_settings(config)?;
-    let routes = ApiRoute::table(&crate::dev::ROUTES, |m, p| {
+    let routes = ApiRoute::table(&portcullis_deploy::SERVICE_ROUTES, |m, p| {
         settings.routes.scopes(m, p).to_vec()
     });
     let client = reqwest::Client::new();

@@ -18,13 +18,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const AUDIENCE: &str = "portcullis-dev";
-/// The profile service's API routes (a copy of `portcullis_profile::API_ROUTES`: xtask builds the
-/// service as a binary and does not link it).
-pub(crate) const ROUTES: [(&str, &str, bool); 3] = [
-    ("GET", "/user/profile", true),
-    ("POST", "/user/profile", true),
-    ("GET", "/healthz", false),
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Runtime {
@@ -146,7 +139,9 @@ async fn run(options: Options) -> Result<()> {
             })
             .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
-            let routes = ApiRoute::table(&ROUTES, |m, p| settings.routes.scopes(m, p).to_vec());
+            let routes = ApiRoute::table(&portcullis_deploy::SERVICE_ROUTES, |m, p| {
+                settings.routes.scopes(m, p).to_vec()
+            });
             let emulator = Emulator::start(authorizer, routes, &options.listen)
                 .await
                 .with_context(|| format!("starting the local HTTP API on {}", options.listen))?;

@@ -34,49 +34,139 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Clients for `region` with static credentials, optionally at `endpoint_url` (an emulator);
-    /// real deployments build them from the environment's credential chain instead.
-    pub fn with_static_credentials(
+    /// Clients as the AWS CLI would build them: Region from `region` or the environment/profile,
+    /// credentials from the default chain (environment, profile, IAM Identity Center, container,
+    /// instance), optionally at `endpoint_url` (an emulator, a VPC endpoint). Fails with one line
+    /// naming what is missing before any call that changes something.
+    pub async fn from_environment(
+        region: Option<&str>,
+        endpoint_url: Option<&str>,
+    ) -> Result<Aws, ApplyError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let config = loader(region, endpoint_url).load().await;
+        if config.region().is_none() {
+            return Err(ApplyError(
+                "no AWS Region: pass --region, or set AWS_REGION (or a region in your AWS profile)"
+                    .into(),
+            ));
+        }
+        use aws_credential_types::provider::error::CredentialsError;
+        let found = match config.credentials_provider() {
+            Some(provider) => provider.provide_credentials().await.map(|_| ()),
+            None => Err(CredentialsError::not_loaded("no credential provider")),
+        };
+        let fix = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (after `aws configure` or `aws sso login`)";
+        match found {
+            Ok(()) => {}
+            Err(CredentialsError::CredentialsNotLoaded(_)) => {
+                return Err(ApplyError(format!(
+                    "no AWS credentials found (environment, profiles, web identity, container and instance \
+                     metadata were tried): {fix}"
+                )));
+            }
+            Err(e) => {
+                return Err(ApplyError(format!(
+                    "the AWS credentials could not be loaded: {}; {fix}",
+                    error_chain(&e)
+                )));
+            }
+        }
+        Ok(Aws::from_config(&config))
+    }
+
+    /// Clients for `region` with static credentials, optionally at `endpoint_url` (tests and
+    /// emulators).
+    pub async fn with_static_credentials(
         region: &str,
         endpoint_url: Option<&str>,
         access_key: &str,
         secret_key: &str,
     ) -> Aws {
-        macro_rules! client {
-            ($sdk:ident) => {{
-                let mut config = $sdk::Config::builder()
-                    .behavior_version($sdk::config::BehaviorVersion::latest())
-                    .region($sdk::config::Region::new(region.to_owned()))
-                    .credentials_provider($sdk::config::Credentials::new(
-                        access_key,
-                        secret_key,
-                        None,
-                        None,
-                        "portcullis-static",
-                    ));
-                if let Some(url) = endpoint_url {
-                    config = config.endpoint_url(url);
-                }
-                $sdk::Client::from_conf(config.build())
-            }};
-        }
+        let loader = loader(Some(region), endpoint_url).credentials_provider(
+            aws_credential_types::Credentials::new(
+                access_key,
+                secret_key,
+                None,
+                None,
+                "portcullis-static",
+            ),
+        );
+        Aws::from_config(&loader.load().await)
+    }
+
+    fn from_config(config: &aws_config::SdkConfig) -> Aws {
         Aws {
-            region: region.to_owned(),
-            apigw: client!(apigw),
-            lambda: client!(lambda),
-            iam: client!(iam),
-            logs: client!(logs),
-            dynamodb: client!(dynamodb),
+            region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+            apigw: apigw::Client::new(config),
+            lambda: lambda::Client::new(config),
+            iam: iam::Client::new(config),
+            logs: logs::Client::new(config),
+            dynamodb: dynamodb::Client::new(config),
             cognito: portcullis_cognito::sdk::CognitoAdmin::new(
-                portcullis_cognito::sdk::static_client(
-                    region,
-                    endpoint_url,
-                    access_key,
-                    secret_key,
-                ),
+                aws_sdk_cognitoidentityprovider::Client::new(config),
             ),
         }
     }
+
+    /// One read call before anything is changed: an endpoint that cannot be reached, or
+    /// credentials AWS refuses, fail here in one line.
+    pub async fn check_reachable(&self, endpoint_url: Option<&str>) -> Result<(), ApplyError> {
+        use apigw::error::SdkError;
+        let place =
+            endpoint_url.map_or_else(|| format!("AWS in {}", self.region), |url| url.to_owned());
+        match self.apigw.get_apis().max_results("1").send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) => {
+                use apigw::error::ProvideErrorMetadata;
+                let code = e.err().code().unwrap_or("unknown error");
+                let message = e.err().message().unwrap_or_default();
+                Err(ApplyError(one_line(&format!(
+                    "{place} refused the first call (GetApis): {code}: {message}; check the credentials and their permissions"
+                ))))
+            }
+            Err(e) => Err(ApplyError(format!(
+                "cannot reach {place}: {}; check --endpoint-url, --region and the network",
+                error_chain(&e)
+            ))),
+        }
+    }
+}
+
+/// The shared loader: Region, endpoint, and timeouts that end a dead endpoint's wait quickly.
+fn loader(region: Option<&str>, endpoint_url: Option<&str>) -> aws_config::ConfigLoader {
+    use std::time::Duration;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(120))
+            .build(),
+    );
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region.to_owned()));
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader
+}
+
+/// An error and its sources, each shown once, on one line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = one_line(&e.to_string());
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Error text folded onto one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// What happened to one resource.
@@ -179,14 +269,36 @@ impl Resolved {
     }
 }
 
-/// Creates or updates everything in `plan`; `code` is the Lambda zip (Lambda runtime). `progress`
-/// hears each change as it happens.
+/// What the HTTP API forwards requests to.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend<'a> {
+    /// The plan's Lambda function, with this deployment package (`bootstrap.zip`).
+    Lambda(&'a [u8]),
+    /// A standalone `portcullis-server` at this base URL (HTTP proxy; the request path is passed on).
+    Http(&'a str),
+}
+
+/// Creates or updates everything in `plan`, forwarding to `backend`. `progress` hears each change
+/// as it happens (so a caller knows what exists when a later step fails).
 pub async fn apply(
     plan: &Plan,
     aws: &Aws,
-    code: Option<&[u8]>,
+    backend: Backend<'_>,
     mut progress: impl FnMut(&Change),
 ) -> Result<Deployed, ApplyError> {
+    match (plan.runtime, backend) {
+        (Runtime::Lambda, Backend::Lambda(_)) | (Runtime::Standalone, Backend::Http(_)) => {}
+        (Runtime::Lambda, Backend::Http(_)) => {
+            return Err(ApplyError(
+                "the plan is for the Lambda runtime but a backend URL was given".into(),
+            ));
+        }
+        (Runtime::Standalone, Backend::Lambda(_)) => {
+            return Err(ApplyError(
+                "the plan is for the standalone runtime: it needs the server's base URL, not a Lambda package".into(),
+            ));
+        }
+    }
     let mut changes = Vec::new();
     let mut note = |kind: &'static str, name: &str, action: Action| {
         let change = Change {
@@ -211,52 +323,39 @@ pub async fn apply(
 
     let pool = match &plan.cognito {
         Some(cognito) => {
-            let existed = aws
-                .cognito
+            let failed = |e: portcullis_cognito::sdk::CognitoError| ApplyError(e.to_string());
+            let made = |existed: bool| {
+                if existed {
+                    Action::Unchanged
+                } else {
+                    Action::Created
+                }
+            };
+            let admin = &aws.cognito;
+            let existed = admin
                 .find_user_pool(&cognito.pool_name)
                 .await
-                .map_err(|e| ApplyError(e.to_string()))?;
-            let pool_id = aws
-                .cognito
+                .map_err(failed)?;
+            let pool_id = admin
                 .ensure_user_pool(&cognito.pool_name)
                 .await
-                .map_err(|e| ApplyError(e.to_string()))?;
-            note(
-                "user pool",
-                &cognito.pool_name,
-                if existed.is_some() {
-                    Action::Unchanged
-                } else {
-                    Action::Created
-                },
-            );
-            let client_id = aws
-                .cognito
+                .map_err(failed)?;
+            note("user pool", &cognito.pool_name, made(existed.is_some()));
+            let existed = admin
+                .find_app_client(&pool_id, &cognito.client_name)
+                .await
+                .map_err(failed)?;
+            let client_id = admin
                 .ensure_app_client(&pool_id, &cognito.client_name, &cognito.callback_url)
                 .await
-                .map_err(|e| ApplyError(e.to_string()))?;
-            note(
-                "app client",
-                &cognito.client_name,
-                if existed.is_some() {
-                    Action::Unchanged
-                } else {
-                    Action::Created
-                },
-            );
-            aws.cognito
+                .map_err(failed)?;
+            note("app client", &cognito.client_name, made(existed.is_some()));
+            let existed = admin.domain_owner(&cognito.domain).await.map_err(failed)?;
+            admin
                 .ensure_domain(&pool_id, &cognito.domain)
                 .await
-                .map_err(|e| ApplyError(e.to_string()))?;
-            note(
-                "domain",
-                &cognito.domain,
-                if existed.is_some() {
-                    Action::Unchanged
-                } else {
-                    Action::Created
-                },
-            );
+                .map_err(failed)?;
+            note("domain", &cognito.domain, made(existed.is_some()));
             Some((pool_id, client_id))
         }
         None => None,
@@ -267,11 +366,8 @@ pub async fn apply(
         pool: pool.clone(),
     };
 
-    let function_arn = match (&plan.function, plan.runtime) {
-        (Some(function), Runtime::Lambda) => {
-            let code = code.ok_or_else(|| {
-                ApplyError("the Lambda runtime needs the bootstrap.zip to deploy".into())
-            })?;
+    let function_arn = match (&plan.function, backend) {
+        (Some(function), Backend::Lambda(code)) => {
             let (role_arn, role_action) = ensure_role(aws, plan, &function.role, &tags).await?;
             note("role", &function.role, role_action);
             note(
@@ -310,16 +406,22 @@ pub async fn apply(
     )
     .await?;
     note("authorizer", &format!("{}-jwt", plan.name), action);
-    let (integration_id, action) = match &function_arn {
-        Some(arn) => ensure_integration(aws, &api_id, arn).await?,
-        None => {
+    let (integration_id, action) = match (&function_arn, backend) {
+        (Some(arn), _) => ensure_integration(aws, &api_id, Integration::Lambda(arn)).await?,
+        (None, Backend::Http(url)) => {
+            ensure_integration(aws, &api_id, Integration::Http(url)).await?
+        }
+        (None, Backend::Lambda(_)) => {
             return Err(ApplyError(
-                "the standalone runtime is exported only (--export): its backend URL is yours"
-                    .into(),
+                "the plan has no Lambda function to integrate".into(),
             ));
         }
     };
-    note("integration", "lambda proxy (payload 2.0)", action);
+    let integration = match backend {
+        Backend::Lambda(_) => "lambda proxy (payload 2.0)".to_owned(),
+        Backend::Http(url) => format!("http proxy to {url}"),
+    };
+    note("integration", &integration, action);
     for route in &plan.routes {
         let action = ensure_route(aws, &api_id, route, &authorizer_id, &integration_id).await?;
         note("route", &route.key, action);
@@ -795,11 +897,24 @@ async fn ensure_authorizer(
     }
 }
 
+/// The integration behind every route.
+#[derive(Clone, Copy)]
+enum Integration<'a> {
+    /// Lambda proxy to this function ARN, payload 2.0.
+    Lambda(&'a str),
+    /// HTTP proxy to this base URL, the request's path passed on.
+    Http(&'a str),
+}
+
 async fn ensure_integration(
     aws: &Aws,
     api_id: &str,
-    function_arn: &str,
+    integration: Integration<'_>,
 ) -> Result<(String, Action), ApplyError> {
+    use apigw::types::IntegrationType;
+    let uri = match integration {
+        Integration::Lambda(arn) | Integration::Http(arn) => arn,
+    };
     let found = aws
         .apigw
         .get_integrations()
@@ -810,20 +925,30 @@ async fn ensure_integration(
     if let Some(existing) = found
         .items()
         .iter()
-        .find(|i| i.integration_uri() == Some(function_arn))
+        .find(|i| i.integration_uri() == Some(uri))
     {
         return Ok((
             existing.integration_id().unwrap_or_default().to_owned(),
             Action::Unchanged,
         ));
     }
-    let created = aws
+    let request = aws
         .apigw
         .create_integration()
         .api_id(api_id)
-        .integration_type(apigw::types::IntegrationType::AwsProxy)
-        .integration_uri(function_arn)
-        .payload_format_version("2.0")
+        .integration_uri(uri);
+    let request = match integration {
+        Integration::Lambda(_) => request
+            .integration_type(IntegrationType::AwsProxy)
+            .payload_format_version("2.0"),
+        // Without the path mapping, an HTTP API sends every route to the bare base URL.
+        Integration::Http(_) => request
+            .integration_type(IntegrationType::HttpProxy)
+            .integration_method("ANY")
+            .payload_format_version("1.0")
+            .request_parameters("overwrite:path", "$request.path"),
+    };
+    let created = request
         .send()
         .await
         .map_err(fail("CreateIntegration", api_id))?;
@@ -1079,5 +1204,52 @@ pub async fn remove(
             &plan.table,
         )?,
     );
+    if let Some(cognito) = &plan.cognito {
+        let failed = |e: portcullis_cognito::sdk::CognitoError| ApplyError(e.to_string());
+        let gone = |deleted: bool| {
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Absent
+            }
+        };
+        match aws
+            .cognito
+            .find_user_pool(&cognito.pool_name)
+            .await
+            .map_err(failed)?
+        {
+            Some(pool_id) => {
+                let deleted = aws
+                    .cognito
+                    .delete_domain(&pool_id, &cognito.domain)
+                    .await
+                    .map_err(failed)?;
+                note("domain", &cognito.domain, gone(deleted));
+                // The app client goes with its pool.
+                let client = aws
+                    .cognito
+                    .find_app_client(&pool_id, &cognito.client_name)
+                    .await
+                    .map_err(failed)?;
+                let deleted = aws
+                    .cognito
+                    .delete_user_pool(&pool_id)
+                    .await
+                    .map_err(failed)?;
+                note(
+                    "app client",
+                    &cognito.client_name,
+                    gone(deleted && client.is_some()),
+                );
+                note("user pool", &cognito.pool_name, gone(deleted));
+            }
+            None => {
+                note("domain", &cognito.domain, Action::Absent);
+                note("app client", &cognito.client_name, Action::Absent);
+                note("user pool", &cognito.pool_name, Action::Absent);
+            }
+        }
+    }
     Ok(changes)
 }

@@ -241,6 +241,8 @@ pub fn template(plan: &Plan) -> Json {
                         "IntegrationMethod": "ANY",
                         "IntegrationUri": { "Ref": "BackendUrl" },
                         "PayloadFormatVersion": "1.0",
+                        // Without it an HTTP API sends every route to the bare base URL.
+                        "RequestParameters": { "overwrite:path": "$request.path" },
                     }
                 }),
             );

@@ -188,6 +188,7 @@ fn workspace_edges_follow_the_architecture() {
             "xtask",
             &[
                 "portcullis-claims",
+                "portcullis-cognito",
                 "portcullis-config",
                 "portcullis-deploy",
                 "portcullis-lambda",
@@ -264,6 +265,16 @@ fn no_crate_is_built_in_two_versions() {
             "base64",
             "lambda_http, lambda_runtime and aws_lambda_events require 0.22; hyper-util (reqwest, axum) requires 0.23",
         ),
+        // aws-config's `sso` feature (IAM Identity Center credentials for `cargo xtask deploy`) pins
+        // sha1 0.10 on digest 0.10, while aws-sigv4's hmac is on digest 0.11 (aws-config 1.13 is the
+        // newest). Small hash plumbing only: no second crypto backend.
+        (
+            "digest",
+            "aws-config sso → sha1 0.10; aws-sigv4 → hmac 0.13",
+        ),
+        ("block-buffer", "follows digest 0.10 / 0.11"),
+        ("crypto-common", "follows digest 0.10 / 0.11"),
+        ("cpufeatures", "follows sha1 0.10 / digest 0.11 users"),
     ];
     let duplicated: Vec<String> = cargo_tree(&[
         "--workspace",

@@ -14,8 +14,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  deploy  --provider P [--runtime lambda|standalone] [--stage S] [--arch A] [--config FILE] --export FILE:
-          the deployment plan as a CloudFormation template (applying through the SDK is not built yet)
+  deploy  --provider cognito|auth0|okta|oidc [--runtime lambda|standalone] [--stage dev] [--arch x86_64|arm64]
+          [--region R] [--endpoint-url URL] [--config FILE] [--package bootstrap.zip | --backend-url URL]:
+          builds and deploys a protected HTTP API to AWS (or an emulator) and prints its endpoints;
+          with --export FILE writes the CloudFormation template instead and applies nothing
+  remove  the same --provider/--runtime/--stage/--region/--endpoint-url/--config: deletes what deploy made
   build   the service for one provider and runtime: --provider cognito|auth0|okta|oidc
           --runtime lambda|standalone [--arch x86_64|arm64] [--release]; Lambda zips under target/lambda
   bench   load benchmark of GET /user/profile with auth on and off (wrk), Lambda zip size and cold start
@@ -33,12 +36,13 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("build") => build::build(&args[1..]),
         Some("deploy") => deploy::deploy(&args[1..]),
+        Some("remove") => deploy::remove(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}: expected one of: bench, build, deploy, dev, test\n\n{USAGE}"
+            "unknown command {other:?}: expected one of: bench, build, deploy, dev, remove, test\n\n{USAGE}"
         )),
     };
     match result {

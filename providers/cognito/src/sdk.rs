@@ -136,14 +136,12 @@ impl CognitoAdmin {
         Ok(None)
     }
 
-    /// The app client `name` of `pool_id` (no secret; implicit and code grants; the tutorial's scopes
-    /// and callback; user-password sign-in for test tokens), created if absent.
-    pub async fn ensure_app_client(
+    /// The id of the app client named `name` in `pool_id`, if one exists.
+    pub async fn find_app_client(
         &self,
         pool_id: &str,
         name: &str,
-        callback_url: &str,
-    ) -> Result<String, CognitoError> {
+    ) -> Result<Option<String>, CognitoError> {
         let mut pages = self
             .client
             .list_user_pool_clients()
@@ -158,8 +156,22 @@ impl CognitoAdmin {
                 .iter()
                 .find(|c| c.client_name() == Some(name))
             {
-                return Ok(client.client_id().unwrap_or_default().to_owned());
+                return Ok(client.client_id().map(str::to_owned));
             }
+        }
+        Ok(None)
+    }
+
+    /// The app client `name` of `pool_id` (no secret; implicit and code grants; the tutorial's scopes
+    /// and callback; user-password sign-in for test tokens), created if absent.
+    pub async fn ensure_app_client(
+        &self,
+        pool_id: &str,
+        name: &str,
+        callback_url: &str,
+    ) -> Result<String, CognitoError> {
+        if let Some(id) = self.find_app_client(pool_id, name).await? {
+            return Ok(id);
         }
         let mut request = self
             .client
@@ -192,24 +204,14 @@ impl CognitoAdmin {
     /// The Hosted UI domain prefix `domain` for `pool_id`, created if absent. A prefix taken by
     /// another pool is an error naming it.
     pub async fn ensure_domain(&self, pool_id: &str, domain: &str) -> Result<(), CognitoError> {
-        let described = self
-            .client
-            .describe_user_pool_domain()
-            .domain(domain)
-            .send()
-            .await
-            .map_err(fail("DescribeUserPoolDomain", domain))?;
-        match described
-            .domain_description()
-            .and_then(|d| d.user_pool_id())
-        {
+        match self.domain_owner(domain).await?.as_deref() {
             Some(owner) if owner == pool_id => Ok(()),
-            Some(owner) if !owner.is_empty() => Err(CognitoError {
+            Some(owner) => Err(CognitoError {
                 operation: "CreateUserPoolDomain",
                 resource: domain.to_owned(),
                 detail: format!("the domain belongs to another pool, {owner}"),
             }),
-            _ => {
+            None => {
                 self.client
                     .create_user_pool_domain()
                     .domain(domain)
@@ -219,6 +221,62 @@ impl CognitoAdmin {
                     .map_err(fail("CreateUserPoolDomain", domain))?;
                 Ok(())
             }
+        }
+    }
+
+    /// The pool that owns the Hosted UI domain prefix `domain`, if it is taken.
+    pub async fn domain_owner(&self, domain: &str) -> Result<Option<String>, CognitoError> {
+        let described = self
+            .client
+            .describe_user_pool_domain()
+            .domain(domain)
+            .send()
+            .await
+            .map_err(fail("DescribeUserPoolDomain", domain))?;
+        Ok(described
+            .domain_description()
+            .and_then(|d| d.user_pool_id())
+            .filter(|owner| !owner.is_empty())
+            .map(str::to_owned))
+    }
+
+    /// Deletes the Hosted UI domain `domain` of `pool_id`; `false` when `pool_id` has no such
+    /// domain (a prefix owned by another pool is left alone).
+    pub async fn delete_domain(&self, pool_id: &str, domain: &str) -> Result<bool, CognitoError> {
+        match self.domain_owner(domain).await? {
+            Some(owner) if owner != pool_id => Ok(false),
+            None => Ok(false),
+            Some(_) => {
+                self.client
+                    .delete_user_pool_domain()
+                    .domain(domain)
+                    .user_pool_id(pool_id)
+                    .send()
+                    .await
+                    .map_err(fail("DeleteUserPoolDomain", domain))?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Deletes the pool `pool_id` with its app clients, groups and users (its domain first, with
+    /// [`CognitoAdmin::delete_domain`]); `false` when it was not there.
+    pub async fn delete_user_pool(&self, pool_id: &str) -> Result<bool, CognitoError> {
+        match self
+            .client
+            .delete_user_pool()
+            .user_pool_id(pool_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(fail("DeleteUserPool", pool_id)(e)),
         }
     }
 

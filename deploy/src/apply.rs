@@ -346,7 +346,15 @@ pub async fn apply(
                 .await
                 .map_err(failed)?;
             let client_id = admin
-                .ensure_app_client(&pool_id, &cognito.client_name, &cognito.callback_url)
+                .ensure_app_client(
+                    &pool_id,
+                    &cognito.client_name,
+                    &cognito
+                        .callback_urls
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )
                 .await
                 .map_err(failed)?;
             note("app client", &cognito.client_name, made(existed.is_some()));

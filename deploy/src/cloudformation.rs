@@ -93,7 +93,7 @@ pub fn template(plan: &Plan) -> Json {
                     "AllowedOAuthFlowsUserPoolClient": true,
                     "AllowedOAuthFlows": ["implicit", "code"],
                     "AllowedOAuthScopes": ["phone", "email", "openid", "profile", "aws.cognito.signin.user.admin"],
-                    "CallbackURLs": [pool.callback_url],
+                    "CallbackURLs": pool.callback_urls,
                     "SupportedIdentityProviders": ["COGNITO"],
                     "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
                 }
@@ -110,7 +110,7 @@ pub fn template(plan: &Plan) -> Json {
             "HostedUiUrl".into(),
             json!({ "Value": { "Fn::Sub": format!(
                 "https://{}.auth.${{AWS::Region}}.amazoncognito.com/login?client_id=${{UserPoolClient}}&response_type=token&scope=email+openid+profile+aws.cognito.signin.user.admin&redirect_uri={}",
-                pool.domain, pool.callback_url
+                pool.domain, pool.callback_urls[0]
             ) } }),
         );
     }

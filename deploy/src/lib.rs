@@ -115,8 +115,8 @@ pub struct CognitoPool {
     pub client_name: String,
     /// Hosted UI domain prefix.
     pub domain: String,
-    /// OAuth callback.
-    pub callback_url: String,
+    /// OAuth callbacks: the tutorial's page first, then `cargo xtask login`'s local listener.
+    pub callback_urls: Vec<String>,
 }
 
 /// Everything one deployment holds.
@@ -151,6 +151,9 @@ pub const SERVICE_ROUTES: [(&str, &str, bool); 3] = [
 
 /// The tutorial app client's callback.
 pub const CALLBACK_URL: &str = "https://localhost:3000";
+
+/// Where `cargo xtask login` listens for the sign-in's redirect (plain http is allowed for localhost).
+pub const LOGIN_CALLBACK_URL: &str = "http://localhost:3000/callback";
 
 /// Who issues the tokens the deployment trusts.
 #[derive(Debug, Clone, Copy)]
@@ -194,7 +197,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                     "service-user-pool-domain-{}-{}",
                     target.stage, target.domain_suffix
                 ),
-                callback_url: CALLBACK_URL.to_owned(),
+                callback_urls: vec![CALLBACK_URL.to_owned(), LOGIN_CALLBACK_URL.to_owned()],
             }),
         )
     };

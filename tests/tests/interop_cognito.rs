@@ -23,7 +23,7 @@ async fn pool(name: &str) -> Pool {
     let admin = CognitoAdmin::new(static_client("us-east-1", Some(moto.url()), "test", "test"));
     let pool_id = admin.ensure_user_pool(name).await.expect("pool");
     let client_id = admin
-        .ensure_app_client(&pool_id, "web", "https://localhost:3000")
+        .ensure_app_client(&pool_id, "web", &["https://localhost:3000"])
         .await
         .expect("client");
     admin
@@ -133,7 +133,7 @@ async fn provisioning_is_idempotent() {
     );
     assert_eq!(
         admin
-            .ensure_app_client(&pool.pool_id, "web", "https://localhost:3000")
+            .ensure_app_client(&pool.pool_id, "web", &["https://localhost:3000"])
             .await
             .expect("client"),
         pool.client_id
@@ -164,7 +164,7 @@ async fn token_of_another_pool_is_refused() {
         .expect("pool");
     let other_client = pool
         .admin
-        .ensure_app_client(&other_pool, "web", "https://localhost:3000")
+        .ensure_app_client(&other_pool, "web", &["https://localhost:3000"])
         .await
         .expect("client");
     pool.admin
@@ -187,7 +187,7 @@ async fn token_of_another_client_is_refused() {
     let pool = pool("portcullis-clients").await;
     let other_client = pool
         .admin
-        .ensure_app_client(&pool.pool_id, "mobile", "https://localhost:3000")
+        .ensure_app_client(&pool.pool_id, "mobile", &["https://localhost:3000"])
         .await
         .expect("client");
     assert_ne!(other_client, pool.client_id);

@@ -110,7 +110,7 @@ pub(crate) fn parse_options(
     Ok(options)
 }
 
-fn check_url(flag: &str, url: &str) -> Result<()> {
+pub(crate) fn check_url(flag: &str, url: &str) -> Result<()> {
     match reqwest::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
             Ok(())
@@ -377,7 +377,7 @@ fn report(plan: &Plan, options: &Options, aws: &Aws, deployed: &Deployed) {
 }
 
 /// The AWS clients, after checking Region, credentials and that the endpoint answers.
-async fn connect(options: &Options) -> Result<Aws> {
+pub(crate) async fn connect(options: &Options) -> Result<Aws> {
     let aws =
         Aws::from_environment(options.region.as_deref(), options.endpoint_url.as_deref()).await?;
     aws.check_reachable(options.endpoint_url.as_deref()).await?;

@@ -4,6 +4,7 @@ mod bench;
 mod build;
 mod deploy;
 mod dev;
+mod token;
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -19,6 +20,11 @@ commands:
           builds and deploys a protected HTTP API to AWS (or an emulator) and prints its endpoints;
           with --export FILE writes the CloudFormation template instead and applies nothing
   remove  the same --provider/--runtime/--stage/--region/--endpoint-url/--config: deletes what deploy made
+  token   --provider P [same options]: prints an access token (--id: id token, --json: all); Cognito: a test
+          user through the SDK [--username EMAIL] [--group G]; others: client credentials from
+          OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET [--scope S] [--token-url URL]
+  login   --provider P [same options]: signs you in with the authorization code flow and PKCE; a listener
+          on localhost:3000 [--listen ADDR] catches the redirect and prints the tokens [--no-browser]
   build   the service for one provider and runtime: --provider cognito|auth0|okta|oidc
           --runtime lambda|standalone [--arch x86_64|arm64] [--release]; Lambda zips under target/lambda
   bench   load benchmark of GET /user/profile with auth on and off (wrk), Lambda zip size and cold start
@@ -37,12 +43,14 @@ fn main() -> ExitCode {
         Some("build") => build::build(&args[1..]),
         Some("deploy") => deploy::deploy(&args[1..]),
         Some("remove") => deploy::remove(&args[1..]),
+        Some("token") => token::token(&args[1..]),
+        Some("login") => token::login(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}: expected one of: bench, build, deploy, dev, remove, test\n\n{USAGE}"
+            "unknown command {other:?}: expected one of: bench, build, deploy, dev, login, remove, test, token\n\n{USAGE}"
         )),
     };
     match result {

@@ -7,104 +7,13 @@
 //! The package is a real ELF for the host's architecture (moto stores it; it does not run it). The
 //! real `bootstrap` answering requests behind an emulated gateway is tested in portcullis-profile.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+
+use common::{KEYS, fail, host_arch, package, package_for, scratch, succeed, xtask};
 use portcullis_deploy::apply::Aws;
 use portcullis_testkit::external::start_moto;
-
-/// A scratch directory under the target dir (no portcullis.toml, no AWS profile files).
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn host_arch() -> &'static str {
-    if cfg!(target_arch = "aarch64") {
-        "arm64"
-    } else {
-        "x86_64"
-    }
-}
-
-/// A deployment package holding an executable ELF named `bootstrap` for the host's architecture.
-fn package(dir: &Path) -> PathBuf {
-    package_for(dir, host_arch())
-}
-
-/// The same for `arch`: the host's `/bin/true` with the ELF header's machine set to `arch` (moto
-/// stores the package; nothing runs it).
-fn package_for(dir: &Path, arch: &str) -> PathBuf {
-    let mut elf = std::fs::read("/bin/true").expect("/bin/true");
-    let machine: u16 = if arch == "arm64" { 0xb7 } else { 0x3e };
-    elf[18..20].copy_from_slice(&machine.to_le_bytes());
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer
-        .start_file(
-            "bootstrap",
-            zip::write::SimpleFileOptions::default().unix_permissions(0o755),
-        )
-        .expect("entry");
-    writer.write_all(&elf).expect("write");
-    let path = dir.join("bootstrap.zip");
-    std::fs::write(&path, writer.finish().expect("zip").into_inner()).expect("package");
-    path
-}
-
-/// Runs `xtask args` in `dir` with only the given AWS environment (no instance metadata lookups).
-fn xtask(dir: &Path, args: &[&str], aws_env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.args(args).current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") || key.starts_with("PORTCULLIS_") || key == "DOMAIN_SUFFIX" {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("HOME", dir)
-        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.join("no-aws-credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(aws_env.iter().copied());
-    command.output().expect("run xtask")
-}
-
-const KEYS: [(&str, &str); 2] = [
-    ("AWS_ACCESS_KEY_ID", "test"),
-    ("AWS_SECRET_ACCESS_KEY", "test"),
-];
-
-fn text(output: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn succeed(output: Output) -> String {
-    let (stdout, stderr) = text(&output);
-    assert!(
-        output.status.success(),
-        "xtask failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    stdout
-}
-
-/// The one-line error of a failed run.
-fn fail(output: Output) -> String {
-    let (stdout, stderr) = text(&output);
-    assert!(!output.status.success(), "xtask succeeded:\n{stdout}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line of error, got:\n{stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    lines[0].to_owned()
-}
 
 /// What the deployment of `stage` looks like through the SDK.
 struct Seen {

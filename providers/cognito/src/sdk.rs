@@ -163,12 +163,12 @@ impl CognitoAdmin {
     }
 
     /// The app client `name` of `pool_id` (no secret; implicit and code grants; the tutorial's scopes
-    /// and callback; user-password sign-in for test tokens), created if absent.
+    /// and callbacks; user-password sign-in for test tokens), created if absent.
     pub async fn ensure_app_client(
         &self,
         pool_id: &str,
         name: &str,
-        callback_url: &str,
+        callback_urls: &[&str],
     ) -> Result<String, CognitoError> {
         if let Some(id) = self.find_app_client(pool_id, name).await? {
             return Ok(id);
@@ -182,7 +182,7 @@ impl CognitoAdmin {
             .allowed_o_auth_flows_user_pool_client(true)
             .allowed_o_auth_flows(OAuthFlowType::Implicit)
             .allowed_o_auth_flows(OAuthFlowType::Code)
-            .callback_urls(callback_url)
+            .set_callback_urls(Some(callback_urls.iter().map(|u| u.to_string()).collect()))
             .supported_identity_providers("COGNITO")
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
             .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)

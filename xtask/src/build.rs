@@ -5,6 +5,10 @@
 //! `target/lambda/{provider}-{arch}/bootstrap.zip`, and refused if it needs a glibc newer than
 //! Amazon Linux 2023's 2.34. A missing cross target or linker is named with how to get it; nothing
 //! half-built is left in place of an artifact.
+//!
+//! `--embed-jwks` fetches the configured issuers' key sets now and ships them beside the binary
+//! (`jwks.json` in the zip, or in `target/standalone/{provider}-{arch}/`), so a cold start
+//! verifies its first token with no network call; the keys are refreshed as usual at run time.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,7 +20,10 @@ use portcullis_testkit::elf::required_glibc;
 const AL2023_GLIBC: (u32, u32, u32) = (2, 34, u32::MAX);
 /// Lambda quotas: a deployment package unzipped is at most 250 MB; a zip uploaded directly, 50 MB.
 const LAMBDA_UNZIPPED_LIMIT: usize = 250 * 1024 * 1024;
-const LAMBDA_DIRECT_UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
+pub(crate) const LAMBDA_DIRECT_UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
+/// Where the service looks for embedded key sets, beside its binary (portcullis-profile's
+/// `keys::EMBEDDED_JWKS_FILE`; xtask does not depend on the service, the tests hold both to it).
+const EMBEDDED_JWKS_FILE: &str = "jwks.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Runtime {
@@ -65,6 +72,10 @@ pub(crate) struct Build {
     pub(crate) runtime: Runtime,
     pub(crate) arch: Arch,
     pub(crate) release: bool,
+    /// Fetch the issuers' key sets and ship them beside the binary.
+    pub(crate) embed_jwks: bool,
+    /// The configuration naming the issuers (default `portcullis.toml`).
+    pub(crate) config: Option<PathBuf>,
 }
 
 pub(crate) fn parse(args: &[String]) -> Result<Build> {
@@ -73,6 +84,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Build> {
         runtime: Runtime::Lambda,
         arch: Arch::X86_64,
         release: false,
+        embed_jwks: false,
+        config: None,
     };
     let mut runtime = None;
     let mut args = args.iter();
@@ -99,8 +112,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Build> {
                 }
             }
             "--release" => build.release = true,
+            "--embed-jwks" => build.embed_jwks = true,
+            "--config" => build.config = Some(value("--config")?.into()),
             other => bail!(
-                "unknown argument {other:?}\nusage: cargo xtask build --provider cognito|auth0|okta|oidc --runtime lambda|standalone [--arch x86_64|arm64] [--release]"
+                "unknown argument {other:?}\nusage: cargo xtask build --provider cognito|auth0|okta|oidc --runtime lambda|standalone [--arch x86_64|arm64] [--release] [--embed-jwks] [--config FILE]"
             ),
         }
     }
@@ -116,10 +131,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Build> {
 
 pub(crate) fn build(args: &[String]) -> Result<()> {
     let build = parse(args)?;
+    // Settings and keys first: a bad configuration or an unreachable issuer fails before compiling.
+    let key_sets = embedded_key_sets(&build)?;
     let artifact = compile(&build)?;
     match build.runtime {
         Runtime::Lambda => {
-            let zip = package_lambda(&build, &artifact)?;
+            let zip = package_lambda(&build, &artifact, key_sets.as_deref())?;
             println!(
                 "Lambda package: {} ({} bytes)",
                 zip.display(),
@@ -127,6 +144,10 @@ pub(crate) fn build(args: &[String]) -> Result<()> {
             );
         }
         Runtime::Standalone => {
+            let artifact = match &key_sets {
+                Some(document) => standalone_folder(&build, &artifact, document)?,
+                None => artifact,
+            };
             println!("Standalone server: {}", artifact.display());
             println!(
                 "Container: docker build -f deploy/Dockerfile --build-arg PROVIDER={} .",
@@ -230,8 +251,75 @@ fn check_cross_toolchain(arch: Arch) -> Result<()> {
     Ok(())
 }
 
-/// Checks the bootstrap's glibc needs and writes the reproducible zip; returns the zip's path.
-pub(crate) fn package_lambda(build: &Build, bootstrap: &Path) -> Result<PathBuf> {
+/// The issuers' key sets as `jwks.json` holds them, when `--embed-jwks` asks for them.
+pub(crate) fn embedded_key_sets(build: &Build) -> Result<Option<Vec<u8>>> {
+    if !build.embed_jwks {
+        return Ok(None);
+    }
+    let file = build
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(portcullis_config::DEFAULT_FILE));
+    if !file.is_file() {
+        bail!(
+            "--embed-jwks needs the issuers' settings and {} does not exist (--config FILE); the Cognito pool \
+             `deploy` creates has no keys to embed before it exists",
+            file.display()
+        );
+    }
+    let mut sources = portcullis_config::Sources {
+        file: Some(file.clone()),
+        ..Default::default()
+    };
+    sources
+        .overrides
+        .push(("auth.provider".into(), build.provider.clone()));
+    let settings = portcullis_config::load(&sources)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let authorizer = settings
+        .auth
+        .authorizer(portcullis_claims::VerifierOptions::default())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let document = runtime
+        .block_on(authorizer.key_sets())
+        .context("--embed-jwks: fetching the issuers' key sets")?;
+    let issuers: Vec<&String> = document
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    println!(
+        "==> embedding the key sets of {}",
+        issuers
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Some(serde_json::to_vec_pretty(&document)?))
+}
+
+/// `target/standalone/{provider}-{arch}/` with the server and its key sets side by side.
+fn standalone_folder(build: &Build, binary: &Path, key_sets: &[u8]) -> Result<PathBuf> {
+    let dir = crate::workspace_root()
+        .join("target/standalone")
+        .join(format!("{}-{}", build.provider, build.arch.name()));
+    std::fs::create_dir_all(&dir)?;
+    let target = dir.join("portcullis-server");
+    let _ = std::fs::remove_file(&target);
+    if std::fs::hard_link(binary, &target).is_err() {
+        std::fs::copy(binary, &target)?;
+    }
+    std::fs::write(dir.join(EMBEDDED_JWKS_FILE), key_sets)?;
+    Ok(target)
+}
+
+/// Checks the bootstrap's glibc needs and writes the reproducible zip (with the embedded key sets,
+/// when given); returns the zip's path.
+pub(crate) fn package_lambda(
+    build: &Build,
+    bootstrap: &Path,
+    key_sets: Option<&[u8]>,
+) -> Result<PathBuf> {
     let versions =
         required_glibc(bootstrap).with_context(|| format!("reading {}", bootstrap.display()))?;
     if let Some(newest) = versions.last().filter(|v| **v > AL2023_GLIBC) {
@@ -258,10 +346,14 @@ pub(crate) fn package_lambda(build: &Build, bootstrap: &Path) -> Result<PathBuf>
             binary.len()
         );
     }
-    let zip = reproducible_zip("bootstrap", &binary)?;
+    let mut entries = vec![("bootstrap", binary.as_slice(), 0o755)];
+    if let Some(key_sets) = key_sets {
+        entries.push((EMBEDDED_JWKS_FILE, key_sets, 0o644));
+    }
+    let zip = reproducible_zip(&entries)?;
     if zip.len() > LAMBDA_DIRECT_UPLOAD_LIMIT {
         println!(
-            "note: the package is {} bytes, over Lambda's 50 MB direct-upload limit (deploy uploads it through S3); \
+            "note: the package is {} bytes, over Lambda's 50 MB direct-upload limit, so `deploy` will refuse it; \
              --release makes it about ten times smaller",
             zip.len()
         );
@@ -274,17 +366,19 @@ pub(crate) fn package_lambda(build: &Build, bootstrap: &Path) -> Result<PathBuf>
     Ok(target)
 }
 
-/// A zip holding one executable entry, byte-identical for identical input: DOS epoch timestamp,
-/// mode 0755, deflate, no extra fields.
-pub(crate) fn reproducible_zip(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+/// A zip of `(name, bytes, mode)` entries in the order given, byte-identical for identical input:
+/// DOS epoch timestamps, deflate, no extra fields.
+pub(crate) fn reproducible_zip(entries: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
     use zip::write::SimpleFileOptions;
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default())
-        .unix_permissions(0o755);
-    writer.start_file(name, options)?;
-    writer.write_all(bytes)?;
+    for (name, bytes, mode) in entries {
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(*mode);
+        writer.start_file(*name, options)?;
+        writer.write_all(bytes)?;
+    }
     Ok(writer.finish()?.into_inner())
 }
 
@@ -294,9 +388,13 @@ mod tests {
 
     #[test]
     fn packages_are_byte_identical_and_executable() {
-        let first = reproducible_zip("bootstrap", b"\x7fELF pretend binary").unwrap();
+        let entries: [(&str, &[u8], u32); 2] = [
+            ("bootstrap", b"\x7fELF pretend binary", 0o755),
+            ("jwks.json", b"{}", 0o644),
+        ];
+        let first = reproducible_zip(&entries).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let second = reproducible_zip("bootstrap", b"\x7fELF pretend binary").unwrap();
+        let second = reproducible_zip(&entries).unwrap();
         assert_eq!(first, second, "a rebuilt package must not differ");
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(first)).unwrap();
         let entry = archive.by_index(0).unwrap();

@@ -15,7 +15,7 @@ use portcullis_deploy::{Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, cloud
 
 const DEPLOY_USAGE: &str = "usage: cargo xtask deploy --provider cognito|auth0|okta|oidc [--runtime lambda|standalone] \
 [--stage dev] [--arch x86_64|arm64] [--region R] [--endpoint-url URL] [--config FILE] \
-[--package bootstrap.zip | --backend-url URL] [--export FILE]";
+[--package bootstrap.zip | --backend-url URL] [--embed-jwks] [--export FILE]";
 const REMOVE_USAGE: &str = "usage: cargo xtask remove --provider cognito|auth0|okta|oidc [--runtime lambda|standalone] \
 [--stage dev] [--region R] [--endpoint-url URL] [--config FILE]";
 
@@ -180,8 +180,10 @@ pub(crate) fn deploy(args: &[String]) -> Result<()> {
     let mut export: Option<PathBuf> = None;
     let mut package: Option<PathBuf> = None;
     let mut backend_url: Option<String> = None;
+    let mut embed_jwks = false;
     let options = parse_options(args, DEPLOY_USAGE, |flag, value| {
         match flag {
+            "--embed-jwks" => embed_jwks = true,
             "--export" => export = Some(PathBuf::from(value()?)),
             "--package" => package = Some(PathBuf::from(value()?)),
             "--backend-url" => {
@@ -229,6 +231,11 @@ pub(crate) fn deploy(args: &[String]) -> Result<()> {
              (build it with `cargo xtask build --runtime standalone`, container file deploy/Dockerfile)"
         ),
         (Runtime::Lambda, Some(package), _) => {
+            if embed_jwks {
+                bail!(
+                    "--embed-jwks applies when deploy builds the package; build your package with `cargo xtask build --embed-jwks`"
+                );
+            }
             check_package(package, options.arch)?;
         }
         _ => {}
@@ -250,15 +257,24 @@ pub(crate) fn deploy(args: &[String]) -> Result<()> {
                             Arch::Arm64 => crate::build::Arch::Arm64,
                         },
                         release: true,
+                        embed_jwks,
+                        config: options.config.clone(),
                     };
+                    let key_sets = crate::build::embedded_key_sets(&build)?;
                     let binary = crate::build::compile(&build)?;
-                    crate::build::package_lambda(&build, &binary)?
+                    crate::build::package_lambda(&build, &binary, key_sets.as_deref())?
                 }
             };
-            Some(
-                std::fs::read(&package)
-                    .with_context(|| format!("reading {}", package.display()))?,
-            )
+            let code = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            if code.len() > crate::build::LAMBDA_DIRECT_UPLOAD_LIMIT {
+                bail!(
+                    "{} is {} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
+                    package.display(),
+                    code.len()
+                );
+            }
+            Some(code)
         }
         Runtime::Standalone => None,
     };
@@ -423,6 +439,13 @@ pub(crate) fn remove(args: &[String]) -> Result<()> {
 fn check_package(path: &Path, arch: Arch) -> Result<()> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("--package {}: cannot open it", path.display()))?;
+    let size = file.metadata()?.len();
+    if size > crate::build::LAMBDA_DIRECT_UPLOAD_LIMIT as u64 {
+        bail!(
+            "--package {}: {size} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
+            path.display()
+        );
+    }
     let mut archive = zip::ZipArchive::new(file)
         .map_err(|e| anyhow::anyhow!("--package {}: not a zip file ({e})", path.display()))?;
     let mut entry = archive.by_name("bootstrap").map_err(|_| {

@@ -16,7 +16,7 @@ usage: cargo xtask <command>
 
 commands:
   deploy  --provider cognito|auth0|okta|oidc [--runtime lambda|standalone] [--stage dev] [--arch x86_64|arm64]
-          [--region R] [--endpoint-url URL] [--config FILE] [--package bootstrap.zip | --backend-url URL]:
+          [--region R] [--endpoint-url URL] [--config FILE] [--package bootstrap.zip | --backend-url URL] [--embed-jwks]:
           builds and deploys a protected HTTP API to AWS (or an emulator) and prints its endpoints;
           with --export FILE writes the CloudFormation template instead and applies nothing
   remove  the same --provider/--runtime/--stage/--region/--endpoint-url/--config: deletes what deploy made
@@ -26,7 +26,8 @@ commands:
   login   --provider P [same options]: signs you in with the authorization code flow and PKCE; a listener
           on localhost:3000 [--listen ADDR] catches the redirect and prints the tokens [--no-browser]
   build   the service for one provider and runtime: --provider cognito|auth0|okta|oidc
-          --runtime lambda|standalone [--arch x86_64|arm64] [--release]; Lambda zips under target/lambda
+          --runtime lambda|standalone [--arch x86_64|arm64] [--release]; Lambda zips under target/lambda;
+          --embed-jwks [--config FILE] ships the issuers' current keys with it (no fetch on a cold start)
   bench   load benchmark of GET /user/profile with auth on and off (wrk), Lambda zip size and cold start
   dev     run the service locally: a development issuer, the profile service, SQLite under target/dev
           [--runtime standalone|lambda] [--config FILE] [--listen ADDR] [--smoke]

@@ -76,6 +76,40 @@ impl Authorizer {
         first_error.map_or(Ok(total), Err)
     }
 
+    /// Every issuer's published key set, fetched now, as one document
+    /// `{"<issuer>": {"keys": […]}, …}` to build into a package and [`Authorizer::seed`] from.
+    pub async fn key_sets(&self) -> Result<serde_json::Value, FetchError> {
+        let mut sets = serde_json::Map::new();
+        for verifier in &self.verifiers {
+            let document = verifier.keys().fetch_document().await?;
+            sets.insert(verifier.config().issuer().to_owned(), document);
+        }
+        Ok(serde_json::Value::Object(sets))
+    }
+
+    /// Starts each issuer named in `document` (as [`Authorizer::key_sets`] writes it) from its key
+    /// set there, so the first token needs no fetch; the sets are refreshed as usual once old.
+    /// Issuers the document does not name fetch as usual. Returns how many issuers were seeded.
+    pub fn seed(&self, document: &[u8]) -> Result<usize, SeedError> {
+        let sets: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(document).map_err(|_| SeedError::NotAMap)?;
+        let mut seeded = 0;
+        for verifier in &self.verifiers {
+            let issuer = verifier.config().issuer();
+            if let Some(set) = sets.get(issuer) {
+                let count = verifier
+                    .keys()
+                    .seed(set.to_string().as_bytes())
+                    .map_err(|_| SeedError::Keys(issuer.to_owned()))?;
+                if count == 0 {
+                    return Err(SeedError::Keys(issuer.to_owned()));
+                }
+                seeded += 1;
+            }
+        }
+        Ok(seeded)
+    }
+
     /// As [`Verifier::authorize`], for whichever issuer the token names.
     pub async fn authorize<S: AsRef<str>>(
         &self,
@@ -116,4 +150,15 @@ fn unverified_issuer(authorization: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
+}
+
+/// Why a key-set document could not seed an authorizer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    /// Not a JSON object of issuer → key set.
+    #[error("the embedded key sets are not a JSON object of issuer to JSON Web Key Set")]
+    NotAMap,
+    /// The set for this issuer has no usable key.
+    #[error("the embedded key set for {0} has no usable key")]
+    Keys(String),
 }

@@ -159,6 +159,22 @@ impl JwksCache {
         Ok(count)
     }
 
+    /// Fetches the issuer's key set document now without storing it (for embedding at build time);
+    /// refused unless it holds at least one usable key.
+    pub async fn fetch_document(&self) -> Result<serde_json::Value, FetchError> {
+        let jwks_url = self.jwks_url().await?;
+        let body = self.get(&jwks_url).await?;
+        let invalid = || FetchError::Invalid {
+            url: jwks_url.to_string(),
+            what: "JSON Web Key Set with a usable key",
+        };
+        let keys = KeySet::parse(&body, &self.algorithms).map_err(|_| invalid())?;
+        if keys.is_empty() {
+            return Err(invalid());
+        }
+        serde_json::from_slice(&body).map_err(|_| invalid())
+    }
+
     /// Fetches keys now (at start-up, say) and reports how many are usable.
     pub async fn refresh(&self) -> Result<usize, FetchError> {
         let _guard = self.fetching.lock().await;

@@ -37,7 +37,7 @@ mod jwks;
 mod token;
 mod verifier;
 
-pub use crate::authorizer::Authorizer;
+pub use crate::authorizer::{Authorizer, SeedError};
 pub use crate::claims::{Claims, gateway_value};
 pub use crate::config::{
     Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, MAX_AUDIENCES,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{AUDIENCE, Fixture, fast_options};
 use portcullis_claims::{
-    AuthError, AuthorizerConfig, CachePolicy, MAX_JWKS_BYTES, Verifier, VerifierOptions,
+    AuthError, Authorizer, AuthorizerConfig, CachePolicy, MAX_JWKS_BYTES, SeedError, Verifier,
+    VerifierOptions,
 };
 use portcullis_testkit::{Issuer, TestKey, b64, claims_for, jwks};
 use serde_json::json;
@@ -251,6 +252,53 @@ async fn seeded_keys_verify_without_any_fetch_and_hydrate_prefetches() {
     assert_eq!(fx.issuer.jwks_fetches(), 1);
     assert!(hydrated.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
     assert_eq!(fx.issuer.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn key_sets_fetched_once_seed_another_authorizer_that_then_never_fetches() {
+    let fx = Fixture::start().await;
+    let builder = Authorizer::new([fx.config()], VerifierOptions::default()).expect("authorizer");
+    let document = builder.key_sets().await.expect("key sets");
+    assert_eq!(fx.issuer.jwks_fetches(), 1);
+    let issuer = fx.config().issuer().to_owned();
+    assert!(document[&issuer]["keys"].is_array(), "{document}");
+
+    let cold = Authorizer::new([fx.config()], VerifierOptions::default()).expect("authorizer");
+    assert_eq!(cold.seed(document.to_string().as_bytes()), Ok(1));
+    assert!(cold.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
+    assert_eq!(
+        fx.issuer.jwks_fetches(),
+        1,
+        "the seeded start made no fetch"
+    );
+
+    let refusals = [
+        (b"[1,2]".to_vec(), SeedError::NotAMap),
+        (b"not json".to_vec(), SeedError::NotAMap),
+        (
+            serde_json::json!({ issuer.clone(): { "keys": [] } })
+                .to_string()
+                .into_bytes(),
+            SeedError::Keys(issuer.clone()),
+        ),
+        (
+            serde_json::json!({ issuer.clone(): "<html>" })
+                .to_string()
+                .into_bytes(),
+            SeedError::Keys(issuer.clone()),
+        ),
+    ];
+    for (input, expected) in refusals {
+        let fresh = Authorizer::new([fx.config()], VerifierOptions::default()).expect("authorizer");
+        assert_eq!(fresh.seed(&input), Err(expected));
+    }
+    let other = serde_json::json!({ "https://other.example.com": document[&issuer] }).to_string();
+    let fresh = Authorizer::new([fx.config()], VerifierOptions::default()).expect("authorizer");
+    assert_eq!(
+        fresh.seed(other.as_bytes()),
+        Ok(0),
+        "another issuer's set is not used"
+    );
 }
 
 #[tokio::test]

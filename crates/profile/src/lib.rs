@@ -11,6 +11,7 @@
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamo;
+pub mod keys;
 pub mod store;
 
 use std::sync::Arc;

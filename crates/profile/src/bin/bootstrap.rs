@@ -9,6 +9,7 @@ use portcullis_axum::runtime::{Logs, harden, init_logging};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{LambdaMode, Sources, load};
 use portcullis_lambda::GatewayLayer;
+use portcullis_profile::keys::{embedded_jwks_path, load_keys};
 use portcullis_profile::{Service, app, open_store, router};
 
 #[tokio::main]
@@ -32,10 +33,9 @@ async fn main() -> Result<(), BoxError> {
                 .auth
                 .authorizer(VerifierOptions::default())
                 .map_err(|e| e.to_string())?;
-            // Keys are fetched during init (not billed as request latency, and not on the first request).
-            if let Err(error) = authorizer.hydrate().await {
-                tracing::warn!(%error, "issuer keys not loaded during init; requests are refused until they are");
-            }
+            // Keys are loaded during init (not billed as request latency, and not on the first
+            // request): from the package's embedded key sets when built with them, else fetched.
+            load_keys(&authorizer, embedded_jwks_path().as_deref()).await;
             app(
                 service,
                 AuthLayer::new(authorizer, settings.auth.mapping.clone(), scopes),

@@ -7,6 +7,7 @@ use portcullis_axum::AuthLayer;
 use portcullis_axum::runtime::{Logs, harden, init_logging, serve, shutdown_signal};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{LogFormat, Sources, load};
+use portcullis_profile::keys::{embedded_jwks_path, load_keys};
 use portcullis_profile::{Service, app, open_store};
 use std::process::ExitCode;
 
@@ -62,14 +63,9 @@ async fn run() -> Result<(), String> {
         .auth
         .authorizer(VerifierOptions::default())
         .map_err(|e| e.to_string())?;
-    // Warm the key cache so the first request does not wait on the issuer; a failure is not fatal
-    // (requests fail closed until the issuer answers).
-    match authorizer.hydrate().await {
-        Ok(keys) => tracing::info!(keys, "issuer keys loaded"),
-        Err(error) => {
-            tracing::warn!(%error, "issuer keys not loaded yet; requests are refused until they are")
-        }
-    }
+    // Warm the key cache so the first request does not wait on the issuer: embedded key sets
+    // beside the binary, else a fetch now.
+    load_keys(&authorizer, embedded_jwks_path().as_deref()).await;
     let routes = settings.routes.clone();
     let auth = AuthLayer::new(
         authorizer,

@@ -7,7 +7,7 @@ mod common;
 use std::io::Read;
 use std::path::Path;
 
-use common::{fail, scratch, succeed, xtask};
+use common::{fail, scratch, scratch_with_config, succeed, xtask};
 use portcullis_testkit::{Issuer, TestKey, jwks};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,16 +15,14 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
     let issuer = Issuer::start(jwks([TestKey::rsa("build-key").jwk()]))
         .await
         .expect("issuer");
-    let dir = scratch("build-embed");
-    let config = dir.join("portcullis.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let dir = scratch_with_config(
+        "build-embed",
+        &format!(
             "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"profile-api\"\n",
             issuer.url()
         ),
-    )
-    .expect("config");
+    );
+    let config = dir.join("portcullis.toml");
     let config_arg = config.to_str().expect("utf-8 path").to_owned();
     let dir_for_build = dir.clone();
     let output = tokio::task::spawn_blocking(move || {

@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{KEYS, fail, host_arch, package, package_for, scratch, succeed, xtask};
 use portcullis_deploy::apply::Aws;
-use portcullis_testkit::external::start_moto;
+use portcullis_testkit::external::{Running, start_moto};
 
 /// What the deployment of `stage` looks like through the SDK.
 struct Seen {
@@ -295,11 +295,10 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("runtime")
 }
 
-#[test]
-fn deploy_cognito_creates_the_tutorial_pool_client_domain_and_api_then_removes_them() {
+/// A fresh moto server, a scratch directory, a runtime and SDK clients for reading back.
+fn on_moto(name: &str) -> (Running, PathBuf, tokio::runtime::Runtime, Aws) {
     let moto = start_moto().expect("moto");
-    let dir = scratch("deploy-cognito");
-    let package = package(&dir);
+    let dir = scratch(name);
     let rt = runtime();
     let aws = rt.block_on(Aws::with_static_credentials(
         "us-east-1",
@@ -307,6 +306,13 @@ fn deploy_cognito_creates_the_tutorial_pool_client_domain_and_api_then_removes_t
         "test",
         "test",
     ));
+    (moto, dir, rt, aws)
+}
+
+#[test]
+fn deploy_cognito_creates_the_tutorial_pool_client_domain_and_api_then_removes_them() {
+    let (moto, dir, rt, aws) = on_moto("deploy-cognito");
+    let package = package(&dir);
     let arch = host_arch();
     let package_arg = package.to_str().expect("utf-8 path");
     deploy_then_redeploy_then_remove(
@@ -405,17 +411,9 @@ fn configured_provider(
     issuer: &str,
     audience: &str,
 ) {
-    let moto = start_moto().expect("moto");
-    let dir = scratch(&format!("deploy-{provider}"));
+    let (moto, dir, rt, aws) = on_moto(&format!("deploy-{provider}"));
     let package = package_for(&dir, arch);
     std::fs::write(dir.join("portcullis.toml"), config).expect("config");
-    let rt = runtime();
-    let aws = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
     let package_arg = package.to_str().expect("utf-8 path");
     deploy_then_redeploy_then_remove(
         &dir,
@@ -496,20 +494,12 @@ fn deploy_oidc_creates_the_api_with_the_configured_issuer_then_removes_it() {
 
 #[test]
 fn deploy_standalone_forwards_every_route_to_the_backend_url() {
-    let moto = start_moto().expect("moto");
-    let dir = scratch("deploy-standalone");
+    let (moto, dir, rt, aws) = on_moto("deploy-standalone");
     std::fs::write(
         dir.join("portcullis.toml"),
         "[auth]\nprovider = \"auth0\"\n[auth.auth0]\ndomain = \"tenant.eu.auth0.com\"\naudience = \"https://api.example.com\"\n",
     )
     .expect("config");
-    let rt = runtime();
-    let aws = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
     let common = [
         "--provider",
         "auth0",
@@ -731,16 +721,8 @@ fn bad_input_fails_in_one_line_naming_what_to_fix_before_anything_is_created() {
 
 #[test]
 fn a_deploy_that_stops_half_way_names_what_exists_and_remove_clears_it() {
-    let moto = start_moto().expect("moto");
-    let dir = scratch("deploy-half-way");
+    let (moto, dir, rt, aws) = on_moto("deploy-half-way");
     let package = package(&dir);
-    let rt = runtime();
-    let aws = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
     // Someone else's pool already holds the Hosted UI prefix this stage wants.
     rt.block_on(async {
         let other = aws

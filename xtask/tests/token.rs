@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{KEYS, fail, host_arch, package, scratch, succeed, xtask};
+use common::{KEYS, fail, host_arch, package, scratch, scratch_with_config, succeed, xtask};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{Sources, load};
 use portcullis_deploy::apply::Aws;
@@ -120,13 +120,12 @@ const AUTH0_ISSUER: &str = "https://tenant.eu.auth0.com/";
 fn auth0_token_uses_client_credentials_from_the_environment() {
     let issuer = start_mock_issuer(Shape::Auth0, Some(AUTH0_ISSUER), "https://api.example.com")
         .expect("mock issuer");
-    let dir = scratch("token-auth0");
     let config = format!(
         "[auth]\nprovider = \"auth0\"\njwks_uri = \"{}/jwks\"\n\
          [auth.auth0]\ndomain = \"tenant.eu.auth0.com\"\naudience = \"https://api.example.com\"\n",
         issuer.url()
     );
-    std::fs::write(dir.join("portcullis.toml"), &config).expect("config");
+    let dir = scratch_with_config("token-auth0", &config);
     let token_url = format!("{}/token", issuer.url());
     let args = [
         "token",
@@ -165,12 +164,10 @@ fn auth0_token_uses_client_credentials_from_the_environment() {
 
 #[test]
 fn okta_token_without_a_scope_says_which_flag_to_add() {
-    let dir = scratch("token-okta");
-    std::fs::write(
-        dir.join("portcullis.toml"),
+    let dir = scratch_with_config(
+        "token-okta",
         "[auth]\nprovider = \"okta\"\n[auth.okta]\ndomain = \"dev-123.okta.com\"\nauthorization_server = \"default\"\naudience = \"api://default\"\n",
-    )
-    .expect("config");
+    );
     let line = fail(xtask(
         &dir,
         &["token", "--provider", "okta"],
@@ -233,12 +230,11 @@ fn start_login(dir: &std::path::Path, args: &[&str]) -> Login {
 #[test]
 fn login_runs_the_authorization_code_flow_with_pkce_through_the_local_listener() {
     let issuer = start_mock_issuer(Shape::Oidc, None, "profile-api").expect("mock issuer");
-    let dir = scratch("login-oidc");
     let config = format!(
         "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = [\"profile-api\"]\n",
         issuer.url()
     );
-    std::fs::write(dir.join("portcullis.toml"), &config).expect("config");
+    let dir = scratch_with_config("login-oidc", &config);
     let (child, callback, url, _) = start_login(
         &dir,
         &[
@@ -293,15 +289,13 @@ fn login_runs_the_authorization_code_flow_with_pkce_through_the_local_listener()
 #[test]
 fn login_stops_with_the_issuers_refusal_in_one_line() {
     let issuer = start_mock_issuer(Shape::Oidc, None, "profile-api").expect("mock issuer");
-    let dir = scratch("login-refused");
-    std::fs::write(
-        dir.join("portcullis.toml"),
-        format!(
+    let dir = scratch_with_config(
+        "login-refused",
+        &format!(
             "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = [\"profile-api\"]\n",
             issuer.url()
         ),
-    )
-    .expect("config");
+    );
     let (child, callback, url, rest) = start_login(
         &dir,
         &[
@@ -342,12 +336,10 @@ fn login_stops_with_the_issuers_refusal_in_one_line() {
 
 #[test]
 fn login_without_a_client_or_with_a_busy_port_says_what_to_fix() {
-    let dir = scratch("login-bad-input");
-    std::fs::write(
-        dir.join("portcullis.toml"),
+    let dir = scratch_with_config(
+        "login-bad-input",
         "[auth]\nprovider = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\naudience = [\"profile-api\"]\n",
-    )
-    .expect("config");
+    );
     let line = fail(xtask(
         &dir,
         &["login", "--provider", "oidc", "--listen", "127.0.0.1:0"],

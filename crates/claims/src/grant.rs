@@ -155,14 +155,8 @@ async fn post_form(
     basic: Option<(&str, Option<&str>)>,
 ) -> Result<GrantedToken, GrantError> {
     let url: Url = check_fetchable(key, token_url)?;
-    let transport = |e: reqwest::Error| GrantError::Transport {
-        url: url.to_string(),
-        reason: e.without_url().to_string(),
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(transport)?;
+    let transport = transport_error(&url);
+    let client = http_client(&url)?;
     let mut request = client
         .post(url.clone())
         .header("content-type", "application/x-www-form-urlencoded")
@@ -191,6 +185,22 @@ async fn post_form(
     })
 }
 
+/// How a failed request to `url` is reported.
+fn transport_error(url: &Url) -> impl Fn(reqwest::Error) -> GrantError + Copy + '_ {
+    move |e| GrantError::Transport {
+        url: url.to_string(),
+        reason: e.without_url().to_string(),
+    }
+}
+
+/// The client for grant and discovery requests: 10 s for the whole exchange.
+fn http_client(url: &Url) -> Result<reqwest::Client, GrantError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(transport_error(url))
+}
+
 /// An issuer's OAuth endpoints (from its discovery document, or known for the provider).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Endpoints {
@@ -204,14 +214,8 @@ impl Endpoints {
     /// Reads `{issuer}/.well-known/openid-configuration`.
     pub async fn discover(config: &crate::AuthorizerConfig) -> Result<Endpoints, GrantError> {
         let url = config.discovery_url()?;
-        let transport = |e: reqwest::Error| GrantError::Transport {
-            url: url.to_string(),
-            reason: e.without_url().to_string(),
-        };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(transport)?;
+        let transport = transport_error(&url);
+        let client = http_client(&url)?;
         let response = client.get(url.clone()).send().await.map_err(transport)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport)?;

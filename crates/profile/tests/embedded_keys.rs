@@ -55,15 +55,22 @@ fn start(dir: &Path) -> (Child, String) {
     (child, base)
 }
 
-async fn status_with_token(base: &str, token: &str) -> u16 {
-    reqwest::Client::new()
+/// Starts the server in `dir`, sends one `GET /user/profile` with `token`, stops it; returns the
+/// status and the issuer's JWKS fetch count right after the answer.
+async fn first_answer(dir: &Path, token: &str, issuer: &Issuer) -> (u16, u64) {
+    let (mut server, base) = start(dir);
+    let status = reqwest::Client::new()
         .get(format!("{base}/user/profile"))
         .bearer_auth(token)
         .send()
         .await
         .expect("answer")
         .status()
-        .as_u16()
+        .as_u16();
+    let fetches = issuer.jwks_fetches();
+    let _ = server.kill();
+    let _ = server.wait();
+    (status, fetches)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,11 +94,7 @@ async fn a_server_with_embedded_key_sets_verifies_its_first_token_without_fetchi
     );
     let dir = folder("embedded-keys", issuer.url());
     std::fs::write(dir.join(EMBEDDED_JWKS_FILE), document.to_string()).expect("embed");
-    let (mut server, base) = start(&dir);
-    let status = status_with_token(&base, &token).await;
-    let fetches = issuer.jwks_fetches();
-    let _ = server.kill();
-    let _ = server.wait();
+    let (status, fetches) = first_answer(&dir, &token, &issuer).await;
     assert!(matches!(status, 200 | 404), "authenticated, got {status}");
     assert_eq!(
         fetches, fetched_at_build,
@@ -100,11 +103,7 @@ async fn a_server_with_embedded_key_sets_verifies_its_first_token_without_fetchi
 
     // The same folder without the file: the server fetches at start-up.
     std::fs::remove_file(dir.join(EMBEDDED_JWKS_FILE)).expect("remove");
-    let (mut server, base) = start(&dir);
-    let status = status_with_token(&base, &token).await;
-    let fetches = issuer.jwks_fetches();
-    let _ = server.kill();
-    let _ = server.wait();
+    let (status, fetches) = first_answer(&dir, &token, &issuer).await;
     assert!(matches!(status, 200 | 404), "authenticated, got {status}");
     assert_eq!(fetches, fetched_at_build + 1, "fetched once at start-up");
 
@@ -115,11 +114,7 @@ async fn a_server_with_embedded_key_sets_verifies_its_first_token_without_fetchi
     ] {
         std::fs::write(dir.join(EMBEDDED_JWKS_FILE), bad).expect("embed");
         let before = issuer.jwks_fetches();
-        let (mut server, base) = start(&dir);
-        let status = status_with_token(&base, &token).await;
-        let fetches = issuer.jwks_fetches();
-        let _ = server.kill();
-        let _ = server.wait();
+        let (status, fetches) = first_answer(&dir, &token, &issuer).await;
         assert!(matches!(status, 200 | 404), "authenticated, got {status}");
         assert_eq!(fetches, before + 1, "keys fetched instead");
     }
@@ -129,9 +124,6 @@ async fn a_server_with_embedded_key_sets_verifies_its_first_token_without_fetchi
         "iss": issuer.url(), "aud": AUDIENCE, "sub": "user-1", "iat": now, "exp": now + 600,
     }));
     std::fs::write(dir.join(EMBEDDED_JWKS_FILE), document.to_string()).expect("embed");
-    let (mut server, base) = start(&dir);
-    let status = status_with_token(&base, &foreign).await;
-    let _ = server.kill();
-    let _ = server.wait();
+    let (status, _) = first_answer(&dir, &foreign, &issuer).await;
     assert_eq!(status, 401);
 }

@@ -14,6 +14,13 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// [`scratch`] holding `portcullis.toml` with `config`.
+pub(crate) fn scratch_with_config(name: &str, config: &str) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::write(dir.join("portcullis.toml"), config).expect("portcullis.toml");
+    dir
+}
+
 pub(crate) fn host_arch() -> &'static str {
     if cfg!(target_arch = "aarch64") {
         "arm64"

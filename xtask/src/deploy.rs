@@ -226,6 +226,10 @@ pub(crate) fn deploy(args: &[String]) -> Result<()> {
                 "--package is for the Lambda runtime; --runtime standalone forwards to --backend-url"
             )
         }
+        (Runtime::Standalone, _, _) if embed_jwks => bail!(
+            "--embed-jwks builds the Lambda package; for the standalone server use \
+             `cargo xtask build --runtime standalone --embed-jwks` and run it from target/standalone/"
+        ),
         (Runtime::Standalone, None, None) => bail!(
             "--runtime standalone needs --backend-url https://…: the base URL where portcullis-server runs \
              (build it with `cargo xtask build --runtime standalone`, container file deploy/Dockerfile)"
@@ -281,7 +285,7 @@ pub(crate) fn deploy(args: &[String]) -> Result<()> {
     let backend = match (&code, &backend_url) {
         (Some(code), _) => Backend::Lambda(code),
         (None, Some(url)) => Backend::Http(url),
-        (None, None) => unreachable!("checked above"),
+        (None, None) => bail!("--runtime standalone needs --backend-url"),
     };
 
     println!(

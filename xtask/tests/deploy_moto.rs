@@ -667,6 +667,21 @@ fn bad_input_fails_in_one_line_naming_what_to_fix_before_anything_is_created() {
         ),
         (
             deploy(
+                &[
+                    "--provider",
+                    "cognito",
+                    "--runtime",
+                    "standalone",
+                    "--backend-url",
+                    "https://profiles.example.com",
+                    "--embed-jwks",
+                ],
+                &keys_and_region,
+            ),
+            "error: --embed-jwks builds the Lambda package; for the standalone server use `cargo xtask build --runtime standalone --embed-jwks`",
+        ),
+        (
+            deploy(
                 &["--provider", "cognito", "--stage", "Prod"],
                 &keys_and_region,
             ),

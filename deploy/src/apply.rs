@@ -341,11 +341,7 @@ pub async fn apply(
                 .await
                 .map_err(failed)?;
             note("user pool", &cognito.pool_name, made(existed.is_some()));
-            let existed = admin
-                .find_app_client(&pool_id, &cognito.client_name)
-                .await
-                .map_err(failed)?;
-            let client_id = admin
+            let (client_id, provisioned) = admin
                 .ensure_app_client(
                     &pool_id,
                     &cognito.client_name,
@@ -357,7 +353,13 @@ pub async fn apply(
                 )
                 .await
                 .map_err(failed)?;
-            note("app client", &cognito.client_name, made(existed.is_some()));
+            use portcullis_cognito::sdk::Provisioned;
+            let action = match provisioned {
+                Provisioned::Created => Action::Created,
+                Provisioned::Updated => Action::Updated,
+                Provisioned::Unchanged => Action::Unchanged,
+            };
+            note("app client", &cognito.client_name, action);
             let existed = admin.domain_owner(&cognito.domain).await.map_err(failed)?;
             admin
                 .ensure_domain(&pool_id, &cognito.domain)

@@ -4,7 +4,7 @@
 //! Cognito URL, so the configuration overrides `jwks_uri`.
 
 use portcullis_claims::{AuthError, Authorizer, TokenKind, VerifierOptions};
-use portcullis_cognito::sdk::{CognitoAdmin, Tokens, static_client};
+use portcullis_cognito::sdk::{CognitoAdmin, Provisioned, Tokens, static_client};
 use portcullis_config::{Settings, Sources, load};
 use portcullis_testkit::external::{Running, start_moto};
 
@@ -25,7 +25,8 @@ async fn pool(name: &str) -> Pool {
     let client_id = admin
         .ensure_app_client(&pool_id, "web", &["https://localhost:3000"])
         .await
-        .expect("client");
+        .expect("client")
+        .0;
     admin
         .ensure_user(&pool_id, USER, PASSWORD, &["admin"])
         .await
@@ -136,7 +137,19 @@ async fn provisioning_is_idempotent() {
             .ensure_app_client(&pool.pool_id, "web", &["https://localhost:3000"])
             .await
             .expect("client"),
-        pool.client_id
+        (pool.client_id.clone(), Provisioned::Unchanged)
+    );
+    // Another callback list updates the same client.
+    assert_eq!(
+        admin
+            .ensure_app_client(
+                &pool.pool_id,
+                "web",
+                &["https://localhost:3000", "http://localhost:3000/callback"]
+            )
+            .await
+            .expect("client"),
+        (pool.client_id.clone(), Provisioned::Updated)
     );
     admin
         .ensure_user(&pool.pool_id, USER, PASSWORD, &["admin"])
@@ -166,7 +179,8 @@ async fn token_of_another_pool_is_refused() {
         .admin
         .ensure_app_client(&other_pool, "web", &["https://localhost:3000"])
         .await
-        .expect("client");
+        .expect("client")
+        .0;
     pool.admin
         .ensure_user(&other_pool, USER, PASSWORD, &[])
         .await
@@ -189,7 +203,8 @@ async fn token_of_another_client_is_refused() {
         .admin
         .ensure_app_client(&pool.pool_id, "mobile", &["https://localhost:3000"])
         .await
-        .expect("client");
+        .expect("client")
+        .0;
     assert_ne!(other_client, pool.client_id);
     let tokens = pool.tokens(&other_client).await;
     let authorizer = pool.authorizer("");

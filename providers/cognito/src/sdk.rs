@@ -21,6 +21,17 @@ pub const TUTORIAL_SCOPES: [&str; 5] = [
     "aws.cognito.signin.user.admin",
 ];
 
+/// What an `ensure_…` call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioned {
+    /// It did not exist and was made.
+    Created,
+    /// It existed with other settings and was changed.
+    Updated,
+    /// It existed as asked.
+    Unchanged,
+}
+
 /// A Cognito call that failed, naming the operation and the resource.
 #[derive(Debug, thiserror::Error)]
 #[error("Cognito {operation} for {resource} failed: {detail}")]
@@ -163,42 +174,85 @@ impl CognitoAdmin {
     }
 
     /// The app client `name` of `pool_id` (no secret; implicit and code grants; the tutorial's scopes
-    /// and callbacks; user-password sign-in for test tokens), created if absent.
+    /// and `callback_urls`; user-password sign-in for test tokens): created if absent, updated when
+    /// its callbacks or scopes differ, else left alone.
     pub async fn ensure_app_client(
         &self,
         pool_id: &str,
         name: &str,
         callback_urls: &[&str],
-    ) -> Result<String, CognitoError> {
+    ) -> Result<(String, Provisioned), CognitoError> {
+        // The same settings for create and update (an update resets whatever it leaves out).
+        macro_rules! settings {
+            ($request:expr) => {{
+                let mut request = $request
+                    .client_name(name)
+                    .allowed_o_auth_flows_user_pool_client(true)
+                    .allowed_o_auth_flows(OAuthFlowType::Implicit)
+                    .allowed_o_auth_flows(OAuthFlowType::Code)
+                    .set_callback_urls(Some(callback_urls.iter().map(|u| u.to_string()).collect()))
+                    .supported_identity_providers("COGNITO")
+                    .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+                    .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+                    .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth);
+                for scope in TUTORIAL_SCOPES {
+                    request = request.allowed_o_auth_scopes(scope);
+                }
+                request
+            }};
+        }
         if let Some(id) = self.find_app_client(pool_id, name).await? {
-            return Ok(id);
-        }
-        let mut request = self
-            .client
-            .create_user_pool_client()
-            .user_pool_id(pool_id)
-            .client_name(name)
-            .generate_secret(false)
-            .allowed_o_auth_flows_user_pool_client(true)
-            .allowed_o_auth_flows(OAuthFlowType::Implicit)
-            .allowed_o_auth_flows(OAuthFlowType::Code)
-            .set_callback_urls(Some(callback_urls.iter().map(|u| u.to_string()).collect()))
-            .supported_identity_providers("COGNITO")
-            .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-            .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
-            .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth);
-        for scope in TUTORIAL_SCOPES {
-            request = request.allowed_o_auth_scopes(scope);
-        }
-        let created = request
+            let described = self
+                .client
+                .describe_user_pool_client()
+                .user_pool_id(pool_id)
+                .client_id(&id)
+                .send()
+                .await
+                .map_err(fail("DescribeUserPoolClient", name))?;
+            let sorted = |list: &[String]| {
+                let mut list = list.to_vec();
+                list.sort();
+                list
+            };
+            let client = described.user_pool_client();
+            let wanted_callbacks: Vec<String> =
+                callback_urls.iter().map(|u| u.to_string()).collect();
+            let wanted_scopes: Vec<String> =
+                TUTORIAL_SCOPES.iter().map(|s| s.to_string()).collect();
+            let same = client.is_some_and(|c| {
+                sorted(c.callback_urls()) == sorted(&wanted_callbacks)
+                    && sorted(c.allowed_o_auth_scopes()) == sorted(&wanted_scopes)
+            });
+            if same {
+                return Ok((id, Provisioned::Unchanged));
+            }
+            settings!(
+                self.client
+                    .update_user_pool_client()
+                    .user_pool_id(pool_id)
+                    .client_id(&id)
+            )
             .send()
             .await
-            .map_err(fail("CreateUserPoolClient", name))?;
-        created
+            .map_err(fail("UpdateUserPoolClient", name))?;
+            return Ok((id, Provisioned::Updated));
+        }
+        let created = settings!(
+            self.client
+                .create_user_pool_client()
+                .user_pool_id(pool_id)
+                .generate_secret(false)
+        )
+        .send()
+        .await
+        .map_err(fail("CreateUserPoolClient", name))?;
+        let id = created
             .user_pool_client()
             .and_then(|c| c.client_id())
             .map(str::to_owned)
-            .ok_or_else(|| missing("CreateUserPoolClient", name, "a client id"))
+            .ok_or_else(|| missing("CreateUserPoolClient", name, "a client id"))?;
+        Ok((id, Provisioned::Created))
     }
 
     /// The Hosted UI domain prefix `domain` for `pool_id`, created if absent. A prefix taken by

@@ -149,7 +149,9 @@ pub(crate) fn token(args: &[String]) -> Result<()> {
             runtime.block_on(cognito_token(&options, &extra, &plan, settings.as_ref()))?
         }
         Some(provider) => {
-            let settings = settings.as_ref().expect("a configured provider");
+            let Some(settings) = settings.as_ref() else {
+                bail!("the {} provider needs settings", options.provider);
+            };
             let (id, secret) = client(&extra, true)?;
             let secret = secret.unwrap_or_default();
             let mut request = match provider {
@@ -373,7 +375,9 @@ async fn sign_in_target(
         }
         Some(provider) => {
             let (client_id, secret) = client(extra, false)?;
-            let settings = settings.expect("a configured provider");
+            let Some(settings) = settings else {
+                bail!("the {} provider needs settings", options.provider);
+            };
             let (endpoints, params) = match provider {
                 Provider::Auth0(tenant) => (
                     Endpoints {

@@ -220,6 +220,59 @@ impl fmt::Display for ApplyError {
 
 impl std::error::Error for ApplyError {}
 
+impl From<portcullis_cognito::sdk::CognitoError> for ApplyError {
+    fn from(error: portcullis_cognito::sdk::CognitoError) -> ApplyError {
+        ApplyError(error.to_string())
+    }
+}
+
+impl From<portcullis_cognito::sdk::Provisioned> for Action {
+    fn from(done: portcullis_cognito::sdk::Provisioned) -> Action {
+        use portcullis_cognito::sdk::Provisioned;
+        match done {
+            Provisioned::Created => Action::Created,
+            Provisioned::Updated => Action::Updated,
+            Provisioned::Unchanged => Action::Unchanged,
+        }
+    }
+}
+
+impl Action {
+    /// `Deleted`, or `Absent` when there was nothing to delete.
+    fn deleted_if(deleted: bool) -> Action {
+        if deleted {
+            Action::Deleted
+        } else {
+            Action::Absent
+        }
+    }
+}
+
+/// The changes of one run, each told to the caller's `progress` as it happens.
+struct Record<P: FnMut(&Change)> {
+    changes: Vec<Change>,
+    progress: P,
+}
+
+impl<P: FnMut(&Change)> Record<P> {
+    fn new(progress: P) -> Self {
+        Record {
+            changes: Vec::new(),
+            progress,
+        }
+    }
+
+    fn note(&mut self, kind: &'static str, name: &str, action: Action) {
+        let change = Change {
+            kind,
+            name: name.to_owned(),
+            action,
+        };
+        (self.progress)(&change);
+        self.changes.push(change);
+    }
+}
+
 fn fail<E: std::error::Error>(
     operation: &'static str,
     resource: &str,
@@ -284,7 +337,7 @@ pub async fn apply(
     plan: &Plan,
     aws: &Aws,
     backend: Backend<'_>,
-    mut progress: impl FnMut(&Change),
+    progress: impl FnMut(&Change),
 ) -> Result<Deployed, ApplyError> {
     match (plan.runtime, backend) {
         (Runtime::Lambda, Backend::Lambda(_)) | (Runtime::Standalone, Backend::Http(_)) => {}
@@ -299,23 +352,14 @@ pub async fn apply(
             ));
         }
     }
-    let mut changes = Vec::new();
-    let mut note = |kind: &'static str, name: &str, action: Action| {
-        let change = Change {
-            kind,
-            name: name.to_owned(),
-            action,
-        };
-        progress(&change);
-        changes.push(change);
-    };
+    let mut record = Record::new(progress);
     let tags: HashMap<String, String> = plan
         .tags
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
 
-    note(
+    record.note(
         "table",
         &plan.table,
         ensure_table(aws, &plan.table, &tags).await?,
@@ -323,49 +367,16 @@ pub async fn apply(
 
     let pool = match &plan.cognito {
         Some(cognito) => {
-            let failed = |e: portcullis_cognito::sdk::CognitoError| ApplyError(e.to_string());
-            let made = |existed: bool| {
-                if existed {
-                    Action::Unchanged
-                } else {
-                    Action::Created
-                }
-            };
             let admin = &aws.cognito;
-            let existed = admin
-                .find_user_pool(&cognito.pool_name)
-                .await
-                .map_err(failed)?;
-            let pool_id = admin
-                .ensure_user_pool(&cognito.pool_name)
-                .await
-                .map_err(failed)?;
-            note("user pool", &cognito.pool_name, made(existed.is_some()));
-            let (client_id, provisioned) = admin
-                .ensure_app_client(
-                    &pool_id,
-                    &cognito.client_name,
-                    &cognito
-                        .callback_urls
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>(),
-                )
-                .await
-                .map_err(failed)?;
-            use portcullis_cognito::sdk::Provisioned;
-            let action = match provisioned {
-                Provisioned::Created => Action::Created,
-                Provisioned::Updated => Action::Updated,
-                Provisioned::Unchanged => Action::Unchanged,
-            };
-            note("app client", &cognito.client_name, action);
-            let existed = admin.domain_owner(&cognito.domain).await.map_err(failed)?;
-            admin
-                .ensure_domain(&pool_id, &cognito.domain)
-                .await
-                .map_err(failed)?;
-            note("domain", &cognito.domain, made(existed.is_some()));
+            let (pool_id, done) = admin.ensure_user_pool(&cognito.pool_name).await?;
+            record.note("user pool", &cognito.pool_name, done.into());
+            let callbacks: Vec<&str> = cognito.callback_urls.iter().map(String::as_str).collect();
+            let (client_id, done) = admin
+                .ensure_app_client(&pool_id, &cognito.client_name, &callbacks)
+                .await?;
+            record.note("app client", &cognito.client_name, done.into());
+            let done = admin.ensure_domain(&pool_id, &cognito.domain).await?;
+            record.note("domain", &cognito.domain, done.into());
             Some((pool_id, client_id))
         }
         None => None,
@@ -379,8 +390,8 @@ pub async fn apply(
     let function_arn = match (&plan.function, backend) {
         (Some(function), Backend::Lambda(code)) => {
             let (role_arn, role_action) = ensure_role(aws, plan, &function.role, &tags).await?;
-            note("role", &function.role, role_action);
-            note(
+            record.note("role", &function.role, role_action);
+            record.note(
                 "log group",
                 &function.log_group,
                 ensure_log_group(aws, &function.log_group, &tags).await?,
@@ -392,14 +403,14 @@ pub async fn apply(
                 .collect();
             let (arn, action) =
                 ensure_function(aws, function, &role_arn, code, environment, &tags).await?;
-            note("function", &function.name, action);
+            record.note("function", &function.name, action);
             Some(arn)
         }
         _ => None,
     };
 
     let (api_id, endpoint, action) = ensure_api(aws, plan, &tags).await?;
-    note("http api", &plan.name, action);
+    record.note("http api", &plan.name, action);
     let issuer = resolved.text(&plan.authorizer.issuer);
     let audiences: Vec<String> = plan
         .authorizer
@@ -415,7 +426,7 @@ pub async fn apply(
         &audiences,
     )
     .await?;
-    note("authorizer", &format!("{}-jwt", plan.name), action);
+    record.note("authorizer", &format!("{}-jwt", plan.name), action);
     let (integration_id, action) = match (&function_arn, backend) {
         (Some(arn), _) => ensure_integration(aws, &api_id, Integration::Lambda(arn)).await?,
         (None, Backend::Http(url)) => {
@@ -431,21 +442,21 @@ pub async fn apply(
         Backend::Lambda(_) => "lambda proxy (payload 2.0)".to_owned(),
         Backend::Http(url) => format!("http proxy to {url}"),
     };
-    note("integration", &integration, action);
+    record.note("integration", &integration, action);
     for route in &plan.routes {
         let action = ensure_route(aws, &api_id, route, &authorizer_id, &integration_id).await?;
-        note("route", &route.key, action);
+        record.note("route", &route.key, action);
     }
-    note("stage", "$default", ensure_stage(aws, &api_id).await?);
+    record.note("stage", "$default", ensure_stage(aws, &api_id).await?);
     if let (Some(arn), Some(function)) = (&function_arn, &plan.function) {
-        note(
+        record.note(
             "permission",
             &function.name,
             ensure_permission(aws, &function.name, arn, &api_id).await?,
         );
     }
     Ok(Deployed {
-        changes,
+        changes: record.changes,
         endpoint,
         cognito: pool,
     })
@@ -1126,18 +1137,9 @@ fn aws_region_of(arn: &str) -> &str {
 pub async fn remove(
     plan: &Plan,
     aws: &Aws,
-    mut progress: impl FnMut(&Change),
+    progress: impl FnMut(&Change),
 ) -> Result<Vec<Change>, ApplyError> {
-    let mut changes = Vec::new();
-    let mut note = |kind: &'static str, name: &str, action: Action| {
-        let change = Change {
-            kind,
-            name: name.to_owned(),
-            action,
-        };
-        progress(&change);
-        changes.push(change);
-    };
+    let mut record = Record::new(progress);
     match find_api(aws, plan).await? {
         Some(api) => {
             aws.apigw
@@ -1146,9 +1148,9 @@ pub async fn remove(
                 .send()
                 .await
                 .map_err(fail("DeleteApi", &plan.name))?;
-            note("http api", &plan.name, Action::Deleted);
+            record.note("http api", &plan.name, Action::Deleted);
         }
-        None => note("http api", &plan.name, Action::Absent),
+        None => record.note("http api", &plan.name, Action::Absent),
     }
     if let Some(function) = &plan.function {
         let deleted = aws
@@ -1157,7 +1159,7 @@ pub async fn remove(
             .function_name(&function.name)
             .send()
             .await;
-        note(
+        record.note(
             "function",
             &function.name,
             deletion(
@@ -1173,7 +1175,7 @@ pub async fn remove(
             .log_group_name(&function.log_group)
             .send()
             .await;
-        note(
+        record.note(
             "log group",
             &function.log_group,
             deletion(
@@ -1192,7 +1194,7 @@ pub async fn remove(
             .send()
             .await;
         let deleted = aws.iam.delete_role().role_name(&function.role).send().await;
-        note(
+        record.note(
             "role",
             &function.role,
             deletion(deleted, "NoSuchEntity", "DeleteRole", &function.role)?,
@@ -1204,7 +1206,7 @@ pub async fn remove(
         .table_name(&plan.table)
         .send()
         .await;
-    note(
+    record.note(
         "table",
         &plan.table,
         deletion(
@@ -1215,51 +1217,29 @@ pub async fn remove(
         )?,
     );
     if let Some(cognito) = &plan.cognito {
-        let failed = |e: portcullis_cognito::sdk::CognitoError| ApplyError(e.to_string());
-        let gone = |deleted: bool| {
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Absent
-            }
-        };
-        match aws
-            .cognito
-            .find_user_pool(&cognito.pool_name)
-            .await
-            .map_err(failed)?
-        {
+        let admin = &aws.cognito;
+        match admin.find_user_pool(&cognito.pool_name).await? {
             Some(pool_id) => {
-                let deleted = aws
-                    .cognito
-                    .delete_domain(&pool_id, &cognito.domain)
-                    .await
-                    .map_err(failed)?;
-                note("domain", &cognito.domain, gone(deleted));
+                let deleted = admin.delete_domain(&pool_id, &cognito.domain).await?;
+                record.note("domain", &cognito.domain, Action::deleted_if(deleted));
                 // The app client goes with its pool.
-                let client = aws
-                    .cognito
+                let client = admin
                     .find_app_client(&pool_id, &cognito.client_name)
-                    .await
-                    .map_err(failed)?;
-                let deleted = aws
-                    .cognito
-                    .delete_user_pool(&pool_id)
-                    .await
-                    .map_err(failed)?;
-                note(
+                    .await?;
+                let deleted = admin.delete_user_pool(&pool_id).await?;
+                record.note(
                     "app client",
                     &cognito.client_name,
-                    gone(deleted && client.is_some()),
+                    Action::deleted_if(deleted && client.is_some()),
                 );
-                note("user pool", &cognito.pool_name, gone(deleted));
+                record.note("user pool", &cognito.pool_name, Action::deleted_if(deleted));
             }
             None => {
-                note("domain", &cognito.domain, Action::Absent);
-                note("app client", &cognito.client_name, Action::Absent);
-                note("user pool", &cognito.pool_name, Action::Absent);
+                record.note("domain", &cognito.domain, Action::Absent);
+                record.note("app client", &cognito.client_name, Action::Absent);
+                record.note("user pool", &cognito.pool_name, Action::Absent);
             }
         }
     }
-    Ok(changes)
+    Ok(record.changes)
 }

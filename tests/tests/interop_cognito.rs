@@ -21,7 +21,7 @@ struct Pool {
 async fn pool(name: &str) -> Pool {
     let moto = start_moto().expect("moto_server starts on loopback");
     let admin = CognitoAdmin::new(static_client("us-east-1", Some(moto.url()), "test", "test"));
-    let pool_id = admin.ensure_user_pool(name).await.expect("pool");
+    let (pool_id, _) = admin.ensure_user_pool(name).await.expect("pool");
     let client_id = admin
         .ensure_app_client(&pool_id, "web", &["https://localhost:3000"])
         .await
@@ -123,7 +123,7 @@ async fn provisioning_is_idempotent() {
             .ensure_user_pool("portcullis-idempotent")
             .await
             .expect("pool"),
-        pool.pool_id
+        (pool.pool_id.clone(), Provisioned::Unchanged)
     );
     assert_eq!(
         admin
@@ -159,12 +159,16 @@ async fn provisioning_is_idempotent() {
         .ensure_group(&pool.pool_id, "admin")
         .await
         .expect("group again");
+    let mut done = Vec::new();
     for _ in 0..2 {
-        admin
-            .ensure_domain(&pool.pool_id, "service-user-pool-domain-test-x1")
-            .await
-            .expect("domain");
+        done.push(
+            admin
+                .ensure_domain(&pool.pool_id, "service-user-pool-domain-test-x1")
+                .await
+                .expect("domain"),
+        );
     }
+    assert_eq!(done, [Provisioned::Created, Provisioned::Unchanged]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,7 +178,8 @@ async fn token_of_another_pool_is_refused() {
         .admin
         .ensure_user_pool("portcullis-second")
         .await
-        .expect("pool");
+        .expect("pool")
+        .0;
     let other_client = pool
         .admin
         .ensure_app_client(&other_pool, "web", &["https://localhost:3000"])

@@ -744,7 +744,8 @@ fn a_deploy_that_stops_half_way_names_what_exists_and_remove_clears_it() {
             .cognito
             .ensure_user_pool("someone-elses-pool")
             .await
-            .expect("pool");
+            .expect("pool")
+            .0;
         aws.cognito
             .ensure_domain(&other, "service-user-pool-domain-half-portcullis")
             .await

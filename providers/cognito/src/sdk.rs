@@ -110,9 +110,12 @@ impl CognitoAdmin {
     }
 
     /// The pool named `name` (email as user name, email auto-verified), created if absent.
-    pub async fn ensure_user_pool(&self, name: &str) -> Result<String, CognitoError> {
+    pub async fn ensure_user_pool(
+        &self,
+        name: &str,
+    ) -> Result<(String, Provisioned), CognitoError> {
         if let Some(id) = self.find_user_pool(name).await? {
-            return Ok(id);
+            return Ok((id, Provisioned::Unchanged));
         }
         let created = self
             .client
@@ -123,11 +126,12 @@ impl CognitoAdmin {
             .send()
             .await
             .map_err(fail("CreateUserPool", name))?;
-        created
+        let id = created
             .user_pool()
             .and_then(|p| p.id())
             .map(str::to_owned)
-            .ok_or_else(|| missing("CreateUserPool", name, "a pool id"))
+            .ok_or_else(|| missing("CreateUserPool", name, "a pool id"))?;
+        Ok((id, Provisioned::Created))
     }
 
     /// The id of the pool named `name`, if one exists.
@@ -257,9 +261,13 @@ impl CognitoAdmin {
 
     /// The Hosted UI domain prefix `domain` for `pool_id`, created if absent. A prefix taken by
     /// another pool is an error naming it.
-    pub async fn ensure_domain(&self, pool_id: &str, domain: &str) -> Result<(), CognitoError> {
+    pub async fn ensure_domain(
+        &self,
+        pool_id: &str,
+        domain: &str,
+    ) -> Result<Provisioned, CognitoError> {
         match self.domain_owner(domain).await?.as_deref() {
-            Some(owner) if owner == pool_id => Ok(()),
+            Some(owner) if owner == pool_id => Ok(Provisioned::Unchanged),
             Some(owner) => Err(CognitoError {
                 operation: "CreateUserPoolDomain",
                 resource: domain.to_owned(),
@@ -273,7 +281,7 @@ impl CognitoAdmin {
                     .send()
                     .await
                     .map_err(fail("CreateUserPoolDomain", domain))?;
-                Ok(())
+                Ok(Provisioned::Created)
             }
         }
     }

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use portcullis_deploy::{Arch, Runtime};
 use portcullis_testkit::elf::required_glibc;
 
 /// glibc of Amazon Linux 2023, the `provided.al2023` runtime.
@@ -25,38 +26,47 @@ pub(crate) const LAMBDA_DIRECT_UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
 /// `keys::EMBEDDED_JWKS_FILE`; xtask does not depend on the service, the tests hold both to it).
 const EMBEDDED_JWKS_FILE: &str = "jwks.json";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Runtime {
-    Lambda,
-    Standalone,
+/// The Rust target of `arch`.
+fn triple(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86_64-unknown-linux-gnu",
+        Arch::Arm64 => "aarch64-unknown-linux-gnu",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Arch {
-    X86_64,
-    Arm64,
+/// The architecture this machine builds for without a cross target.
+fn host_arch() -> Option<Arch> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(Arch::X86_64),
+        "aarch64" => Some(Arch::Arm64),
+        _ => None,
+    }
 }
 
-impl Arch {
-    pub(crate) fn triple(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64-unknown-linux-gnu",
-            Arch::Arm64 => "aarch64-unknown-linux-gnu",
-        }
+/// The value of `--runtime`.
+pub(crate) fn parse_runtime(value: &str) -> Result<Runtime> {
+    match value {
+        "lambda" => Ok(Runtime::Lambda),
+        "standalone" => Ok(Runtime::Standalone),
+        other => bail!("unknown runtime {other:?}: expected lambda or standalone"),
     }
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
+}
+
+/// The value of `--arch`.
+pub(crate) fn parse_arch(value: &str) -> Result<Arch> {
+    match value {
+        "x86_64" => Ok(Arch::X86_64),
+        "arm64" => Ok(Arch::Arm64),
+        other => bail!("unknown architecture {other:?}: expected x86_64 or arm64"),
     }
-    fn host() -> Option<Arch> {
-        match std::env::consts::ARCH {
-            "x86_64" => Some(Arch::X86_64),
-            "aarch64" => Some(Arch::Arm64),
-            _ => None,
-        }
+}
+
+/// The value of `--provider`, one of [`PROVIDERS`].
+pub(crate) fn check_provider(provider: &str) -> Result<()> {
+    if !PROVIDERS.iter().any(|(p, _)| *p == provider) {
+        bail!("--provider {provider:?}: expected one of cognito, auth0, okta, oidc");
     }
+    Ok(())
 }
 
 /// The providers a build can select, and the cargo feature of each (`oidc` needs none).
@@ -97,20 +107,8 @@ pub(crate) fn parse(args: &[String]) -> Result<Build> {
         };
         match arg.as_str() {
             "--provider" => build.provider = value("--provider")?,
-            "--runtime" => {
-                runtime = Some(match value("--runtime")?.as_str() {
-                    "lambda" => Runtime::Lambda,
-                    "standalone" => Runtime::Standalone,
-                    other => bail!("unknown runtime {other:?}: expected lambda or standalone"),
-                })
-            }
-            "--arch" => {
-                build.arch = match value("--arch")?.as_str() {
-                    "x86_64" => Arch::X86_64,
-                    "arm64" => Arch::Arm64,
-                    other => bail!("unknown architecture {other:?}: expected x86_64 or arm64"),
-                }
-            }
+            "--runtime" => runtime = Some(parse_runtime(&value("--runtime")?)?),
+            "--arch" => build.arch = parse_arch(&value("--arch")?)?,
             "--release" => build.release = true,
             "--embed-jwks" => build.embed_jwks = true,
             "--config" => build.config = Some(value("--config")?.into()),
@@ -119,12 +117,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Build> {
             ),
         }
     }
-    if !PROVIDERS.iter().any(|(p, _)| *p == build.provider) {
-        bail!(
-            "--provider {:?}: expected one of cognito, auth0, okta, oidc",
-            build.provider
-        );
-    }
+    check_provider(&build.provider)?;
     build.runtime = runtime.context("--runtime is required: lambda or standalone")?;
     Ok(build)
 }
@@ -161,7 +154,7 @@ pub(crate) fn build(args: &[String]) -> Result<()> {
 /// Builds the runtime's binary and returns its path.
 pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
     let root = crate::workspace_root();
-    let cross = Arch::host() != Some(build.arch);
+    let cross = host_arch() != Some(build.arch);
     if cross {
         check_cross_toolchain(build.arch)?;
     }
@@ -195,20 +188,20 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
         args.push("--release");
     }
     if cross {
-        args.extend(["--target", build.arch.triple()]);
+        args.extend(["--target", triple(build.arch)]);
     }
     crate::step(
         &format!(
             "build {binary} ({}, {}, {})",
             build.provider,
-            build.arch.name(),
+            build.arch.lambda_name(),
             if build.release { "release" } else { "debug" }
         ),
         crate::cargo(&args),
     )?;
     let mut path = root.join("target");
     if cross {
-        path.push(build.arch.triple());
+        path.push(triple(build.arch));
     }
     path.push(if build.release { "release" } else { "debug" });
     path.push(binary);
@@ -225,15 +218,15 @@ fn check_cross_toolchain(arch: Arch) -> Result<()> {
     let has_target = installed.as_ref().is_ok_and(|o| {
         String::from_utf8_lossy(&o.stdout)
             .lines()
-            .any(|l| l.trim() == arch.triple())
+            .any(|l| l.trim() == triple(arch))
     });
     if !has_target {
         bail!(
             "building for {} needs the Rust target {triple}, which is not installed: run `rustup target add {triple}`, \
              then install a linker for it (Debian: `apt-get install gcc-aarch64-linux-gnu`) and set \
              CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc",
-            arch.name(),
-            triple = arch.triple()
+            arch.lambda_name(),
+            triple = triple(arch)
         );
     }
     let linker = std::env::var("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER")
@@ -302,7 +295,7 @@ pub(crate) fn embedded_key_sets(build: &Build) -> Result<Option<Vec<u8>>> {
 fn standalone_folder(build: &Build, binary: &Path, key_sets: &[u8]) -> Result<PathBuf> {
     let dir = crate::workspace_root()
         .join("target/standalone")
-        .join(format!("{}-{}", build.provider, build.arch.name()));
+        .join(format!("{}-{}", build.provider, build.arch.lambda_name()));
     std::fs::create_dir_all(&dir)?;
     let target = dir.join("portcullis-server");
     let _ = std::fs::remove_file(&target);
@@ -335,7 +328,7 @@ pub(crate) fn package_lambda(
     let dir = crate::workspace_root().join("target/lambda").join(format!(
         "{}-{}",
         build.provider,
-        build.arch.name()
+        build.arch.lambda_name()
     ));
     std::fs::create_dir_all(&dir)?;
     let binary = std::fs::read(bootstrap)?;

@@ -55,21 +55,9 @@ pub(crate) fn parse_options(
         };
         match arg.as_str() {
             "--provider" => options.provider = value()?,
-            "--runtime" => {
-                options.runtime = match value()?.as_str() {
-                    "lambda" => Runtime::Lambda,
-                    "standalone" => Runtime::Standalone,
-                    other => bail!("unknown runtime {other:?}: expected lambda or standalone"),
-                }
-            }
+            "--runtime" => options.runtime = crate::build::parse_runtime(&value()?)?,
             "--stage" => options.stage = value()?,
-            "--arch" => {
-                options.arch = match value()?.as_str() {
-                    "x86_64" => Arch::X86_64,
-                    "arm64" => Arch::Arm64,
-                    other => bail!("unknown architecture {other:?}: expected x86_64 or arm64"),
-                }
-            }
+            "--arch" => options.arch = crate::build::parse_arch(&value()?)?,
             "--region" => options.region = Some(value()?),
             "--endpoint-url" => {
                 let url = value()?;
@@ -87,15 +75,7 @@ pub(crate) fn parse_options(
     if options.provider.is_empty() {
         bail!("--provider is required: cognito, auth0, okta or oidc\n{usage}");
     }
-    if !crate::build::PROVIDERS
-        .iter()
-        .any(|(p, _)| *p == options.provider)
-    {
-        bail!(
-            "--provider {:?}: expected one of cognito, auth0, okta, oidc",
-            options.provider
-        );
-    }
+    crate::build::check_provider(&options.provider)?;
     let stage = &options.stage;
     if stage.is_empty()
         || stage.len() > 20
@@ -255,11 +235,8 @@ pub(crate) fn deploy(args: &[String]) -> Result<()> {
                 None => {
                     let build = crate::build::Build {
                         provider: options.provider.clone(),
-                        runtime: crate::build::Runtime::Lambda,
-                        arch: match options.arch {
-                            Arch::X86_64 => crate::build::Arch::X86_64,
-                            Arch::Arm64 => crate::build::Arch::Arm64,
-                        },
+                        runtime: Runtime::Lambda,
+                        arch: options.arch,
                         release: true,
                         embed_jwks,
                         config: options.config.clone(),

@@ -418,9 +418,18 @@ pub async fn apply(
         .iter()
         .map(|a| resolved.text(a))
         .collect();
+    // The API's routes, listed once: they name the authorizer and are compared with the plan's.
+    let existing = aws
+        .apigw
+        .get_routes()
+        .api_id(&api_id)
+        .send()
+        .await
+        .map_err(fail("GetRoutes", &api_id))?;
     let (authorizer_id, action) = ensure_authorizer(
         aws,
         &api_id,
+        existing.items(),
         &format!("{}-jwt", plan.name),
         &issuer,
         &audiences,
@@ -444,7 +453,12 @@ pub async fn apply(
     };
     record.note("integration", &integration, action);
     for route in &plan.routes {
-        let action = ensure_route(aws, &api_id, route, &authorizer_id, &integration_id).await?;
+        let found = existing
+            .items()
+            .iter()
+            .find(|r| r.route_key() == Some(route.key.as_str()));
+        let action =
+            ensure_route(aws, &api_id, route, found, &authorizer_id, &integration_id).await?;
         record.note("route", &route.key, action);
     }
     record.note("stage", "$default", ensure_stage(aws, &api_id).await?);
@@ -813,11 +827,12 @@ async fn ensure_api(
     ))
 }
 
-/// The authorizer named `name`: among those the API lists, and those its routes point at (moto's
+/// The authorizer named `name`: among those the API lists, and those its `routes` point at (moto's
 /// server does not implement GetAuthorizers; real API Gateway answers both ways).
 async fn find_authorizer(
     aws: &Aws,
     api_id: &str,
+    routes: &[apigw::types::Route],
     name: &str,
 ) -> Result<Option<apigw::types::Authorizer>, ApplyError> {
     let mut ids: Vec<String> = match aws.apigw.get_authorizers().api_id(api_id).send().await {
@@ -828,16 +843,8 @@ async fn find_authorizer(
             .collect(),
         Err(_) => Vec::new(),
     };
-    let routes = aws
-        .apigw
-        .get_routes()
-        .api_id(api_id)
-        .send()
-        .await
-        .map_err(fail("GetRoutes", api_id))?;
     ids.extend(
         routes
-            .items()
             .iter()
             .filter_map(|r| r.authorizer_id().map(str::to_owned)),
     );
@@ -867,6 +874,7 @@ async fn find_authorizer(
 async fn ensure_authorizer(
     aws: &Aws,
     api_id: &str,
+    routes: &[apigw::types::Route],
     name: &str,
     issuer: &str,
     audiences: &[String],
@@ -877,7 +885,7 @@ async fn ensure_authorizer(
         .issuer(issuer)
         .set_audience(Some(audiences.to_vec()))
         .build();
-    match find_authorizer(aws, api_id, name).await? {
+    match find_authorizer(aws, api_id, routes, name).await? {
         Some(existing) => {
             let id = existing.authorizer_id().unwrap_or_default().to_owned();
             let current = existing.jwt_configuration();
@@ -979,10 +987,12 @@ async fn ensure_integration(
     ))
 }
 
+/// Creates `route`, or updates `existing` (the API's route with the same key) when it differs.
 async fn ensure_route(
     aws: &Aws,
     api_id: &str,
     route: &crate::Route,
+    existing: Option<&apigw::types::Route>,
     authorizer_id: &str,
     integration_id: &str,
 ) -> Result<Action, ApplyError> {
@@ -994,18 +1004,7 @@ async fn ensure_route(
         (AuthorizationType::None, None)
     };
     let scopes = (!route.scopes.is_empty()).then(|| route.scopes.clone());
-    let found = aws
-        .apigw
-        .get_routes()
-        .api_id(api_id)
-        .send()
-        .await
-        .map_err(fail("GetRoutes", &route.key))?;
-    match found
-        .items()
-        .iter()
-        .find(|r| r.route_key() == Some(route.key.as_str()))
-    {
+    match existing {
         Some(existing) => {
             let same = existing.authorization_type() == Some(&kind)
                 && existing.authorizer_id() == authorizer

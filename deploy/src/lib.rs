@@ -142,7 +142,7 @@ pub struct Plan {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The service's routes: method, path, protected (mirrors `portcullis_profile::API_ROUTES`).
+/// The service's routes: method, path, protected (mirrors `portcullis_tutorial::API_ROUTES`).
 pub const SERVICE_ROUTES: [(&str, &str, bool); 3] = [
     ("GET", "/user/profile", true),
     ("POST", "/user/profile", true),

@@ -1,5 +1,6 @@
 //! Architecture rules that show only as an absence, read from `cargo metadata`.
-//! See ARCHITECTURE.md: `profile → {axum, lambda} → claims ← providers`, `xtask → providers, deploy`.
+//! See ARCHITECTURE.md: `cli → {deploy, emulator, config, tutorial}`, `tutorial → {axum, lambda, config}`,
+//! `{axum, lambda, emulator, config, providers} → claims`; xtask depends on none of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -175,7 +176,11 @@ fn workspace_edges_follow_the_architecture() {
             &["portcullis-config", "portcullis-cognito"][..],
         ),
         (
-            "portcullis-profile",
+            "portcullis-emulator",
+            &["portcullis-claims", "portcullis-config", "portcullis-axum"][..],
+        ),
+        (
+            "portcullis-tutorial",
             &[
                 "portcullis-claims",
                 "portcullis-axum",
@@ -185,16 +190,20 @@ fn workspace_edges_follow_the_architecture() {
         ),
         ("portcullis-tests", &[][..]),
         (
-            "xtask",
+            "portcullis-cli",
             &[
                 "portcullis-claims",
                 "portcullis-cognito",
                 "portcullis-config",
                 "portcullis-deploy",
-                "portcullis-lambda",
+                "portcullis-emulator",
+                "portcullis-axum",
+                "portcullis-tutorial",
                 "portcullis-testkit",
             ][..],
         ),
+        // Thin: `test`, and forwarding to the portcullis binary through cargo.
+        ("xtask", &[][..]),
     ]);
     for id in &g.workspace {
         let name = g.name(id);
@@ -208,8 +217,12 @@ fn workspace_edges_follow_the_architecture() {
             );
         }
     }
-    // The testkit is a dev-dependency only, except for xtask's development issuer.
-    for id in g.workspace.iter().filter(|id| g.name(id) != "xtask") {
+    // The testkit is a dev-dependency only, except for the command line's development issuer.
+    for id in g
+        .workspace
+        .iter()
+        .filter(|id| g.name(id) != "portcullis-cli")
+    {
         assert!(
             !g.direct_workspace_deps(id).contains(&"portcullis-testkit"),
             "{} ships the testkit",
@@ -218,26 +231,34 @@ fn workspace_edges_follow_the_architecture() {
     }
 }
 
+/// The AWS SDK crates (SDKs, smithy runtime, aws-config) that `cargo tree ARGS` would build.
+fn aws_sdk_crates(args: &[&str]) -> Vec<String> {
+    cargo_tree(&[args, &["-e", "normal,build"][..]].concat())
+        .into_iter()
+        .filter(|line| {
+            line.starts_with("aws-sdk-")
+                || line.starts_with("aws-smithy-")
+                || line.starts_with("aws-config")
+        })
+        .collect()
+}
+
 #[test]
 fn auth0_users_build_no_aws_sdk() {
-    let sdk: Vec<String> = cargo_tree(&[
-        "-p",
-        "portcullis-auth0",
-        "-p",
-        "portcullis-claims",
-        "-e",
-        "normal,build",
-    ])
-    .into_iter()
-    .filter(|line| {
-        line.starts_with("aws-sdk-")
-            || line.starts_with("aws-smithy-")
-            || line.starts_with("aws-config")
-    })
-    .collect();
+    let sdk = aws_sdk_crates(&["-p", "portcullis-auth0", "-p", "portcullis-claims"]);
     assert!(
         sdk.is_empty(),
         "portcullis-claims + portcullis-auth0 must not build the AWS SDK: {sdk:?}"
+    );
+}
+
+#[test]
+fn the_command_line_without_its_aws_feature_builds_no_aws_sdk() {
+    // What `cargo xtask dev` and `gateway` compile: the first run must not wait on the SDK.
+    let sdk = aws_sdk_crates(&["-p", "portcullis-cli", "--no-default-features"]);
+    assert!(
+        sdk.is_empty(),
+        "portcullis-cli without `aws` must not build the AWS SDK: {sdk:?}"
     );
 }
 

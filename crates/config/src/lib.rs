@@ -46,7 +46,10 @@ use portcullis_claims::{
     VerifierOptions,
 };
 
-pub use crate::routes::{Method, Routes};
+pub use crate::routes::{
+    Authorization, MappingAction, MappingTarget, MappingValue, Method, ParameterMapping, Route,
+    Routes,
+};
 pub use crate::runtime::{
     DEFAULT_BODY_LIMIT, LambdaMode, LogFormat, ServerSettings, StoreSettings,
 };

@@ -95,7 +95,21 @@ pub(crate) struct Okta {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Route {
+    #[serde(default)]
     pub(crate) scopes: Vec<String>,
+    pub(crate) authorization: Option<String>,
+    #[serde(default)]
+    pub(crate) parameters: Vec<Parameter>,
+}
+
+/// One of a route's request parameter mappings, as API Gateway's `RequestParameters` entry
+/// `"overwrite:header.x-user-sub": "$context.authorizer.claims.sub"` (a list, because the keys
+/// hold dots, which the loader reads as nesting).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Parameter {
+    pub(crate) key: String,
+    pub(crate) value: Option<String>,
 }
 
 /// A string or a list of strings (`audience = "a"` or `audience = ["a", "b"]`).

@@ -15,9 +15,6 @@
 //! Gateway promises a string is rendered as API Gateway renders it, so one odd claim never makes the
 //! whole event fail to deserialize.
 
-#[cfg(feature = "emulator")]
-pub mod emulator;
-
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -276,5 +273,5 @@ where
     }
 }
 
-/// The response type `lambda_http` sends back (re-exported for tests of the emulator).
+/// The response type `lambda_http` sends back.
 pub type HttpResponse = Response<Body>;

@@ -1,0 +1,436 @@
+//! `portcullis deploy` and `portcullis remove`: the deployment's typed plan applied through the
+//! AWS SDK (or written as a CloudFormation template with `--export`), and deleted again.
+//!
+//! Everything that can be checked is checked before anything is created: the flags, the provider's
+//! settings, the package, the Region, the credentials and that the endpoint answers. A deployment
+//! that stops half-way says what exists and how to finish or remove it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use portcullis_config::{Sources, load};
+#[cfg(feature = "aws")]
+use portcullis_deploy::apply::{Action, Aws, Backend, Change, Deployed};
+
+use crate::flags::{DeployArgs, Provider, RemoveArgs};
+use portcullis_deploy::{Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, cloudformation, plan};
+
+/// What `deploy`, `remove` and `token` were asked for.
+pub(crate) struct Options {
+    pub(crate) provider: Provider,
+    pub(crate) runtime: Runtime,
+    pub(crate) stage: String,
+    pub(crate) arch: Arch,
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) config: Option<PathBuf>,
+}
+
+impl From<&crate::flags::Target> for Options {
+    fn from(target: &crate::flags::Target) -> Options {
+        Options {
+            provider: target.provider,
+            runtime: target.runtime.into(),
+            stage: target.stage.clone(),
+            arch: target.arch.into(),
+            region: target.region.clone(),
+            endpoint_url: target.endpoint_url.clone(),
+            config: target.config.clone(),
+        }
+    }
+}
+
+/// The plan for `options`, from the provider's settings (configuration file, `PORTCULLIS_…`
+/// environment, then `--provider`). Cognito without a configured pool gets the original tutorial's
+/// pool, app client and domain, created with the stack.
+pub(crate) fn resolve_plan(
+    options: &Options,
+) -> Result<(Plan, Option<portcullis_config::Settings>)> {
+    let domain_suffix = std::env::var("DOMAIN_SUFFIX").unwrap_or_else(|_| "portcullis".into());
+    portcullis_cognito::tutorial_domain(&options.stage, &domain_suffix)
+        .map_err(|e| anyhow::anyhow!("{e} (from --stage and DOMAIN_SUFFIX)"))?;
+    let target = Target {
+        stage: options.stage.clone(),
+        runtime: options.runtime,
+        arch: options.arch,
+        domain_suffix,
+    };
+    let file = options
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(portcullis_config::DEFAULT_FILE));
+    if options.config.is_some() && !file.is_file() {
+        bail!("--config {}: no such file", file.display());
+    }
+    let mut sources = Sources {
+        file: options.config.clone(),
+        ..Sources::default()
+    };
+    sources
+        .overrides
+        .push(("auth.provider".into(), options.provider.name().to_owned()));
+    let has_file = file.is_file();
+    match load(&sources) {
+        Ok(settings) => Ok((
+            plan(
+                Issuer::Configured(&settings.auth),
+                &settings.routes,
+                &target,
+            ),
+            Some(settings),
+        )),
+        // The tutorial's own pool (no resource server, so no custom scopes on its routes).
+        Err(_) if options.provider == Provider::Cognito && !has_file => Ok((
+            plan(
+                Issuer::TutorialCognitoPool,
+                &portcullis_config::Routes::default(),
+                &target,
+            ),
+            None,
+        )),
+        Err(error) if has_file => bail!("{}: {error}", file.display()),
+        Err(error) => bail!(
+            "the {} provider needs settings: {error} (put them in {} or PORTCULLIS_… environment variables; see README)",
+            options.provider.name(),
+            portcullis_config::DEFAULT_FILE
+        ),
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+pub(crate) fn deploy(_: &DeployArgs) -> Result<()> {
+    bail!("{}", without_aws("deploy"))
+}
+
+#[cfg(not(feature = "aws"))]
+pub(crate) fn remove(_: &RemoveArgs) -> Result<()> {
+    bail!("{}", without_aws("remove"))
+}
+
+/// What a command that needs the AWS SDK says in a build without it.
+#[cfg(not(feature = "aws"))]
+pub(crate) fn without_aws(command: &str) -> String {
+    format!(
+        "`{command}` talks to AWS, and this portcullis was built without the `aws` feature: \
+         install it with `cargo install --path crates/cli` (the feature is on by default)"
+    )
+}
+
+#[cfg(feature = "aws")]
+pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
+    let export = args.export.clone();
+    let package = args.package.clone();
+    let backend_url = args.backend_url.clone();
+    let embed_jwks = args.embed_jwks;
+    let options = Options::from(&args.target);
+    let (plan, _) = resolve_plan(&options)?;
+
+    if let Some(export) = &export {
+        if package.is_some() || backend_url.is_some() {
+            bail!(
+                "--export writes a template and applies nothing: --package and --backend-url do not apply"
+            );
+        }
+        std::fs::write(export, cloudformation::render(&plan))
+            .with_context(|| format!("writing {}", export.display()))?;
+        println!(
+            "wrote {} ({} resources, nothing applied)",
+            export.display(),
+            cloudformation::template(&plan)["Resources"]
+                .as_object()
+                .map_or(0, |r| r.len())
+        );
+        return Ok(());
+    }
+
+    match (options.runtime, &package, &backend_url) {
+        (Runtime::Lambda, _, Some(_)) => {
+            bail!(
+                "--backend-url is for --runtime standalone; the Lambda runtime deploys the bootstrap package"
+            )
+        }
+        (Runtime::Standalone, Some(_), _) => {
+            bail!(
+                "--package is for the Lambda runtime; --runtime standalone forwards to --backend-url"
+            )
+        }
+        (Runtime::Standalone, _, _) if embed_jwks => bail!(
+            "--embed-jwks builds the Lambda package; for the standalone server use \
+             `{} build --runtime standalone --embed-jwks` and run it from target/standalone/",
+            crate::invoked_as()
+        ),
+        (Runtime::Standalone, None, None) => bail!(
+            "--runtime standalone needs --backend-url https://…: the base URL where portcullis-server runs \
+             (build it with `{} build --runtime standalone`, container file deploy/Dockerfile)",
+            crate::invoked_as()
+        ),
+        (Runtime::Lambda, Some(package), _) => {
+            if embed_jwks {
+                bail!(
+                    "--embed-jwks applies when deploy builds the package; build your package with `{} build --embed-jwks`",
+                    crate::invoked_as()
+                );
+            }
+            check_package(package, options.arch)?;
+        }
+        _ => {}
+    }
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let aws = runtime.block_on(connect(&options))?;
+
+    let code = match options.runtime {
+        Runtime::Lambda => {
+            let package = match &package {
+                Some(package) => package.clone(),
+                None => {
+                    let build = crate::build::Build {
+                        provider: options.provider,
+                        runtime: Runtime::Lambda,
+                        arch: options.arch,
+                        release: true,
+                        embed_jwks,
+                        config: options.config.clone(),
+                    };
+                    let key_sets = crate::build::embedded_key_sets(&build)?;
+                    let binary = crate::build::compile(&build)?;
+                    crate::build::package_lambda(&build, &binary, key_sets.as_deref())?
+                }
+            };
+            let code = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            if code.len() > crate::build::LAMBDA_DIRECT_UPLOAD_LIMIT {
+                bail!(
+                    "{} is {} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
+                    package.display(),
+                    code.len()
+                );
+            }
+            Some(code)
+        }
+        Runtime::Standalone => None,
+    };
+    let backend = match (&code, &backend_url) {
+        (Some(code), _) => Backend::Lambda(code),
+        (None, Some(url)) => Backend::Http(url),
+        (None, None) => bail!("--runtime standalone needs --backend-url"),
+    };
+
+    println!(
+        "==> deploy {} ({}, stage {})",
+        plan.name, plan.provider, options.stage
+    );
+    let mut seen: Vec<Change> = Vec::new();
+    let result = runtime.block_on(portcullis_deploy::apply::apply(
+        &plan,
+        &aws,
+        backend,
+        |change| {
+            println!("  {change}");
+            seen.push(change.clone());
+        },
+    ));
+    let deployed = match result {
+        Ok(deployed) => deployed,
+        Err(error) => {
+            let standing: Vec<&Change> = seen
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        c.action,
+                        Action::Created | Action::Updated | Action::Unchanged
+                    )
+                })
+                .collect();
+            if standing.is_empty() {
+                bail!("deploy stopped: {error}; nothing was created");
+            }
+            let list: Vec<String> = standing
+                .iter()
+                .map(|c| format!("{} {}", c.kind, c.name))
+                .collect();
+            bail!(
+                "deploy stopped: {error}; these exist now: {}. Run the same deploy again to finish, or \
+                 `{} remove {}` to delete them",
+                list.join(", "),
+                crate::invoked_as(),
+                same_flags(&options)
+            );
+        }
+    };
+    report(&plan, &options, &aws, &deployed);
+    Ok(())
+}
+
+#[cfg(feature = "aws")]
+/// The flags that name the same deployment again (for `remove` and a re-run).
+pub(crate) fn same_flags(options: &Options) -> String {
+    let mut flags = format!(
+        "--provider {} --stage {}",
+        options.provider.name(),
+        options.stage
+    );
+    if options.runtime == Runtime::Standalone {
+        flags.push_str(" --runtime standalone");
+    }
+    if let Some(region) = &options.region {
+        flags.push_str(&format!(" --region {region}"));
+    }
+    if let Some(url) = &options.endpoint_url {
+        flags.push_str(&format!(" --endpoint-url {url}"));
+    }
+    if let Some(config) = &options.config {
+        flags.push_str(&format!(" --config {}", config.display()));
+    }
+    flags
+}
+
+#[cfg(feature = "aws")]
+fn report(plan: &Plan, options: &Options, aws: &Aws, deployed: &Deployed) {
+    let count = |action: Action| {
+        deployed
+            .changes
+            .iter()
+            .filter(|c| c.action == action)
+            .count()
+    };
+    let (created, updated, unchanged) = (
+        count(Action::Created),
+        count(Action::Updated),
+        count(Action::Unchanged),
+    );
+    if created + updated == 0 {
+        println!("nothing changed: all {unchanged} resources already match the plan");
+    } else {
+        println!("{created} created, {updated} updated, {unchanged} unchanged");
+    }
+    println!("endpoints:");
+    for route in plan.routes.iter().filter(|r| r.authorized) {
+        if let Some((method, path)) = route.key.split_once(' ') {
+            println!("  {method} - {}{path}", deployed.endpoint);
+        }
+    }
+    if let (Some((pool_id, client_id)), Some(cognito)) = (&deployed.cognito, &plan.cognito) {
+        match portcullis_cognito::CognitoSettings::new(
+            &aws.region,
+            pool_id,
+            client_id,
+            portcullis_cognito::IssuerType::Original,
+        ) {
+            Ok(settings) => println!(
+                "sign in (Cognito Hosted UI):\n  {}",
+                settings.hosted_ui_url(&cognito.domain, CALLBACK_URL)
+            ),
+            Err(error) => println!("note: no Hosted UI URL for pool {pool_id}: {error}"),
+        }
+        println!("user pool {pool_id}, app client {client_id}");
+    }
+    println!(
+        "a token to call them with: {} token {}",
+        crate::invoked_as(),
+        same_flags(options)
+    );
+}
+
+#[cfg(feature = "aws")]
+/// The AWS clients, after checking Region, credentials and that the endpoint answers.
+pub(crate) async fn connect(options: &Options) -> Result<Aws> {
+    let aws =
+        Aws::from_environment(options.region.as_deref(), options.endpoint_url.as_deref()).await?;
+    aws.check_reachable(options.endpoint_url.as_deref()).await?;
+    Ok(aws)
+}
+
+#[cfg(feature = "aws")]
+pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
+    let options = Options::from(&args.target);
+    let (plan, _) = resolve_plan(&options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let aws = runtime.block_on(connect(&options))?;
+    println!(
+        "==> remove {} ({}, stage {})",
+        plan.name, plan.provider, options.stage
+    );
+    let mut seen: Vec<Change> = Vec::new();
+    let result = runtime.block_on(portcullis_deploy::apply::remove(&plan, &aws, |change| {
+        println!("  {change}");
+        seen.push(change.clone());
+    }));
+    let deleted = seen.iter().filter(|c| c.action == Action::Deleted).count();
+    let absent = seen.iter().filter(|c| c.action == Action::Absent).count();
+    if let Err(error) = result {
+        bail!(
+            "remove stopped: {error}; {deleted} deleted so far. What remains is still tagged portcullis:stack={}: \
+             run `{} remove {}` again to finish",
+            plan.name,
+            crate::invoked_as(),
+            same_flags(&options)
+        );
+    }
+    if deleted == 0 {
+        println!("nothing to remove: no resource of {} exists", plan.name);
+    } else {
+        println!("removed {deleted} resources of {}", plan.name);
+        if absent > 0 {
+            println!("({absent} were already gone)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "aws")]
+/// A Lambda package must be a zip with an executable `bootstrap` for the function's architecture.
+fn check_package(path: &Path, arch: Arch) -> Result<()> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("--package {}: cannot open it", path.display()))?;
+    let size = file.metadata()?.len();
+    if size > crate::build::LAMBDA_DIRECT_UPLOAD_LIMIT as u64 {
+        bail!(
+            "--package {}: {size} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
+            path.display()
+        );
+    }
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| anyhow::anyhow!("--package {}: not a zip file ({e})", path.display()))?;
+    let mut entry = archive.by_name("bootstrap").map_err(|_| {
+        anyhow::anyhow!(
+            "--package {}: no `bootstrap` entry at the top of the zip (build one with `{} build --runtime lambda`)",
+            path.display(),
+            crate::invoked_as()
+        )
+    })?;
+    if entry.unix_mode().is_some_and(|mode| mode & 0o111 == 0) {
+        bail!(
+            "--package {}: `bootstrap` is not executable",
+            path.display()
+        );
+    }
+    let mut header = [0u8; 20];
+    entry.read_exact(&mut header).map_err(|_| {
+        anyhow::anyhow!(
+            "--package {}: `bootstrap` is not an ELF executable",
+            path.display()
+        )
+    })?;
+    if &header[..4] != b"\x7fELF" {
+        bail!(
+            "--package {}: `bootstrap` is not an ELF executable",
+            path.display()
+        );
+    }
+    let machine = u16::from_le_bytes([header[18], header[19]]);
+    let found = match machine {
+        0x3e => "x86_64",
+        0xb7 => "arm64",
+        _ => "another architecture",
+    };
+    if found != arch.lambda_name() {
+        bail!(
+            "--package {}: `bootstrap` is built for {found}, but the function is {} (--arch)",
+            path.display(),
+            arch.lambda_name()
+        );
+    }
+    Ok(())
+}

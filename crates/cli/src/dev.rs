@@ -1,0 +1,319 @@
+//! `portcullis dev`: the example service on this machine, in one command, with nothing to compile.
+//!
+//! Without `--config`, a development issuer (throwaway keys; discovery, JWKS and a token endpoint)
+//! runs on 127.0.0.1 and the service trusts it; SQLite and the generated configuration live in
+//! `--state-dir` (`.portcullis/dev`). The standalone server runs inside this process. With
+//! `--runtime lambda` this same binary is started again as the function (`portcullis
+//! lambda-bootstrap`), polling a local Runtime API behind a local HTTP API whose JWT authorizer is
+//! `portcullis-claims`, exactly as the deployed `bootstrap` runs behind API Gateway.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use portcullis_axum::runtime::{Logs, init_logging};
+use portcullis_claims::VerifierOptions;
+use portcullis_config::{LogFormat, Settings, Sources, load};
+use portcullis_emulator::Emulator;
+use portcullis_testkit::{Issuer, TestKey};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::flags::{DevArgs, Runtime};
+
+/// The audience of the development issuer's tokens.
+pub(crate) const DEV_AUDIENCE: &str = "portcullis-dev";
+
+/// The development issuer on an ephemeral loopback port: discovery, JWKS, and `POST /token`.
+pub(crate) async fn dev_issuer() -> Result<Issuer> {
+    Issuer::start_minting(TestKey::rsa("portcullis-dev"), DEV_AUDIENCE, "127.0.0.1:0")
+        .await
+        .context("starting the development issuer on 127.0.0.1")
+}
+
+/// Settings from `file`, with a message that names it.
+pub(crate) fn load_file(file: &Path, overrides: Vec<(String, String)>) -> Result<Settings> {
+    load(&Sources {
+        file: Some(file.to_path_buf()),
+        overrides,
+        ..Sources::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+pub(crate) fn dev(args: &DevArgs) -> Result<()> {
+    if let Some(path) = &args.config
+        && !path.is_file()
+    {
+        bail!("--config {}: no such file", path.display());
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime.block_on(run(args))
+}
+
+/// The function side of `dev --runtime lambda` (and of any local Runtime API): the example
+/// service's Lambda runtime, configured from `portcullis.toml` in the working directory and
+/// `PORTCULLIS_…` variables, as the deployed `bootstrap` is.
+pub(crate) fn lambda_bootstrap() -> Result<()> {
+    init_logging(Logs::Json);
+    let settings = load(&Sources::default()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime
+        .block_on(portcullis_tutorial::run::lambda(&settings))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn run(args: &DevArgs) -> Result<()> {
+    let state = std::path::absolute(&args.state_dir)
+        .with_context(|| format!("--state-dir {}", args.state_dir.display()))?;
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+    let issuer = match &args.config {
+        Some(_) => None,
+        None => Some(dev_issuer().await?),
+    };
+    let config = match (&args.config, &issuer) {
+        (Some(path), _) => path.clone(),
+        (None, Some(issuer)) => {
+            let path = state.join("portcullis.toml");
+            let text = format!(
+                "# Written by `portcullis dev`: the development issuer below lives only while it runs.\n\
+                 [auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{DEV_AUDIENCE}\"\n\n\
+                 [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\n\
+                 [store]\nkind = \"sqlite\"\npath = \"{}\"\n\n[server]\nlog_format = \"pretty\"\n",
+                issuer.url(),
+                state.join("profiles.db").display()
+            );
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            path
+        }
+        (None, None) => bail!("no development issuer and no --config"),
+    };
+    let settings = load_file(&config, Vec::new())?;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (base, mut service, _emulator) = match args.runtime {
+        Runtime::Standalone => {
+            init_logging(match settings.server.log_format {
+                LogFormat::Json => Logs::Json,
+                LogFormat::Pretty => Logs::Pretty,
+            });
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
+            let base = format!("http://{}", listener.local_addr()?);
+            let task = tokio::spawn(async move {
+                portcullis_tutorial::run::standalone(&settings, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+            });
+            (base, Service::InProcess(task), None)
+        }
+        Runtime::Lambda => {
+            let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
+            let routes = settings
+                .routes
+                .with_served(&portcullis_deploy::SERVICE_ROUTES);
+            let emulator = Emulator::start(authorizer, routes, &args.listen)
+                .await
+                .with_context(|| format!("starting the local HTTP API on {}", args.listen))?;
+            // The function reads portcullis.toml from its working directory, as from /var/task.
+            let function_config = state.join("portcullis.toml");
+            if config != function_config {
+                std::fs::copy(&config, &function_config).with_context(|| {
+                    format!(
+                        "copying {} to {}",
+                        config.display(),
+                        function_config.display()
+                    )
+                })?;
+            }
+            let program = std::env::current_exe()
+                .context("finding this program to run it as the function")?;
+            let child = Command::new(&program)
+                .arg("lambda-bootstrap")
+                .current_dir(&state)
+                .envs(emulator.function_env())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {} lambda-bootstrap", program.display()))?;
+            (
+                emulator.gateway_url(),
+                Service::Child(child),
+                Some(emulator),
+            )
+        }
+    };
+    wait_healthy(&base).await?;
+
+    let token = issuer.as_ref().and_then(|i| {
+        i.mint(
+            "dev-user",
+            "profile/read profile/write",
+            &serde_json::json!({"email": "dev@example.com"}),
+        )
+    });
+    let runtime = match args.runtime {
+        Runtime::Standalone => "standalone server",
+        Runtime::Lambda => "Lambda function behind a local HTTP API",
+    };
+    println!("\nPortcullis is running ({runtime}) at {base}");
+    match (&issuer, &token) {
+        (Some(issuer), Some(token)) => {
+            println!(
+                "Development issuer: {} (throwaway keys; the token below is valid for one hour)\n",
+                issuer.url()
+            );
+            println!("  curl -s {base}/user/profile -H 'Authorization: Bearer {token}'\n");
+            println!(
+                "  curl -s -X POST {base}/user/profile -H 'Authorization: Bearer {token}' \\\n    -H 'Content-Type: application/json' -d '{{\"name\":\"Alice\"}}'\n"
+            );
+            println!(
+                "Another token: curl -s -X POST {}/token -d client_id=alice --data-urlencode 'scope=profile/read profile/write'",
+                issuer.url()
+            );
+        }
+        _ => println!(
+            "Configuration: {} (get a token from your provider)",
+            config.display()
+        ),
+    }
+
+    if args.smoke {
+        let outcome = smoke(&base, token.as_deref()).await;
+        let _ = stop.send(());
+        service.stop().await;
+        return outcome;
+    }
+    println!("\nPress Ctrl-C to stop.");
+    tokio::select! {
+        () = stop_signal() => println!("\nstopping"),
+        outcome = service.wait() => bail!("the service stopped: {outcome}"),
+    }
+    let _ = stop.send(());
+    service.stop().await;
+    Ok(())
+}
+
+/// The running service: a task of this process, or the function's process.
+enum Service {
+    InProcess(tokio::task::JoinHandle<Result<(), String>>),
+    Child(Child),
+}
+
+impl Service {
+    /// Waits for the service to end by itself; says how it ended.
+    async fn wait(&mut self) -> String {
+        match self {
+            Service::InProcess(task) => match task.await {
+                Ok(Ok(())) => "it exited".to_owned(),
+                Ok(Err(error)) => error,
+                Err(error) => error.to_string(),
+            },
+            Service::Child(child) => format!("{:?}", child.wait().await),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Service::InProcess(task) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            }
+            Service::Child(mut child) => {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+/// Reads the server's `listening on http://…` line (bounded wait).
+pub(crate) async fn announced_url(child: &mut Child) -> Result<String> {
+    let stdout = child.stdout.take().context("the server's output")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok::<_, std::io::Error>(Some(url.to_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .context("the server did not announce its address within 60 s")??;
+    line.context("the server exited before listening (see its message above)")
+}
+
+/// Polls `/healthz` until it answers 200 (at most 30 s).
+async fn wait_healthy(base: &str) -> Result<()> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{base}/healthz did not answer 200 within 30 s")
+}
+
+/// What a newcomer would do with the printed commands: GET, POST, GET, and a request without a token.
+async fn smoke(base: &str, token: Option<&str>) -> Result<()> {
+    let token = token.context("--smoke needs the development issuer (no --config)")?;
+    let client = reqwest::Client::new();
+    let url = format!("{base}/user/profile");
+    let bearer = format!("Bearer {token}");
+    let check = |what: &str, status: u16, expected: u16| {
+        println!("smoke: {what} → {status}");
+        if status == expected {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{what}: expected {expected}, got {status}"))
+        }
+    };
+    let anonymous = client.get(&url).send().await?;
+    check("GET without a token", anonymous.status().as_u16(), 401)?;
+    let get = client
+        .get(&url)
+        .header("authorization", &bearer)
+        .send()
+        .await?;
+    check("GET", get.status().as_u16(), 200)?;
+    let post = client
+        .post(&url)
+        .header("authorization", &bearer)
+        .header("content-type", "application/json")
+        .body(r#"{"name":"Alice"}"#)
+        .send()
+        .await?;
+    check("POST", post.status().as_u16(), 200)?;
+    let after = client
+        .get(&url)
+        .header("authorization", &bearer)
+        .send()
+        .await?;
+    check("GET after POST", after.status().as_u16(), 200)?;
+    let body: serde_json::Value = serde_json::from_str(&after.text().await?)?;
+    if body["profile"]["name"] != "Alice" {
+        bail!("GET after POST did not return the stored profile: {body}");
+    }
+    println!("smoke: ok");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: either way the service is stopped with us, never left running.
+pub(crate) async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

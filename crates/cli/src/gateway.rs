@@ -1,0 +1,154 @@
+//! `portcullis gateway`: a local HTTP API whose JWT authorizer is Portcullis, in front of your own
+//! backend: an HTTP service (`--upstream`, an HTTP proxy integration) or a Lambda `bootstrap`
+//! (`--lambda`, behind a local Runtime API with payload 2.0 events).
+//!
+//! Routes, scopes and parameter mappings come from `[routes]` of `portcullis.toml`; without any, a
+//! protected `$default` route sends every request through the authorizer. The trusted issuer is the
+//! configuration's `[auth]`, or with `--issuer dev` a development issuer whose token is printed.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use portcullis_claims::VerifierOptions;
+use portcullis_config::{Route, Routes};
+use portcullis_emulator::{Emulator, Integration};
+use tokio::process::Command;
+
+use crate::dev::{DEV_AUDIENCE, dev_issuer, load_file};
+use crate::flags::{GatewayArgs, IssuerChoice};
+
+pub(crate) fn gateway(args: &GatewayArgs) -> Result<()> {
+    let file = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(portcullis_config::DEFAULT_FILE));
+    if !file.is_file() {
+        match (&args.config, args.issuer) {
+            (Some(_), _) => bail!("--config {}: no such file", file.display()),
+            (None, IssuerChoice::Config) => bail!(
+                "no {} in this directory: write one with [auth] (your provider) and [routes], pass --config FILE, \
+                 or try it with --issuer dev",
+                file.display()
+            ),
+            (None, IssuerChoice::Dev) => {}
+        }
+    }
+    if let Some(path) = &args.lambda
+        && !path.is_file()
+    {
+        bail!(
+            "--lambda {}: no such file (expected your function's bootstrap executable)",
+            path.display()
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    runtime.block_on(run(args, file))
+}
+
+async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
+    let issuer = match args.issuer {
+        IssuerChoice::Dev => Some(dev_issuer().await?),
+        IssuerChoice::Config => None,
+    };
+    let overrides = match &issuer {
+        Some(issuer) => vec![
+            ("auth.provider".to_owned(), "oidc".to_owned()),
+            ("auth.issuer".to_owned(), issuer.url().to_owned()),
+            ("auth.audience".to_owned(), DEV_AUDIENCE.to_owned()),
+        ],
+        None => Vec::new(),
+    };
+    let settings = if file.is_file() {
+        load_file(&file, overrides)?
+    } else {
+        let mut sources = portcullis_config::Sources::text("");
+        sources.overrides = overrides;
+        portcullis_config::load(&sources).map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    let routes = if settings.routes.is_empty() {
+        Routes::from_iter([Route::protected_default()])
+    } else {
+        settings.routes.clone()
+    };
+    let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
+    // Keys now, so a wrong issuer shows at start and the first request does not wait.
+    if let Err(error) = authorizer.hydrate().await {
+        eprintln!(
+            "warning: the issuer's keys could not be fetched yet ({error}); requests will retry"
+        );
+    }
+    let integration = match (&args.upstream, &args.lambda) {
+        (Some(url), _) => Integration::Http(url.clone()),
+        _ => Integration::Lambda,
+    };
+    let emulator = Emulator::start_with(authorizer, routes.clone(), &args.listen, integration)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
+    let mut function = match &args.lambda {
+        Some(path) => Some(
+            Command::new(path)
+                .envs(emulator.function_env())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting --lambda {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let base = emulator.gateway_url();
+    let backend = match (&args.upstream, &args.lambda) {
+        (Some(url), _) => format!("your HTTP backend {url}"),
+        (_, Some(path)) => format!("your Lambda function {}", path.display()),
+        _ => unreachable!("clap requires --upstream or --lambda"),
+    };
+    println!("Portcullis gateway at {base} in front of {backend}");
+    println!("routes:");
+    for route in routes.iter() {
+        let auth = if !route.is_protected() {
+            "no authorizer".to_owned()
+        } else if route.scopes().is_empty() {
+            "JWT".to_owned()
+        } else {
+            format!("JWT, one of scopes {}", route.scopes().join(" "))
+        };
+        println!("  {} ({auth})", route.key());
+        for mapping in route.parameters() {
+            println!("    {} = {}", mapping.key, mapping.raw_value);
+        }
+    }
+    match &issuer {
+        Some(issuer) => {
+            let scopes: BTreeSet<&str> = routes
+                .iter()
+                .flat_map(|r| r.scopes().iter().map(String::as_str))
+                .collect();
+            let scopes: Vec<&str> = scopes.into_iter().collect();
+            let token = issuer
+                .mint(
+                    "dev-user",
+                    &scopes.join(" "),
+                    &serde_json::json!({"email": "dev@example.com"}),
+                )
+                .context("minting a development token")?;
+            println!(
+                "development issuer {} (throwaway keys; this token holds every route's scopes, valid one hour):",
+                issuer.url()
+            );
+            println!("  curl -s {base}/ -H 'Authorization: Bearer {token}'");
+        }
+        None => println!(
+            "issuer: {} (get a token from your provider: {} token --provider …)",
+            settings.auth.configs[0].issuer(),
+            crate::invoked_as()
+        ),
+    }
+    println!("Press Ctrl-C to stop.");
+    match &mut function {
+        Some(child) => tokio::select! {
+            () = crate::dev::stop_signal() => {}
+            status = child.wait() => bail!("your function exited: {status:?}"),
+        },
+        None => crate::dev::stop_signal().await,
+    }
+    Ok(())
+}

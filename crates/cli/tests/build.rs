@@ -1,0 +1,129 @@
+//! `portcullis build --embed-jwks`: the issuers' key sets are fetched before compiling and shipped
+//! beside the binary in the Lambda zip, next to the executable `bootstrap`; bad input stops before
+//! compiling, in one line. (The service reading them is tested in portcullis-tutorial.)
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+
+use common::{fail, portcullis, scratch, scratch_with_config, succeed};
+use portcullis_testkit::{Issuer, TestKey, jwks};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
+    let issuer = Issuer::start(jwks([TestKey::rsa("build-key").jwk()]))
+        .await
+        .expect("issuer");
+    let dir = scratch_with_config(
+        "build-embed",
+        &format!(
+            "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"profile-api\"\n",
+            issuer.url()
+        ),
+    );
+    let config = dir.join("portcullis.toml");
+    let config_arg = config.to_str().expect("utf-8 path").to_owned();
+    let dir_for_build = dir.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        portcullis(
+            &dir_for_build,
+            &[
+                "build",
+                "--provider",
+                "oidc",
+                "--runtime",
+                "lambda",
+                "--embed-jwks",
+                "--config",
+                &config_arg,
+            ],
+            &[],
+        )
+    })
+    .await
+    .expect("build");
+    let stdout = succeed(output);
+    assert!(
+        stdout.contains(&format!("==> embedding the key sets of {}", issuer.url())),
+        "{stdout}"
+    );
+    assert_eq!(issuer.jwks_fetches(), 1);
+
+    // Cargo's target directory (the build honours CARGO_TARGET_DIR), where the test's tmp dir is.
+    let zip = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("lambda/oidc-x86_64/bootstrap.zip");
+    let mut archive =
+        zip::ZipArchive::new(std::fs::File::open(&zip).expect("the package")).expect("a zip");
+    let names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.expect("entry name").into_owned())
+        .collect();
+    assert_eq!(names, ["bootstrap", "jwks.json"]);
+    assert_eq!(
+        archive
+            .by_name("bootstrap")
+            .expect("bootstrap")
+            .unix_mode()
+            .map(|m| m & 0o777),
+        Some(0o755)
+    );
+    let mut entry = archive.by_name("jwks.json").expect("key sets");
+    assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o644));
+    let mut text = String::new();
+    entry.read_to_string(&mut text).expect("read");
+    let document: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(document[issuer.url()]["keys"][0]["kid"], "build-key");
+}
+
+#[test]
+fn embed_jwks_without_settings_or_with_an_unreachable_issuer_stops_before_compiling() {
+    let dir = scratch("build-embed-bad");
+    let line = fail(portcullis(
+        &dir,
+        &[
+            "build",
+            "--provider",
+            "auth0",
+            "--runtime",
+            "lambda",
+            "--embed-jwks",
+        ],
+        &[],
+    ));
+    assert!(
+        line.starts_with(
+            "error: --embed-jwks needs the issuers' settings and portcullis.toml does not exist"
+        ),
+        "{line}"
+    );
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        "[auth]\nprovider = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\naudience = \"profile-api\"\n",
+    )
+    .expect("config");
+    let output = portcullis(
+        &dir,
+        &[
+            "build",
+            "--provider",
+            "oidc",
+            "--runtime",
+            "lambda",
+            "--embed-jwks",
+        ],
+        &[],
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("==> build"),
+        "nothing compiled"
+    );
+    let line = fail(output);
+    assert!(
+        line.starts_with("error: --embed-jwks: fetching the issuers' key sets: "),
+        "{line}"
+    );
+    assert!(line.contains("127.0.0.1:9"), "names the issuer: {line}");
+}

@@ -1,0 +1,141 @@
+//! The command line as a user meets it, through the real binary: `--help` of every command (stdout,
+//! exit 0, snapshots), `--version`, and a usage error per command (stderr, exit 2, one line naming
+//! the flag and what was expected).
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env_remove("CARGO")
+        .output()
+        .expect("portcullis runs")
+}
+
+const COMMANDS: [&str; 8] = [
+    "dev", "gateway", "build", "deploy", "remove", "token", "login", "bench",
+];
+
+#[test]
+fn every_command_answers_help_on_stdout_with_exit_0() {
+    let top = run(&["--help"]);
+    assert_eq!(top.status.code(), Some(0));
+    assert!(top.stderr.is_empty());
+    insta::assert_snapshot!("help", String::from_utf8_lossy(&top.stdout));
+    for command in COMMANDS {
+        let output = run(&[command, "--help"]);
+        assert_eq!(output.status.code(), Some(0), "{command} --help");
+        assert!(output.stderr.is_empty(), "{command} --help wrote to stderr");
+        insta::assert_snapshot!(
+            format!("help_{command}"),
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let output = run(&["--version"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("portcullis {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2() {
+    let cases: [(&[&str], &str); 12] = [
+        (
+            &["dev", "--runtime", "ec2"],
+            "error: invalid value 'ec2' for '--runtime <RUNTIME>' [possible values: lambda, standalone]",
+        ),
+        (
+            &["gateway", "--issuer", "dev"],
+            "error: the following required arguments were not provided: <--upstream <URL>|--lambda <PATH>>",
+        ),
+        (
+            &["gateway", "--upstream", "ftp://127.0.0.1"],
+            "error: invalid value 'ftp://127.0.0.1' for '--upstream <URL>': expected an http:// or https:// URL",
+        ),
+        (
+            &["build", "--provider", "auth0"],
+            "error: the following required arguments were not provided: --runtime <RUNTIME>",
+        ),
+        (
+            &[
+                "build",
+                "--provider",
+                "auth0",
+                "--runtime",
+                "lambda",
+                "--arch",
+                "riscv",
+            ],
+            "error: invalid value 'riscv' for '--arch <ARCH>' [possible values: x86_64, arm64]",
+        ),
+        (
+            &["deploy", "--provider", "keycloak"],
+            "error: invalid value 'keycloak' for '--provider <PROVIDER>' [possible values: cognito, auth0, okta, oidc]",
+        ),
+        (
+            &[
+                "deploy",
+                "--provider",
+                "auth0",
+                "--package",
+                "a.zip",
+                "--backend-url",
+                "https://x",
+            ],
+            "error: the argument '--package <ZIP>' cannot be used with '--backend-url <URL>'",
+        ),
+        (
+            &["remove", "--provider", "auth0", "--stage", "Prod"],
+            "error: invalid value 'Prod' for '--stage <STAGE>': expected 1 to 20 lowercase letters, digits and hyphens (it is part of every resource name)",
+        ),
+        (
+            &["token", "--provider", "auth0", "--id", "--json"],
+            "error: the argument '--id' cannot be used with '--json'",
+        ),
+        (
+            &["login", "--provider", "auth0", "--timeout", "0"],
+            "error: invalid value '0' for '--timeout <SECONDS>': 0 is not in 1..=3600",
+        ),
+        (
+            &["bench", "--seconds", "3"],
+            "error: unexpected argument '--seconds' found",
+        ),
+        (
+            &["launch"],
+            "error: unrecognized subcommand 'launch' tip: a similar subcommand exists: 'bench'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: one line, got {stderr}"
+        );
+        assert_eq!(stderr.trim_end(), expected, "{args:?}");
+    }
+}
+
+#[test]
+fn flags_take_their_value_after_a_space_or_an_equals_sign() {
+    for args in [
+        &["dev", "--runtime=ec2"][..],
+        &["dev", "--runtime", "ec2"][..],
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("invalid value 'ec2' for '--runtime"),
+            "{args:?}"
+        );
+    }
+}

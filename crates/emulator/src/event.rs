@@ -1,0 +1,207 @@
+//! The payload-2.0 event of an HTTP API's Lambda proxy integration, and the function's answer
+//! (response format 2.0) turned back into the HTTP response API Gateway sends.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use portcullis_claims::Caller;
+use serde_json::{Value, json};
+
+use crate::gateway::api_error;
+
+/// The payload-2.0 event API Gateway sends for this request.
+#[allow(clippy::too_many_arguments)] // One argument per part of the request; a struct would only rename them.
+pub fn event(
+    domain: &str,
+    route_key: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    caller: Option<&Caller>,
+    request_id: &str,
+) -> Value {
+    let mut joined: HashMap<String, String> = HashMap::new();
+    let mut cookies = Vec::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == header::COOKIE {
+            cookies.extend(
+                value
+                    .split(';')
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| !c.is_empty()),
+            );
+            continue;
+        }
+        joined
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let query = uri.query().unwrap_or_default();
+    let mut parameters = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let entry = parameters
+            .entry(k.to_owned())
+            .or_insert_with(|| Value::String(String::new()));
+        if let Value::String(existing) = entry {
+            if !existing.is_empty() {
+                existing.push(',');
+            }
+            existing.push_str(v);
+        }
+    }
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (STANDARD.encode(body), true),
+    };
+    let mut context = json!({
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": domain,
+        "domainPrefix": "local",
+        "http": {
+            "method": method.as_str(),
+            "path": uri.path(),
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": joined.get("user-agent").cloned().unwrap_or_default(),
+        },
+        "requestId": request_id,
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": clf_time(now.as_secs()),
+        "timeEpoch": now.as_millis() as u64,
+    });
+    if let Some(caller) = caller {
+        context["authorizer"] = json!({ "jwt": caller.gateway_jwt() });
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": uri.path(),
+        "rawQueryString": query,
+        "headers": joined,
+        "requestContext": context,
+        "isBase64Encoded": is_base64,
+    });
+    if !parameters.is_empty() {
+        event["queryStringParameters"] = Value::Object(parameters);
+    }
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    if !body.is_empty() {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+/// A Lambda proxy response (format 2.0) as the HTTP response API Gateway sends.
+pub fn lambda_response(answer: &Value) -> Response {
+    let status = answer
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
+    let text = answer
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let body = if answer.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+        match STANDARD.decode(text) {
+            Ok(bytes) => bytes,
+            Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        }
+    } else {
+        text.as_bytes().to_vec()
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    let mut insert = |name: &str, value: &str| {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            headers.append(name, value);
+        }
+    };
+    if let Some(map) = answer.get("headers").and_then(Value::as_object) {
+        for (name, value) in map {
+            if let Some(value) = value.as_str() {
+                insert(name, value);
+            }
+        }
+    }
+    if let Some(map) = answer.get("multiValueHeaders").and_then(Value::as_object) {
+        for (name, values) in map {
+            for value in values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                insert(name, value);
+            }
+        }
+    }
+    for cookie in answer
+        .get("cookies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        insert("set-cookie", cookie);
+    }
+    response
+}
+
+/// `24/Nov/2026:09:00:00 +0000`, the form of `requestContext.time`.
+fn clf_time(epoch_seconds: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (epoch_seconds / 86_400) as i64;
+    let secs = epoch_seconds % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clf_time;
+
+    #[test]
+    fn request_time_uses_api_gateway_s_format() {
+        assert_eq!(clf_time(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(clf_time(1_795_510_111), "24/Nov/2026:08:48:31 +0000");
+        assert_eq!(clf_time(951_782_400), "29/Feb/2000:00:00:00 +0000");
+    }
+}

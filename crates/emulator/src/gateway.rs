@@ -1,0 +1,142 @@
+//! The HTTP API in front of the integration: route matching, the JWT authorizer, then the route's
+//! integration (Lambda proxy through the Runtime API, or HTTP proxy).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_claims::{Authorizer, Caller, OidcMapping};
+use portcullis_config::Routes;
+use serde_json::json;
+
+use crate::runtime_api::Queue;
+use crate::{INTEGRATION_TIMEOUT, Integration, event, upstream};
+
+/// Largest request body the gateway forwards (API Gateway: 10 MB).
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub(crate) struct Gateway {
+    authorizer: Authorizer,
+    routes: Routes,
+    queue: Arc<Queue>,
+    domain: String,
+    integration: Integration,
+    client: reqwest::Client,
+}
+
+impl Gateway {
+    pub(crate) fn new(
+        authorizer: Authorizer,
+        routes: Routes,
+        queue: Arc<Queue>,
+        domain: String,
+        integration: Integration,
+    ) -> std::io::Result<Arc<Gateway>> {
+        // API Gateway hands a backend's redirect to the client; it never follows one itself.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(INTEGRATION_TIMEOUT)
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Arc::new(Gateway {
+            authorizer,
+            routes,
+            queue,
+            domain,
+            integration,
+            client,
+        }))
+    }
+}
+
+pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new().fallback(handle).with_state(gateway)
+}
+
+/// API Gateway's own answers: `{"message": …}` as JSON.
+pub(crate) fn api_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "message": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let method = request.method().clone();
+    let Some(route) = gateway
+        .routes
+        .find(method.as_str(), request.uri().path())
+        .cloned()
+    else {
+        return api_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let mut caller = None;
+    if route.is_protected() && method != Method::OPTIONS {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        match gateway
+            .authorizer
+            .authorize(authorization.as_deref(), route.scopes())
+            .await
+        {
+            Ok(claims) => {
+                caller = Some(Caller::new(
+                    claims,
+                    &OidcMapping,
+                    !route.scopes().is_empty(),
+                ))
+            }
+            Err(refusal) => return portcullis_axum::refusal_response(&refusal),
+        }
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+        return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    match &gateway.integration {
+        Integration::Http(base) => {
+            let request = upstream::Forward {
+                route: &route,
+                method: &parts.method,
+                uri: &parts.uri,
+                headers: &parts.headers,
+                body,
+                caller: caller.as_ref(),
+                request_id: &request_id,
+            };
+            upstream::forward(&gateway.client, base, request).await
+        }
+        Integration::Lambda => {
+            let event = event::event(
+                &gateway.domain,
+                &route.key(),
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &body,
+                caller.as_ref(),
+                &request_id,
+            );
+            let (id, wait) = gateway.queue.enqueue(event);
+            match tokio::time::timeout(INTEGRATION_TIMEOUT, wait).await {
+                Ok(Ok(Ok(response))) => event::lambda_response(&response),
+                Ok(Ok(Err(error))) => {
+                    tracing::error!(%error, "the function reported an error");
+                    api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                }
+                _ => {
+                    gateway.queue.forget(&id);
+                    api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! A local stand-in for what sits around a deployed API, on 127.0.0.1: an HTTP API whose JWT
+//! authorizer is Portcullis, in front of either a Lambda function (through a local Lambda Runtime
+//! API) or an HTTP backend (an HTTP proxy integration). Development and tests only.
+//!
+//! - [`gateway`]: the route table (API Gateway's matching, `404 {"message":"Not Found"}` otherwise),
+//!   the JWT authorizer on protected routes (answering 401/403 itself, as API Gateway does), then the
+//!   route's integration.
+//! - [`event`]: the payload-2.0 event a Lambda proxy integration sends, and the function's answer
+//!   turned back into an HTTP response.
+//! - [`runtime_api`]: the documented Runtime API (`/2018-06-01/runtime/invocation/next`,
+//!   `…/{id}/response`, `…/{id}/error`, `/2018-06-01/runtime/init/error`) the function's `bootstrap`
+//!   polls.
+//! - [`upstream`]: the HTTP proxy integration: the request forwarded as it came (the `Authorization`
+//!   header included), changed only by the route's parameter mappings.
+
+pub mod event;
+pub mod gateway;
+pub mod runtime_api;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use portcullis_claims::Authorizer;
+use portcullis_config::Routes;
+use tokio::sync::oneshot;
+
+use crate::runtime_api::Queue;
+
+/// How long the gateway waits for the integration (API Gateway's HTTP API limit is 30 s).
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the gateway sends a request its authorizer let through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integration {
+    /// A Lambda proxy integration (payload 2.0), answered by the function polling the local Runtime
+    /// API.
+    Lambda,
+    /// An HTTP proxy integration to this base URL (`http://127.0.0.1:8080`): the request path and
+    /// query are appended, as the deployed standalone runtime maps `overwrite:path` to
+    /// `$request.path`.
+    Http(reqwest::Url),
+}
+
+/// A running emulator. Dropping it stops its servers.
+pub struct Emulator {
+    gateway: SocketAddr,
+    runtime_api: SocketAddr,
+    queue: Arc<Queue>,
+    stop: Vec<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("gateway", &self.gateway)
+            .field("runtime_api", &self.runtime_api)
+            .finish()
+    }
+}
+
+impl Emulator {
+    /// Starts a gateway with a Lambda proxy integration on `gateway_listen` (a loopback address;
+    /// port 0 picks one) and the Runtime API on an OS-chosen loopback port.
+    pub async fn start(
+        authorizer: Authorizer,
+        routes: Routes,
+        gateway_listen: &str,
+    ) -> std::io::Result<Emulator> {
+        Emulator::start_with(authorizer, routes, gateway_listen, Integration::Lambda).await
+    }
+
+    /// Starts a gateway with the given integration (the Runtime API runs either way, idle for an
+    /// HTTP backend).
+    pub async fn start_with(
+        authorizer: Authorizer,
+        routes: Routes,
+        gateway_listen: &str,
+        integration: Integration,
+    ) -> std::io::Result<Emulator> {
+        let queue = Arc::new(Queue::default());
+        let runtime_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let gateway_listener = tokio::net::TcpListener::bind(gateway_listen).await?;
+        let runtime_api = runtime_listener.local_addr()?;
+        let gateway = gateway_listener.local_addr()?;
+        let state = gateway::Gateway::new(
+            authorizer,
+            routes,
+            queue.clone(),
+            gateway.to_string(),
+            integration,
+        )?;
+        let mut stop = Vec::new();
+        for (listener, app) in [
+            (runtime_listener, runtime_api::router(queue.clone())),
+            (gateway_listener, gateway::router(state)),
+        ] {
+            stop.push(spawn_server(listener, app));
+        }
+        Ok(Emulator {
+            gateway,
+            runtime_api,
+            queue,
+            stop,
+        })
+    }
+
+    /// The gateway's base URL, `http://127.0.0.1:PORT`.
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// The value for the function's `AWS_LAMBDA_RUNTIME_API` variable (`127.0.0.1:PORT`).
+    pub fn runtime_api(&self) -> String {
+        self.runtime_api.to_string()
+    }
+
+    /// Invocations the function has answered so far.
+    pub fn invocations(&self) -> u64 {
+        self.queue.answered()
+    }
+
+    /// The environment a `bootstrap` needs to run against this emulator.
+    pub fn function_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_LAMBDA_RUNTIME_API", self.runtime_api()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "portcullis-local".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "/aws/lambda/portcullis-local".into(),
+            ),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        for stop in self.stop.drain(..) {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn spawn_server(listener: tokio::net::TcpListener, app: Router) -> oneshot::Sender<()> {
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}

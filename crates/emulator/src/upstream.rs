@@ -1,0 +1,186 @@
+//! The HTTP proxy integration: the request goes to the backend as the client sent it (method, path,
+//! query, headers including `Authorization`, body), changed only by the route's parameter mappings.
+//! Claims reach the backend only where a mapping puts them (`overwrite:header.x-user-sub` =
+//! `$context.authorizer.claims.sub`), as with API Gateway's `RequestParameters`.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use portcullis_claims::Caller;
+use portcullis_config::{MappingAction, MappingTarget, MappingValue, Route};
+
+use crate::gateway::api_error;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the client connection owns: never forwarded.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+/// One request the authorizer let through, for the backend.
+#[derive(Debug)]
+pub struct Forward<'a> {
+    /// The matched route (its parameter mappings apply).
+    pub route: &'a Route,
+    /// The client's method.
+    pub method: &'a Method,
+    /// The client's path and query.
+    pub uri: &'a Uri,
+    /// The client's headers.
+    pub headers: &'a HeaderMap,
+    /// The client's body.
+    pub body: Bytes,
+    /// The verified caller, on protected routes.
+    pub caller: Option<&'a Caller>,
+    /// `$context.requestId`.
+    pub request_id: &'a str,
+}
+
+/// Sends `request` to `base` and answers with the backend's response; an unreachable backend is
+/// API Gateway's `500 {"message":"Internal Server Error"}`, a timeout its `503`.
+pub async fn forward(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    request: Forward<'_>,
+) -> Response {
+    let (url, headers) = backend_request(base, &request);
+    let method = match reqwest::Method::from_bytes(request.method.as_str().as_bytes()) {
+        Ok(method) => method,
+        Err(_) => return api_error(StatusCode::NOT_FOUND, "Not Found"),
+    };
+    let mut outgoing = client.request(method, url);
+    for (name, value) in &headers {
+        outgoing = outgoing.header(name.as_str(), value.as_bytes());
+    }
+    if !request.body.is_empty() {
+        outgoing = outgoing.body(request.body.clone());
+    }
+    let answer = match outgoing.send().await {
+        Ok(answer) => answer,
+        Err(error) if error.is_timeout() => {
+            return api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "the backend did not answer");
+            return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response_headers = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if HOP_BY_HOP.contains(&name.as_str()) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            response_headers.append(name, value);
+        }
+    }
+    let body = match answer.bytes().await {
+        Ok(body) => body,
+        Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    response
+}
+
+/// The backend's URL and headers: the client's, with the route's mappings applied in order.
+fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url, HeaderMap) {
+    let mut headers = HeaderMap::new();
+    for (name, value) in request.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let mut path = request.uri.path().to_owned();
+    let mut query: Vec<(String, String)> = request
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let claims = request.caller.map(|c| c.claims.to_gateway_claims());
+    for mapping in request.route.parameters() {
+        let value = mapping.value.as_ref().and_then(|value| match value {
+            MappingValue::Static(text) => Some(text.clone()),
+            MappingValue::RequestHeader(name) => request
+                .headers
+                .get(name.as_str())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            MappingValue::RequestQueryString(name) => request.uri.query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+            }),
+            MappingValue::RequestPath => Some(request.uri.path().to_owned()),
+            MappingValue::Claim(name) => claims.as_ref().and_then(|c| c.get(name).cloned()),
+            MappingValue::RequestId => Some(request.request_id.to_owned()),
+            MappingValue::RouteKey => Some(request.route.key()),
+        });
+        match (&mapping.target, mapping.action) {
+            (MappingTarget::Header(name), MappingAction::Remove) => {
+                headers.remove(name.as_str());
+            }
+            (MappingTarget::Header(name), action) => {
+                // A value that evaluates to nothing (an absent claim) sets nothing.
+                let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) else {
+                    continue;
+                };
+                let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+                    continue;
+                };
+                match (action, headers.get(&name)) {
+                    (MappingAction::Append, Some(existing)) => {
+                        let mut joined = existing.as_bytes().to_vec();
+                        joined.push(b',');
+                        joined.extend_from_slice(value.as_bytes());
+                        if let Ok(joined) = HeaderValue::from_bytes(&joined) {
+                            headers.insert(name, joined);
+                        }
+                    }
+                    _ => {
+                        headers.insert(name, value);
+                    }
+                }
+            }
+            (MappingTarget::QueryString(name), MappingAction::Remove) => {
+                query.retain(|(k, _)| k != name);
+            }
+            (MappingTarget::QueryString(name), action) => {
+                let Some(value) = value else { continue };
+                if action == MappingAction::Overwrite {
+                    query.retain(|(k, _)| k != name);
+                }
+                query.push((name.clone(), value));
+            }
+            (MappingTarget::Path, _) => {
+                if let Some(value) = value.filter(|v| v.starts_with('/')) {
+                    path = value;
+                }
+            }
+        }
+    }
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("{prefix}{path}"));
+    if query.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(&query);
+    }
+    (url, headers)
+}

@@ -1,0 +1,16 @@
+//! The Lambda function (`provided.al2023` custom runtime): configuration → service → Lambda runtime.
+//!
+//! Configuration comes from `PORTCULLIS_…` environment variables and, when packaged beside the binary,
+//! `portcullis.toml`. `[lambda] mode = "gateway"` (default) trusts the HTTP API JWT authorizer's claims;
+//! `"verify"` checks the `Authorization` header here, with keys fetched during init.
+
+use portcullis_axum::runtime::{Logs, init_logging};
+use portcullis_config::{Sources, load};
+use portcullis_tutorial::run::BoxError;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    init_logging(Logs::Json);
+    let settings = load(&Sources::default()).map_err(|e| format!("configuration: {e}"))?;
+    portcullis_tutorial::run::lambda(&settings).await
+}

@@ -1,0 +1,255 @@
+//! The example service of the original tutorial, made real: `GET /user/profile` and
+//! `POST /user/profile`, protected, written once over [`Caller`] and a [`ProfileStore`], and run
+//! unchanged by the standalone server and by AWS Lambda.
+//!
+//! - `GET /user/profile` → 200 `{identity, claims, scopes, profile, version}`: who the caller is, the
+//!   claims exactly as API Gateway passes them to Lambda, and the stored profile (or null), with its
+//!   version as `ETag`.
+//! - `POST /user/profile` → a JSON object of at most 16 KiB (configurable) becomes the caller's profile
+//!   (keyed by `sub`); 200 with `ETag`. `If-Match` with a stale version → 412 and nothing written.
+//!   Wrong content type → 415; invalid JSON or not an object → 400 naming the problem; too large → 413.
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
+pub mod keys;
+pub mod run;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use portcullis_axum::{AuthLayer, Authenticated};
+use portcullis_claims::Caller;
+use serde_json::{Value, json};
+
+pub use crate::store::{Precondition, ProfileStore, SqliteStore, StoreError, StoredProfile};
+
+/// Opens the store the configuration names.
+pub async fn open_store(
+    settings: &portcullis_config::StoreSettings,
+) -> Result<Arc<dyn ProfileStore>, StoreError> {
+    match settings {
+        portcullis_config::StoreSettings::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
+        #[cfg(feature = "dynamodb")]
+        portcullis_config::StoreSettings::DynamoDb { table, region, endpoint_url } => Ok(Arc::new(
+            dynamo::DynamoStore::from_env(table, region.as_deref(), endpoint_url.as_deref()).await,
+        )),
+        #[cfg(not(feature = "dynamodb"))]
+        portcullis_config::StoreSettings::DynamoDb { .. } => Err(StoreError::Backend(
+            "store.kind = \"dynamodb\" is not compiled into this build: rebuild with cargo feature \"dynamodb\"".into(),
+        )),
+    }
+}
+
+/// The service's HTTP API routes as a gateway sees them: method, path, and whether the JWT
+/// authorizer protects it (scopes come from the configuration's `[routes]`).
+pub const API_ROUTES: [(&str, &str, bool); 3] = [
+    ("GET", "/user/profile", true),
+    ("POST", "/user/profile", true),
+    ("GET", "/healthz", false),
+];
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn ProfileStore>,
+    body_limit: usize,
+}
+
+impl Service {
+    /// The service over `store`, accepting profile bodies up to `body_limit` bytes.
+    pub fn new(store: Arc<dyn ProfileStore>, body_limit: usize) -> Service {
+        Service { store, body_limit }
+    }
+}
+
+/// The routes, without authorization: add an [`AuthLayer`] (or the Lambda gateway layer) with
+/// `route_layer`, or use [`app`]. Handlers refuse (401) when no layer ran.
+pub fn router(service: Service) -> Router {
+    Router::new()
+        .route("/user/profile", get(get_profile).post(post_profile))
+        .with_state(service)
+}
+
+/// The routes behind `auth`.
+pub fn app(service: Service, auth: AuthLayer) -> Router {
+    router(service).route_layer(auth)
+}
+
+/// A refused request: status, a `{"message": …}` body in API Gateway's style, and the current
+/// version's `ETag` where it helps the client retry.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    message: String,
+    etag: Option<u64>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, message: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            message: message.into(),
+            etag: None,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({ "message": self.message });
+        json_response(self.status, &body, self.etag)
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Problem {
+        match error {
+            StoreError::Conflict { current: Some(v) } => Problem {
+                etag: Some(v),
+                ..Problem::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    format!("the profile has changed: its current version is \"{v}\""),
+                )
+            },
+            StoreError::Conflict { current: None } => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "there is no profile to match yet",
+            ),
+            StoreError::Backend(_) => {
+                tracing::error!(%error, "profile store failed");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
+}
+
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+fn json_response(status: StatusCode, body: &Value, version: Option<u64>) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(version) = version {
+        response.headers_mut().insert(header::ETAG, etag(version));
+    }
+    response
+}
+
+fn subject(caller: &Caller) -> Result<&str, Problem> {
+    caller.identity.subject.as_deref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the token has no sub claim to key a profile by",
+        )
+    })
+}
+
+async fn get_profile(
+    State(service): State<Service>,
+    Authenticated(caller): Authenticated,
+) -> Result<Response, Problem> {
+    let stored = service.store.get(subject(&caller)?).await?;
+    let version = stored.as_ref().map(|s| s.version);
+    let body = json!({
+        "identity": caller.identity,
+        "claims": caller.claims.to_gateway_claims(),
+        "scopes": caller.scopes,
+        "profile": stored.map(|s| Value::Object(s.body)),
+        "version": version,
+    });
+    Ok(json_response(StatusCode::OK, &body, version))
+}
+
+async fn post_profile(
+    State(service): State<Service>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let sub = subject(&caller)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json",
+        ));
+    }
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the profile is larger than {} bytes", service.body_limit),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > service.body_limit) {
+        return Err(too_large());
+    }
+    let bytes = to_bytes(body, service.body_limit)
+        .await
+        .map_err(|_| too_large())?;
+    let profile = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(profile)) => profile,
+        Ok(other) => {
+            let kind = match other {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                _ => "null",
+            };
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("the profile must be a JSON object, not {kind}"),
+            ));
+        }
+        Err(e) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            ));
+        }
+    };
+    let stored = service.store.put(sub, profile, if_match(&headers)?).await?;
+    let body = json!({ "profile": Value::Object(stored.body), "version": stored.version });
+    Ok(json_response(StatusCode::OK, &body, Some(stored.version)))
+}
+
+/// `If-Match: "3"` (or `W/"3"`, or `*`). Anything else can never match: 412, as RFC 9110 says.
+fn if_match(headers: &HeaderMap) -> Result<Precondition, Problem> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(Precondition::None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(Precondition::Exists);
+    }
+    text.trim_start_matches("W/")
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Precondition::Version)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "If-Match names no version of this profile",
+            )
+        })
+}

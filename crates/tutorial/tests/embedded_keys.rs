@@ -1,0 +1,129 @@
+//! Key sets built into the package (`cargo xtask build --embed-jwks` puts `jwks.json` beside the
+//! binary): the real `portcullis-server` started from such a folder answers its first
+//! authenticated request with no fetch from the issuer; without the file it fetches at start-up;
+//! a file for another issuer or a broken one is ignored (keys fetched), never trusted blindly.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use portcullis_claims::{Authorizer, AuthorizerConfig, VerifierOptions};
+use portcullis_testkit::{Issuer, TestKey, jwks, unix_now};
+use portcullis_tutorial::keys::EMBEDDED_JWKS_FILE;
+use serde_json::json;
+
+const AUDIENCE: &str = "embedded-client";
+
+/// A folder holding the server binary (hard-linked, or copied across file systems) and its config.
+fn folder(name: &str, issuer: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("folder");
+    let binary = Path::new(env!("CARGO_BIN_EXE_portcullis-server"));
+    let target = dir.join("portcullis-server");
+    if std::fs::hard_link(binary, &target).is_err() {
+        std::fs::copy(binary, &target).expect("copy the server");
+    }
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        format!(
+            "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
+             [server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
+            dir.join("profiles.db").display()
+        ),
+    )
+    .expect("config");
+    dir
+}
+
+/// Starts the server in `dir`; returns it and its base URL once it listens.
+fn start(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(dir.join("portcullis-server"))
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("a line").expect("utf-8");
+    let base = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, base)
+}
+
+/// Starts the server in `dir`, sends one `GET /user/profile` with `token`, stops it; returns the
+/// status and the issuer's JWKS fetch count right after the answer.
+async fn first_answer(dir: &Path, token: &str, issuer: &Issuer) -> (u16, u64) {
+    let (mut server, base) = start(dir);
+    let status = reqwest::Client::new()
+        .get(format!("{base}/user/profile"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("answer")
+        .status()
+        .as_u16();
+    let fetches = issuer.jwks_fetches();
+    let _ = server.kill();
+    let _ = server.wait();
+    (status, fetches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_embedded_key_sets_verifies_its_first_token_without_fetching() {
+    let key = TestKey::rsa("embedded-key");
+    let issuer = Issuer::start(jwks([key.jwk()])).await.expect("issuer");
+    let now = unix_now();
+    let token = key.mint(&json!({
+        "iss": issuer.url(), "aud": AUDIENCE, "sub": "user-1", "iat": now, "exp": now + 600,
+    }));
+    // What `cargo xtask build --embed-jwks` writes: the issuers' sets, fetched at build time.
+    let config = AuthorizerConfig::new(issuer.url(), [AUDIENCE]).expect("config");
+    let builder = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
+    let document = builder.key_sets().await.expect("key sets");
+    let fetched_at_build = issuer.jwks_fetches();
+    assert_eq!(fetched_at_build, 1);
+
+    assert_eq!(
+        EMBEDDED_JWKS_FILE, "jwks.json",
+        "the name `cargo xtask build --embed-jwks` writes"
+    );
+    let dir = folder("embedded-keys", issuer.url());
+    std::fs::write(dir.join(EMBEDDED_JWKS_FILE), document.to_string()).expect("embed");
+    let (status, fetches) = first_answer(&dir, &token, &issuer).await;
+    assert!(matches!(status, 200 | 404), "authenticated, got {status}");
+    assert_eq!(
+        fetches, fetched_at_build,
+        "no fetch from start to first answer"
+    );
+
+    // The same folder without the file: the server fetches at start-up.
+    std::fs::remove_file(dir.join(EMBEDDED_JWKS_FILE)).expect("remove");
+    let (status, fetches) = first_answer(&dir, &token, &issuer).await;
+    assert!(matches!(status, 200 | 404), "authenticated, got {status}");
+    assert_eq!(fetches, fetched_at_build + 1, "fetched once at start-up");
+
+    // Another issuer's sets, or a broken file: ignored, keys fetched, still authenticated.
+    for bad in [
+        json!({ "https://other.example.com": document[issuer.url()] }).to_string(),
+        "{ not json".to_owned(),
+    ] {
+        std::fs::write(dir.join(EMBEDDED_JWKS_FILE), bad).expect("embed");
+        let before = issuer.jwks_fetches();
+        let (status, fetches) = first_answer(&dir, &token, &issuer).await;
+        assert!(matches!(status, 200 | 404), "authenticated, got {status}");
+        assert_eq!(fetches, before + 1, "keys fetched instead");
+    }
+
+    // Embedded keys never admit a token the issuer's keys would refuse.
+    let foreign = TestKey::rsa_other("embedded-key").mint(&json!({
+        "iss": issuer.url(), "aud": AUDIENCE, "sub": "user-1", "iat": now, "exp": now + 600,
+    }));
+    std::fs::write(dir.join(EMBEDDED_JWKS_FILE), document.to_string()).expect("embed");
+    let (status, _) = first_answer(&dir, &foreign, &issuer).await;
+    assert_eq!(status, 401);
+}

@@ -1,0 +1,195 @@
+//! The profile-store contract, against a real SQLite file: versions, preconditions, survival across a
+//! restart, and concurrent conditional writes with exactly one winner per version.
+
+mod runtimes;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use portcullis_tutorial::{Precondition, ProfileStore, SqliteStore, StoreError};
+use runtimes::Scratch;
+use serde_json::{Map, Value, json};
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => panic!("an object"),
+    }
+}
+
+/// The contract every store passes.
+async fn contract(store: &dyn ProfileStore) {
+    assert_eq!(store.get("alice").await.expect("get"), None);
+    let conflict = store
+        .put("alice", object(json!({"a": 1})), Precondition::Version(1))
+        .await
+        .expect_err("the precondition must fail");
+    assert!(
+        matches!(conflict, StoreError::Conflict { current: None }),
+        "{conflict:?}"
+    );
+    let conflict = store
+        .put("alice", object(json!({"a": 1})), Precondition::Exists)
+        .await
+        .expect_err("the precondition must fail");
+    assert!(matches!(conflict, StoreError::Conflict { current: None }));
+
+    let first = store
+        .put("alice", object(json!({"a": 1})), Precondition::None)
+        .await
+        .expect("put");
+    assert_eq!(first.version, 1);
+    let second = store
+        .put("alice", object(json!({"a": 2})), Precondition::Version(1))
+        .await
+        .expect("put");
+    assert_eq!(second.version, 2);
+    let stale = store
+        .put("alice", object(json!({"a": 3})), Precondition::Version(1))
+        .await
+        .expect_err("the precondition must fail");
+    assert!(
+        matches!(stale, StoreError::Conflict { current: Some(2) }),
+        "{stale:?}"
+    );
+    let current = store.get("alice").await.expect("get").expect("profile");
+    assert_eq!(
+        (current.version, current.body),
+        (2, object(json!({"a": 2}))),
+        "a refused write changes nothing"
+    );
+    assert_eq!(
+        store
+            .put("alice", object(json!({"a": 4})), Precondition::Exists)
+            .await
+            .expect("put")
+            .version,
+        3
+    );
+    assert_eq!(
+        store.get("bob").await.expect("get"),
+        None,
+        "profiles are per subject"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_the_contract_and_survives_a_restart() {
+    let scratch = Scratch::new("store");
+    let path = scratch.0.join("nested/profiles.db");
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        contract(&store).await;
+    }
+    let reopened = SqliteStore::open(&path).expect("reopen");
+    let profile = reopened
+        .get("alice")
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!(
+        (profile.version, profile.body),
+        (3, object(json!({"a": 4})))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conditional_writes_have_one_winner_per_version() {
+    let scratch = Scratch::new("race");
+    race(Arc::new(
+        SqliteStore::open(&scratch.0.join("profiles.db")).expect("open"),
+    ))
+    .await;
+}
+
+/// 20 clients × 10 conditional writes on one profile: one winner per version, no lost or torn write.
+async fn race(store: Arc<dyn ProfileStore>) {
+    store
+        .put(
+            "shared",
+            object(json!({"writer": "seed"})),
+            Precondition::None,
+        )
+        .await
+        .expect("seed");
+    // 20 clients, 10 attempts each (200 POSTs): read the version, write with If-Match on it.
+    let mut clients = Vec::new();
+    for client in 0..20 {
+        let store = store.clone();
+        clients.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            for attempt in 0..10 {
+                let seen = store
+                    .get("shared")
+                    .await
+                    .expect("get")
+                    .expect("profile")
+                    .version;
+                let body = object(json!({"writer": client, "attempt": attempt, "based_on": seen}));
+                match store.put("shared", body, Precondition::Version(seen)).await {
+                    Ok(stored) => won.push((stored.version, client, attempt)),
+                    Err(StoreError::Conflict { .. }) => {}
+                    Err(other) => panic!("store failed: {other}"),
+                }
+            }
+            won
+        }));
+    }
+    let mut winners: BTreeMap<u64, (i32, i32)> = BTreeMap::new();
+    for client in clients {
+        for (version, who, attempt) in client.await.expect("client") {
+            assert!(
+                winners.insert(version, (who, attempt)).is_none(),
+                "two winners for version {version}"
+            );
+        }
+    }
+    // Every version from 2 to the last has exactly one winner: no lost or duplicated update.
+    let last = store.get("shared").await.expect("get").expect("profile");
+    let versions: Vec<u64> = winners.keys().copied().collect();
+    assert_eq!(versions, (2..=last.version).collect::<Vec<_>>());
+    // The stored body is the last winner's whole write, not a mix (no torn write).
+    let (who, attempt) = winners[&last.version];
+    assert_eq!(
+        last.body,
+        object(json!({"writer": who, "attempt": attempt, "based_on": last.version - 1}))
+    );
+}
+
+/// A DynamoDB store on moto's server (127.0.0.1), with its table created.
+async fn dynamo(
+    moto: &portcullis_testkit::external::Running,
+    table: &str,
+) -> portcullis_tutorial::dynamo::DynamoStore {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .endpoint_url(moto.url())
+        .build();
+    let store = portcullis_tutorial::dynamo::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        table,
+    );
+    store.ensure_table().await.expect("table");
+    store
+        .ensure_table()
+        .await
+        .expect("creating the table again is a no-op");
+    store
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_store_keeps_the_contract() {
+    let moto = portcullis_testkit::external::start_moto().expect("moto");
+    let store = dynamo(&moto, "profiles").await;
+    contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_conditional_writes_have_one_winner_per_version() {
+    let moto = portcullis_testkit::external::start_moto().expect("moto");
+    let store: Arc<dyn ProfileStore> = Arc::new(dynamo(&moto, "race").await);
+    race(store).await;
+}

@@ -9,6 +9,7 @@
 #[cfg(feature = "apply")]
 pub mod apply;
 pub mod cloudformation;
+pub mod package;
 mod yaml;
 
 use std::collections::BTreeMap;

@@ -202,6 +202,15 @@ fn workspace_edges_follow_the_architecture() {
                 "portcullis-testkit",
             ][..],
         ),
+        (
+            "portcullis-examples",
+            &[
+                "portcullis-claims",
+                "portcullis-axum",
+                "portcullis-lambda",
+                "portcullis-auth0",
+            ][..],
+        ),
         // Thin: `test`, and forwarding to the portcullis binary through cargo.
         ("xtask", &[][..]),
     ]);
@@ -260,6 +269,40 @@ fn the_command_line_without_its_aws_feature_builds_no_aws_sdk() {
         sdk.is_empty(),
         "portcullis-cli without `aws` must not build the AWS SDK: {sdk:?}"
     );
+}
+
+#[test]
+fn lambda_packages_hold_no_sqlite_and_no_credential_chain() {
+    // What `portcullis build --runtime lambda` compiles for each provider: DynamoDB with the
+    // environment's credentials, so neither SQLite nor aws-config (STS, SSO, IMDS) is in the zip.
+    for provider in ["cognito", "auth0", "okta"] {
+        let features = format!("{provider},dynamodb,lambda");
+        let heavy: Vec<String> = cargo_tree(&[
+            "-p",
+            "portcullis-tutorial",
+            "--no-default-features",
+            "--features",
+            &features,
+            "-e",
+            "normal,build",
+        ])
+        .into_iter()
+        .filter(|line| {
+            [
+                "aws-config ",
+                "aws-sdk-sts ",
+                "rusqlite ",
+                "libsqlite3-sys ",
+            ]
+            .iter()
+            .any(|name| line.starts_with(name))
+        })
+        .collect();
+        assert!(
+            heavy.is_empty(),
+            "the {provider} Lambda package would build {heavy:?}"
+        );
+    }
 }
 
 #[test]

@@ -24,7 +24,7 @@ const FORWARDED: [(&str, bool); 8] = [
     ("dev", false),
     ("gateway", false),
     ("build", false),
-    ("bench", false),
+    ("bench", true),
     ("deploy", true),
     ("remove", true),
     ("token", true),
@@ -141,6 +141,18 @@ fn test(args: &[String]) -> Result<()> {
     step(
         "doc tests",
         cargo(&["test", "--workspace", "--locked", "--doc"]),
+    )?;
+    // The crates a Rust user adds to their own Cargo.toml package as crates.io takes them (the
+    // compile of each is the build above; --no-verify keeps this step to seconds).
+    step(
+        "package (publishable crates)",
+        cargo(&[
+            "publish",
+            "--workspace",
+            "--dry-run",
+            "--no-verify",
+            "--locked",
+        ]),
     )?;
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");

@@ -185,3 +185,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
         }
     }
 }
+
+/// The README's examples, compiled (and those without `no_run` run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -11,6 +11,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -23,16 +25,31 @@ pub enum Logs {
     Pretty,
 }
 
+/// The filter `RUST_LOG` asks for (`info`, `warn,portcullis=debug`, …); `info` when it is unset
+/// or unreadable.
+pub fn log_filter(directives: Option<&str>) -> tracing_subscriber::filter::Targets {
+    directives
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        })
+}
+
 /// Installs the global tracing subscriber (`RUST_LOG` filters; `info` by default).
 pub fn init_logging(format: Logs) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
     let _ = match format {
-        Logs::Json => builder.json().flatten_event(true).try_init(),
-        Logs::Pretty => builder.compact().try_init(),
+        Logs::Json => builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(filter)
+            .try_init(),
+        Logs::Pretty => builder.compact().finish().with(filter).try_init(),
     };
 }
 
@@ -86,4 +103,23 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_directives_filter_by_target_and_level_and_default_to_info() {
+        let filter = log_filter(Some("warn,portcullis_claims=debug"));
+        assert!(filter.would_enable("portcullis_claims::jwks", &Level::DEBUG));
+        assert!(!filter.would_enable("hyper", &Level::INFO));
+        assert!(filter.would_enable("hyper", &Level::WARN));
+        for unset in [None, Some(""), Some("portcullis=loudest")] {
+            let filter = log_filter(unset);
+            assert!(filter.would_enable("anything", &Level::INFO), "{unset:?}");
+            assert!(!filter.would_enable("anything", &Level::DEBUG), "{unset:?}");
+        }
+    }
 }

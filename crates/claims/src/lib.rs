@@ -51,3 +51,8 @@ pub use crate::identity::{
 pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache};
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
+
+/// The README's examples, compiled (and those without `no_run` run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -4,24 +4,27 @@
 //!   authorization on and off; `wrk` (Debian's package, installed with apt-get when missing and root)
 //!   drives each for a bounded time. Reported: requests/s, p50 and p99 latency, the server's peak RSS,
 //!   and the throughput ratio.
-//! - Lambda: the release `bootstrap` zipped (size), and the time from process start to its first
-//!   answered request through the local HTTP API and Runtime API (median of 5 cold starts).
+//! - Lambda: the release `bootstrap` of every provider build, zipped as `build` packages it, and its
+//!   cold start (process start → first answered `GET /user/profile` through the local HTTP API and
+//!   Runtime API, the store on DynamoDB at a moto server; median of 5), each beside the same figures
+//!   of the minimal `lambda_http` function (`examples/minimal_lambda.rs`) built in the same run.
 //!
 //! Loopback only; every run is bounded in time.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 
-use crate::flags::BenchArgs;
+use crate::flags::{BenchArgs, Provider};
 use crate::workspace::{Workspace, cargo, step};
 use portcullis_testkit::{Issuer, TestKey};
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 
 const DURATION_SECONDS: u32 = 10;
 const CONNECTIONS: u32 = 32;
@@ -44,8 +47,6 @@ pub(crate) fn bench(_: &BenchArgs) -> Result<()> {
         "portcullis-tutorial",
         "--example",
         "bench_server",
-        "--bin",
-        "bootstrap",
     ]);
     build.current_dir(&workspace.root);
     step("build (release)", build)?;
@@ -127,22 +128,7 @@ async fn run(workspace: &Workspace) -> Result<()> {
     }
     let (off, on) = (&results[0], &results[1]);
 
-    println!("==> Lambda bootstrap: size and cold start");
-    let bootstrap = workspace.target.join("release/bootstrap");
-    let raw_size = std::fs::metadata(&bootstrap)?.len();
-    let zip = dir.join("bootstrap.zip");
-    let _ = std::fs::remove_file(&zip);
-    let status = std::process::Command::new("zip")
-        .args(["-q", "-9", "-X", "-j"])
-        .arg(&zip)
-        .arg(&bootstrap)
-        .status()
-        .context("running zip (Debian package zip)")?;
-    if !status.success() {
-        bail!("zip failed ({status})");
-    }
-    let zipped = std::fs::metadata(&zip)?.len();
-    let cold = cold_starts(&bootstrap, &config, &dir, &token).await?;
+    let lambda = lambda_figures(workspace, &issuer, &token).await?;
 
     println!();
     println!("| GET /user/profile | req/s | p50 | p99 | server peak RSS |");
@@ -161,14 +147,179 @@ async fn run(workspace: &Workspace) -> Result<()> {
         "\nthroughput with auth / without: {ratio:.3} (auth costs {:.1}% of throughput; target ≤ 15%)",
         (1.0 - ratio) * 100.0
     );
-    println!(
-        "Lambda bootstrap: {:.1} MiB binary, {:.1} MiB zipped; process start → first answered request: median {:.0} ms (min {:.0} ms, {COLD_STARTS} starts)",
-        raw_size as f64 / 1_048_576.0,
-        zipped as f64 / 1_048_576.0,
-        cold[cold.len() / 2],
-        cold[0]
-    );
+    lambda.print();
     Ok(())
+}
+
+/// One Lambda package: its zip and its cold starts (process start → first answered invocation
+/// through the local HTTP API and Runtime API), sorted, in ms.
+struct Package {
+    name: String,
+    zipped: u64,
+    cold: Vec<f64>,
+}
+
+impl Package {
+    fn median(&self) -> f64 {
+        self.cold[self.cold.len() / 2]
+    }
+}
+
+struct LambdaFigures {
+    minimal: Package,
+    service: Vec<Package>,
+}
+
+impl LambdaFigures {
+    fn print(&self) {
+        let minimal = &self.minimal;
+        println!(
+            "\n| Lambda package (release, {COLD_STARTS} cold starts) | zipped | × minimal | cold start median | min | × minimal |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for package in std::iter::once(minimal).chain(&self.service) {
+            println!(
+                "| {} | {:.2} MB | {:.2} | {:.0} ms | {:.0} ms | {:.2} |",
+                package.name,
+                package.zipped as f64 / 1_000_000.0,
+                package.zipped as f64 / minimal.zipped as f64,
+                package.median(),
+                package.cold[0],
+                package.median() / minimal.median()
+            );
+        }
+        println!(
+            "targets: every service package ≤ 3 MB zipped; cold start ≤ 2× the minimal lambda_http function"
+        );
+    }
+}
+
+/// Builds the service's bootstrap for every provider and the minimal `lambda_http` function, and
+/// measures each; the service's store is DynamoDB on a moto server on 127.0.0.1.
+async fn lambda_figures(
+    workspace: &Workspace,
+    issuer: &Issuer,
+    token: &str,
+) -> Result<LambdaFigures> {
+    let dir = workspace.target.join("bench/lambda");
+    std::fs::create_dir_all(&dir)?;
+    println!("==> moto (DynamoDB for the function's store)");
+    let moto = tokio::task::spawn_blocking(portcullis_testkit::external::start_moto)
+        .await?
+        .context("starting moto on 127.0.0.1")?;
+    let table = "portcullis-bench-profiles";
+    // The functions' credentials, as Lambda would set them (moto checks no signature).
+    let aws_env = [
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let credentials = portcullis_tutorial::dynamo::Credentials {
+        access_key_id: "bench".into(),
+        secret_access_key: "bench".into(),
+        session_token: None,
+    };
+    let store = portcullis_tutorial::dynamo::DynamoStore::new(
+        table,
+        "us-east-1",
+        Some(moto.url()),
+        credentials,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .ensure_table()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bench table on moto: {e}"))?;
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        format!(
+            "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"portcullis-bench\"\n\
+             [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\
+             [store]\nkind = \"dynamodb\"\ntable = \"{table}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\n",
+            issuer.url(),
+            moto.url()
+        ),
+    )?;
+    let settings = load_settings(&dir.join("portcullis.toml"))?;
+    let routes = settings
+        .routes
+        .with_served(&portcullis_deploy::SERVICE_ROUTES);
+
+    let mut build = cargo(&[
+        "build",
+        "--release",
+        "--locked",
+        "--package",
+        "portcullis-examples",
+        "--bin",
+        "minimal-lambda",
+    ]);
+    build.current_dir(&workspace.root);
+    step("build minimal-lambda (release)", build)?;
+    let minimal_binary = workspace.target.join("release/minimal-lambda");
+    // The minimal function answers without a token: behind an unprotected route of the same gateway.
+    let open_routes: portcullis_config::Routes = portcullis_config::load(&Sources::text(
+        "[auth]\nprovider = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\naudience = \"x\"\n\
+         [routes.\"GET /user/profile\"]\nauthorization = \"none\"\n",
+    ))
+    .map_err(|e| anyhow::anyhow!("{e}"))?
+    .routes;
+    let minimal = Package {
+        name: "minimal lambda_http function".into(),
+        zipped: zipped_size(&minimal_binary)?,
+        cold: cold_starts(
+            &minimal_binary,
+            &settings,
+            open_routes,
+            &dir,
+            None,
+            &aws_env,
+        )
+        .await?,
+    };
+
+    let mut service = Vec::new();
+    for provider in [
+        Provider::Cognito,
+        Provider::Auth0,
+        Provider::Okta,
+        Provider::Oidc,
+    ] {
+        let build = crate::build::Build {
+            provider,
+            runtime: portcullis_deploy::Runtime::Lambda,
+            arch: crate::build::host_arch().context("an x86_64 or arm64 machine")?,
+            release: true,
+            embed_jwks: false,
+            config: None,
+        };
+        let bootstrap = crate::build::compile(&build)?;
+        let zip = crate::build::package_lambda(&build, &bootstrap, None)?;
+        let zipped = std::fs::metadata(&zip)?.len();
+        // Every build also holds the generic OIDC provider, so the bench issuer's config fits all.
+        let cold = cold_starts(
+            &bootstrap,
+            &settings,
+            routes.clone(),
+            &dir,
+            Some(token),
+            &aws_env,
+        )
+        .await?;
+        service.push(Package {
+            name: format!("portcullis bootstrap, {} build", provider.name()),
+            zipped,
+            cold,
+        });
+    }
+    drop(moto);
+    Ok(LambdaFigures { minimal, service })
+}
+
+/// The size of `binary` in a reproducible zip, as `build` packages it.
+fn zipped_size(binary: &Path) -> Result<u64> {
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    Ok(portcullis_deploy::package::reproducible_zip(&[("bootstrap", &bytes, 0o755)])?.len() as u64)
 }
 
 async fn load_run(server: &Path, config: &Path, auth: &str, token: &str) -> Result<Load> {
@@ -188,7 +339,7 @@ async fn load_run(server: &Path, config: &Path, auth: &str, token: &str) -> Resu
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", server.display()))?;
-    let base = crate::dev::announced_url(&mut child).await?;
+    let base = announced_url(&mut child).await?;
     let url = format!("{base}/user/profile");
     let client = reqwest::Client::new();
     let seeded = client
@@ -257,12 +408,16 @@ fn millis(text: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Cold starts of the release bootstrap: process start → first answered request, sorted (ms).
-async fn cold_starts(bootstrap: &Path, config: &Path, dir: &Path, token: &str) -> Result<Vec<f64>> {
-    let settings = load_settings(config)?;
-    let routes = settings
-        .routes
-        .with_served(&portcullis_deploy::SERVICE_ROUTES);
+/// Cold starts of `binary` behind a local HTTP API with `routes`: process start → first answered
+/// `GET /user/profile` (with `token` when given), sorted (ms).
+async fn cold_starts(
+    binary: &Path,
+    settings: &portcullis_config::Settings,
+    routes: portcullis_config::Routes,
+    dir: &Path,
+    token: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<Vec<f64>> {
     let client = reqwest::Client::new();
     let mut times = Vec::new();
     for _ in 0..COLD_STARTS {
@@ -270,21 +425,27 @@ async fn cold_starts(bootstrap: &Path, config: &Path, dir: &Path, token: &str) -
         authorizer.hydrate().await?;
         let emulator = Emulator::start(authorizer, routes.clone(), "127.0.0.1:0").await?;
         let started = Instant::now();
-        let mut child = Command::new(bootstrap)
+        let mut child = Command::new(binary)
             .current_dir(dir)
             .envs(emulator.function_env())
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stderr(Stdio::null())
             .kill_on_drop(true)
-            .spawn()?;
-        let answer = client
-            .get(format!("{}/user/profile", emulator.gateway_url()))
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await?;
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut request = client.get(format!("{}/user/profile", emulator.gateway_url()));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let answer = request.send().await?;
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
         if !answer.status().is_success() {
-            bail!("the cold bootstrap answered {}", answer.status());
+            bail!(
+                "{} answered its first request with {}",
+                binary.display(),
+                answer.status()
+            );
         }
         times.push(elapsed);
         let _ = child.kill().await;
@@ -299,4 +460,21 @@ fn load_settings(config: &Path) -> Result<portcullis_config::Settings> {
         ..Sources::default()
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
+}
+
+/// Reads the server's `listening on http://…` line (bounded wait).
+async fn announced_url(child: &mut Child) -> Result<String> {
+    let stdout = child.stdout.take().context("the server's output")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok::<_, std::io::Error>(Some(url.to_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .context("the server did not announce its address within 60 s")??;
+    line.context("the server exited before listening (see its message above)")
 }

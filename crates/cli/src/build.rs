@@ -10,7 +10,6 @@
 //! (`jwks.json` in the zip, or in `target/standalone/{provider}-{arch}/`), so a cold start
 //! verifies its first token with no network call; the keys are refreshed as usual at run time.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -18,13 +17,11 @@ use portcullis_deploy::{Arch, Runtime};
 
 use crate::flags::{BuildArgs, Provider};
 use crate::workspace::{Workspace, cargo, step};
-use portcullis_testkit::elf::required_glibc;
+use portcullis_deploy::package::{
+    AL2023_GLIBC, LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT, reproducible_zip,
+    required_glibc,
+};
 
-/// glibc of Amazon Linux 2023, the `provided.al2023` runtime.
-const AL2023_GLIBC: (u32, u32, u32) = (2, 34, u32::MAX);
-/// Lambda quotas: a deployment package unzipped is at most 250 MB; a zip uploaded directly, 50 MB.
-const LAMBDA_UNZIPPED_LIMIT: usize = 250 * 1024 * 1024;
-pub(crate) const LAMBDA_DIRECT_UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
 /// Where the service looks for embedded key sets, beside its binary (portcullis-tutorial's
 /// `keys::EMBEDDED_JWKS_FILE`; xtask does not depend on the service, the tests hold both to it).
 const EMBEDDED_JWKS_FILE: &str = "jwks.json";
@@ -38,7 +35,7 @@ fn triple(arch: Arch) -> &'static str {
 }
 
 /// The architecture this machine builds for without a cross target.
-fn host_arch() -> Option<Arch> {
+pub(crate) fn host_arch() -> Option<Arch> {
     match std::env::consts::ARCH {
         "x86_64" => Some(Arch::X86_64),
         "aarch64" => Some(Arch::Arm64),
@@ -105,9 +102,11 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
         Runtime::Standalone => "portcullis-server",
     };
     let mut features: Vec<&str> = build.provider.feature().into_iter().collect();
-    features.push("dynamodb");
-    if build.runtime == Runtime::Lambda {
-        features.push("lambda");
+    match build.runtime {
+        // A deployed function stores profiles in DynamoDB with the credentials Lambda puts in its
+        // environment: no SQLite and no aws-config credential chain in its package.
+        Runtime::Lambda => features.extend(["dynamodb", "lambda"]),
+        Runtime::Standalone => features.extend(["aws-config", "sqlite"]),
     }
     let features = features.join(",");
     let mut args = vec![
@@ -121,9 +120,13 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
         "--features",
         &features,
     ];
-    if build.release {
-        args.push("--release");
-    }
+    // Release Lambda packages use the `lambda-release` profile (size-optimised, see Cargo.toml).
+    let profile = match (build.release, build.runtime) {
+        (false, _) => "dev",
+        (true, Runtime::Lambda) => "lambda-release",
+        (true, Runtime::Standalone) => "release",
+    };
+    args.extend(["--profile", profile]);
     if cross {
         args.extend(["--target", triple(build.arch)]);
     }
@@ -134,7 +137,7 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
             "build {binary} ({}, {}, {})",
             build.provider.name(),
             build.arch.lambda_name(),
-            if build.release { "release" } else { "debug" }
+            if build.release { profile } else { "debug" }
         ),
         command,
     )?;
@@ -142,7 +145,8 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
     if cross {
         path.push(triple(build.arch));
     }
-    path.push(if build.release { "release" } else { "debug" });
+    // Cargo names the dev profile's folder `debug`; every other profile's folder is its name.
+    path.push(if build.release { profile } else { "debug" });
     path.push(binary);
     if !path.is_file() {
         bail!("cargo reported success but {} is missing", path.display());
@@ -304,41 +308,4 @@ pub(crate) fn package_lambda(
     std::fs::write(&partial, &zip)?;
     std::fs::rename(&partial, &target)?;
     Ok(target)
-}
-
-/// A zip of `(name, bytes, mode)` entries in the order given, byte-identical for identical input:
-/// DOS epoch timestamps, deflate, no extra fields.
-pub(crate) fn reproducible_zip(entries: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
-    use zip::write::SimpleFileOptions;
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes, mode) in entries {
-        let options = SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .last_modified_time(zip::DateTime::default())
-            .unix_permissions(*mode);
-        writer.start_file(*name, options)?;
-        writer.write_all(bytes)?;
-    }
-    Ok(writer.finish()?.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packages_are_byte_identical_and_executable() {
-        let entries: [(&str, &[u8], u32); 2] = [
-            ("bootstrap", b"\x7fELF pretend binary", 0o755),
-            ("jwks.json", b"{}", 0o644),
-        ];
-        let first = reproducible_zip(&entries).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        let second = reproducible_zip(&entries).unwrap();
-        assert_eq!(first, second, "a rebuilt package must not differ");
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(first)).unwrap();
-        let entry = archive.by_index(0).unwrap();
-        assert_eq!(entry.name().unwrap(), "bootstrap");
-        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
-    }
 }

@@ -5,8 +5,11 @@
 //! settings, the package, the Region, the credentials and that the endpoint answers. A deployment
 //! that stops half-way says what exists and how to finish or remove it.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+// Without the `aws` feature the AWS half of this file is compiled out; what it shares with the
+// rest stays, partly unused.
+#![cfg_attr(not(feature = "aws"), allow(unused_imports, dead_code))]
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use portcullis_config::{Sources, load};
@@ -172,7 +175,8 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
                     crate::invoked_as()
                 );
             }
-            check_package(package, options.arch)?;
+            portcullis_deploy::package::check_package(package, options.arch)
+                .map_err(|e| anyhow::anyhow!("--package {e}"))?;
         }
         _ => {}
     }
@@ -200,7 +204,7 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
             };
             let code = std::fs::read(&package)
                 .with_context(|| format!("reading {}", package.display()))?;
-            if code.len() > crate::build::LAMBDA_DIRECT_UPLOAD_LIMIT {
+            if code.len() > portcullis_deploy::package::LAMBDA_DIRECT_UPLOAD_LIMIT {
                 bail!(
                     "{} is {} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
                     package.display(),
@@ -375,62 +379,6 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
         if absent > 0 {
             println!("({absent} were already gone)");
         }
-    }
-    Ok(())
-}
-
-#[cfg(feature = "aws")]
-/// A Lambda package must be a zip with an executable `bootstrap` for the function's architecture.
-fn check_package(path: &Path, arch: Arch) -> Result<()> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("--package {}: cannot open it", path.display()))?;
-    let size = file.metadata()?.len();
-    if size > crate::build::LAMBDA_DIRECT_UPLOAD_LIMIT as u64 {
-        bail!(
-            "--package {}: {size} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
-            path.display()
-        );
-    }
-    let mut archive = zip::ZipArchive::new(file)
-        .map_err(|e| anyhow::anyhow!("--package {}: not a zip file ({e})", path.display()))?;
-    let mut entry = archive.by_name("bootstrap").map_err(|_| {
-        anyhow::anyhow!(
-            "--package {}: no `bootstrap` entry at the top of the zip (build one with `{} build --runtime lambda`)",
-            path.display(),
-            crate::invoked_as()
-        )
-    })?;
-    if entry.unix_mode().is_some_and(|mode| mode & 0o111 == 0) {
-        bail!(
-            "--package {}: `bootstrap` is not executable",
-            path.display()
-        );
-    }
-    let mut header = [0u8; 20];
-    entry.read_exact(&mut header).map_err(|_| {
-        anyhow::anyhow!(
-            "--package {}: `bootstrap` is not an ELF executable",
-            path.display()
-        )
-    })?;
-    if &header[..4] != b"\x7fELF" {
-        bail!(
-            "--package {}: `bootstrap` is not an ELF executable",
-            path.display()
-        );
-    }
-    let machine = u16::from_le_bytes([header[18], header[19]]);
-    let found = match machine {
-        0x3e => "x86_64",
-        0xb7 => "arm64",
-        _ => "another architecture",
-    };
-    if found != arch.lambda_name() {
-        bail!(
-            "--package {}: `bootstrap` is built for {found}, but the function is {} (--arch)",
-            path.display(),
-            arch.lambda_name()
-        );
     }
     Ok(())
 }

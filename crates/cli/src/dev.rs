@@ -16,7 +16,6 @@ use portcullis_claims::VerifierOptions;
 use portcullis_config::{LogFormat, Settings, Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::flags::{DevArgs, Runtime};
@@ -55,7 +54,7 @@ pub(crate) fn dev(args: &DevArgs) -> Result<()> {
 /// service's Lambda runtime, configured from `portcullis.toml` in the working directory and
 /// `PORTCULLIS_…` variables, as the deployed `bootstrap` is.
 pub(crate) fn lambda_bootstrap() -> Result<()> {
-    init_logging(Logs::Json);
+    portcullis_tutorial::run::init_lambda_logging();
     let settings = load(&Sources::default()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
     runtime
@@ -224,23 +223,6 @@ impl Service {
             }
         }
     }
-}
-
-/// Reads the server's `listening on http://…` line (bounded wait).
-pub(crate) async fn announced_url(child: &mut Child) -> Result<String> {
-    let stdout = child.stdout.take().context("the server's output")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                return Ok::<_, std::io::Error>(Some(url.to_owned()));
-            }
-        }
-        Ok(None)
-    })
-    .await
-    .context("the server did not announce its address within 60 s")??;
-    line.context("the server exited before listening (see its message above)")
 }
 
 /// Polls `/healthz` until it answers 200 (at most 30 s).

@@ -4,6 +4,7 @@
 //! line on stderr with exit status 2; failures one line with exit status 1; `--help` and
 //! `--version` print to stdout and exit 0.
 
+#[cfg(feature = "aws")]
 mod bench;
 mod build;
 mod deploy;
@@ -45,7 +46,10 @@ fn main() -> ExitCode {
         Command::Remove(args) => deploy::remove(&args),
         Command::Token(args) => token::token(&args),
         Command::Login(args) => token::login(&args),
+        #[cfg(feature = "aws")]
         Command::Bench(args) => bench::bench(&args),
+        #[cfg(not(feature = "aws"))]
+        Command::Bench(_) => Err(anyhow::anyhow!(deploy::without_aws("bench"))),
         Command::LambdaBootstrap => dev::lambda_bootstrap(),
     };
     match result {

@@ -34,22 +34,28 @@ impl Workspace {
         let output = cargo(&["metadata", "--format-version", "1", "--no-deps"])
             .output()
             .context("running `cargo metadata` (is cargo installed?)")?;
-        let outside = || {
-            anyhow::anyhow!(
+        let found = if output.status.success() {
+            Workspace::from_metadata(&output.stdout)?
+        } else {
+            None
+        };
+        found.with_context(|| {
+            format!(
                 "{what} compiles the example service, so it runs inside a Portcullis checkout (run it there); \
                  to deploy your own Lambda package, pass --package ZIP"
             )
-        };
-        if !output.status.success() {
-            return Err(outside());
-        }
+        })
+    }
+
+    /// The workspace `cargo metadata` describes, if it is a Portcullis checkout.
+    fn from_metadata(json: &[u8]) -> Result<Option<Workspace>> {
         let metadata: serde_json::Value =
-            serde_json::from_slice(&output.stdout).context("reading `cargo metadata`")?;
+            serde_json::from_slice(json).context("reading `cargo metadata`")?;
         let has_service = metadata["packages"]
             .as_array()
             .is_some_and(|p| p.iter().any(|p| p["name"] == SERVICE_PACKAGE));
         if !has_service {
-            return Err(outside());
+            return Ok(None);
         }
         let path = |key: &str| -> Result<PathBuf> {
             match metadata[key].as_str() {
@@ -57,10 +63,10 @@ impl Workspace {
                 None => bail!("`cargo metadata` reported no {key}"),
             }
         };
-        Ok(Workspace {
+        Ok(Some(Workspace {
             root: path("workspace_root")?,
             target: path("target_directory")?,
-        })
+        }))
     }
 }
 
@@ -76,4 +82,30 @@ pub(crate) fn step(name: &str, mut command: Command) -> Result<()> {
     }
     println!("==> {name}: ok in {:.1?}", started.elapsed());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_go_where_cargo_s_target_directory_is() {
+        let elsewhere = std::env::temp_dir().join("portcullis-elsewhere-target");
+        let output = cargo(&["metadata", "--format-version", "1", "--no-deps"])
+            .env("CARGO_TARGET_DIR", &elsewhere)
+            .output()
+            .expect("cargo metadata");
+        assert!(output.status.success());
+        let workspace = Workspace::from_metadata(&output.stdout)
+            .expect("metadata")
+            .expect("this checkout");
+        assert_eq!(workspace.target, elsewhere);
+        assert!(workspace.root.join("crates/tutorial/Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn a_workspace_without_the_service_is_not_a_checkout() {
+        let metadata = br#"{"packages":[{"name":"my-app"}],"workspace_root":"/src","target_directory":"/src/target"}"#;
+        assert!(Workspace::from_metadata(metadata).expect("json").is_none());
+    }
 }

@@ -24,6 +24,11 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
     );
     let config = dir.join("portcullis.toml");
     let config_arg = config.to_str().expect("utf-8 path").to_owned();
+    // The nested build gets a target directory of its own: other tests run the workspace's own
+    // `target/debug/bootstrap` meanwhile, and a rebuild with one provider's features must not
+    // replace it under them. It also shows that builds go where CARGO_TARGET_DIR says.
+    let nested_target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nested-build-target");
+    let nested = nested_target.to_str().expect("utf-8 path").to_owned();
     let dir_for_build = dir.clone();
     let output = tokio::task::spawn_blocking(move || {
         portcullis(
@@ -38,7 +43,7 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
                 "--config",
                 &config_arg,
             ],
-            &[],
+            &[("CARGO_TARGET_DIR", &nested)],
         )
     })
     .await
@@ -50,11 +55,7 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
     );
     assert_eq!(issuer.jwks_fetches(), 1);
 
-    // Cargo's target directory (the build honours CARGO_TARGET_DIR), where the test's tmp dir is.
-    let zip = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target dir")
-        .join("lambda/oidc-x86_64/bootstrap.zip");
+    let zip = nested_target.join("lambda/oidc-x86_64/bootstrap.zip");
     let mut archive =
         zip::ZipArchive::new(std::fs::File::open(&zip).expect("the package")).expect("a zip");
     let names: Vec<String> = archive

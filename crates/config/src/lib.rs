@@ -155,7 +155,7 @@ impl AuthSettings {
     }
 }
 
-/// The provider profile in use.
+/// The provider in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Provider {

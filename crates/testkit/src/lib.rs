@@ -9,7 +9,6 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
-pub mod elf;
 pub mod external;
 mod issuer;
 mod keys;

@@ -1,102 +1,347 @@
 //! Profiles in a DynamoDB table (feature `dynamodb`): item `{sub: S, body: S (JSON), version: N}`.
 //! Every write is one conditional `UpdateItem`, so the version check and the write are atomic.
+//!
+//! The store speaks DynamoDB's JSON protocol itself (one SigV4-signed HTTPS `POST` per call, see
+//! `sigv4.rs`) instead of linking the AWS SDK: the SDK's client, runtime and HTTP/2 stack were
+//! a third of a Lambda package. Throttling and server errors are retried a bounded number of times.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType,
-};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+pub use crate::sigv4::Credentials;
 use crate::store::{Precondition, ProfileStore, StoreError, StoreFuture, StoredProfile};
 
+/// DynamoDB's JSON protocol version (`X-Amz-Target: DynamoDB_20120810.GetItem`).
+const TARGET_PREFIX: &str = "DynamoDB_20120810";
+/// Attempts per call: the first and up to three retries after 50, 100 and 200 ms.
+const ATTEMPTS: u32 = 4;
+/// Errors DynamoDB documents as worth retrying ("Error handling with DynamoDB").
+const RETRYABLE: [&str; 5] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "LimitExceededException",
+];
+
+/// Where credentials come from.
+#[derive(Clone)]
+enum CredentialSource {
+    /// Fixed: the Lambda environment's, or a test's.
+    Fixed(Credentials),
+    /// aws-config's chain (profiles, SSO, web identity, ECS, instance roles), which caches and
+    /// refreshes them.
+    #[cfg(feature = "aws-config")]
+    Chain(aws_credential_types::provider::SharedCredentialsProvider),
+}
+
+impl CredentialSource {
+    async fn current(&self) -> Result<Credentials, StoreError> {
+        match self {
+            CredentialSource::Fixed(credentials) => Ok(credentials.clone()),
+            #[cfg(feature = "aws-config")]
+            CredentialSource::Chain(provider) => {
+                use aws_credential_types::provider::ProvideCredentials;
+                let found = provider.provide_credentials().await.map_err(|e| {
+                    StoreError::Backend(format!("DynamoDB: no AWS credentials ({e})"))
+                })?;
+                Ok(Credentials {
+                    access_key_id: found.access_key_id().to_owned(),
+                    secret_access_key: found.secret_access_key().to_owned(),
+                    session_token: found.session_token().map(str::to_owned),
+                })
+            }
+        }
+    }
+}
+
 /// A DynamoDB table of profiles keyed by `sub`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    /// The `host` header as signed (with the port when it is not the scheme's default).
+    host: String,
+    region: String,
+    credentials: Arc<CredentialSource>,
     table: String,
 }
 
-fn backend(operation: &str, table: &str, error: impl std::error::Error) -> StoreError {
-    StoreError::Backend(format!(
-        "DynamoDB {operation} on table {table}: {}",
-        DisplayErrorContext(error)
-    ))
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("region", &self.region)
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+/// What a DynamoDB call can end with.
+#[derive(Debug)]
+enum CallError {
+    /// DynamoDB refused: its error type (`ConditionalCheckFailedException`) and message.
+    Service { kind: String, message: String },
+    /// No answer, or not one DynamoDB sends.
+    Transport(String),
 }
 
 impl DynamoStore {
-    /// A store over `table` with `client`.
-    pub fn new(client: Client, table: &str) -> DynamoStore {
-        DynamoStore {
-            client,
-            table: table.to_owned(),
-        }
+    /// A store over `table` in `region`, at `endpoint_url` (default: the Region's DynamoDB
+    /// endpoint), signing with `credentials`.
+    pub fn new(
+        table: &str,
+        region: &str,
+        endpoint_url: Option<&str>,
+        credentials: Credentials,
+    ) -> Result<DynamoStore, StoreError> {
+        DynamoStore::with_source(
+            table,
+            region,
+            endpoint_url,
+            CredentialSource::Fixed(credentials),
+        )
     }
 
-    /// A client from the environment (credentials chain, `AWS_REGION`), with optional region and
-    /// endpoint overrides.
+    fn with_source(
+        table: &str,
+        region: &str,
+        endpoint_url: Option<&str>,
+        credentials: CredentialSource,
+    ) -> Result<DynamoStore, StoreError> {
+        let invalid = |why: String| StoreError::Backend(format!("DynamoDB store: {why}"));
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(format!(
+                "region {region:?}: expected a Region name like us-east-1"
+            )));
+        }
+        let default_endpoint = if region.starts_with("cn-") {
+            format!("https://dynamodb.{region}.amazonaws.com.cn")
+        } else {
+            format!("https://dynamodb.{region}.amazonaws.com")
+        };
+        let text = endpoint_url.unwrap_or(&default_endpoint);
+        let endpoint = reqwest::Url::parse(text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| invalid(format!("endpoint {text:?}: expected an http(s) URL")))?;
+        let host = match (endpoint.host_str(), endpoint.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => return Err(invalid(format!("endpoint {text:?} has no host"))),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(DynamoStore {
+            http,
+            endpoint,
+            host,
+            region: region.to_owned(),
+            credentials: Arc::new(credentials),
+            table: table.to_owned(),
+        })
+    }
+
+    /// A store from the environment, with optional region and endpoint overrides: with feature
+    /// `aws-config` the whole credential chain and `AWS_REGION` or the profile's region; without it
+    /// (Lambda packages) the variables Lambda sets, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN` and `AWS_REGION`.
     pub async fn from_env(
         table: &str,
         region: Option<&str>,
         endpoint_url: Option<&str>,
-    ) -> DynamoStore {
-        let mut loader = aws_config::from_env();
-        if let Some(region) = region {
-            loader = loader.region(aws_config::Region::new(region.to_owned()));
+    ) -> Result<DynamoStore, StoreError> {
+        #[cfg(feature = "aws-config")]
+        {
+            let mut loader = aws_config::from_env();
+            if let Some(region) = region {
+                loader = loader.region(aws_config::Region::new(region.to_owned()));
+            }
+            let config = loader.load().await;
+            let region = config
+                .region()
+                .map(|r| r.as_ref().to_owned())
+                .ok_or_else(|| {
+                    StoreError::Backend(
+                        "the DynamoDB store needs a Region: set store.region or AWS_REGION".into(),
+                    )
+                })?;
+            let provider = config.credentials_provider().ok_or_else(|| {
+                StoreError::Backend("the DynamoDB store found no AWS credentials provider".into())
+            })?;
+            DynamoStore::with_source(
+                table,
+                &region,
+                endpoint_url,
+                CredentialSource::Chain(provider),
+            )
         }
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
+        #[cfg(not(feature = "aws-config"))]
+        {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let missing = |what: &str| {
+                StoreError::Backend(format!(
+                    "the DynamoDB store needs {what} in the environment (Lambda sets it); this build reads \
+                     only environment credentials: build with cargo feature \"aws-config\" for profiles, SSO \
+                     or instance roles"
+                ))
+            };
+            let region = region
+                .map(str::to_owned)
+                .or_else(|| var("AWS_REGION"))
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .ok_or_else(|| missing("AWS_REGION"))?;
+            let credentials = Credentials {
+                access_key_id: var("AWS_ACCESS_KEY_ID")
+                    .ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?,
+                secret_access_key: var("AWS_SECRET_ACCESS_KEY")
+                    .ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?,
+                session_token: var("AWS_SESSION_TOKEN"),
+            };
+            DynamoStore::new(table, &region, endpoint_url, credentials)
         }
-        DynamoStore::new(Client::new(&loader.load().await), table)
     }
 
     /// Creates the table (on-demand capacity) unless it exists. For development and tests; deployed
     /// tables come from the deployment plan.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("sub")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(|e| backend("CreateTable", &self.table, e))?,
+            .call(
+                "CreateTable",
+                json!({
+                    "TableName": self.table,
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "AttributeDefinitions": [{"AttributeName": "sub", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "sub", "KeyType": "HASH"}],
+                }),
             )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("sub")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(|e| backend("CreateTable", &self.table, e))?,
-            )
-            .send()
             .await;
         match created {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
-            {
-                Ok(())
+            Err(CallError::Service { kind, .. }) if kind == "ResourceInUseException" => Ok(()),
+            Err(error) => Err(self.backend("CreateTable", error)),
+        }
+    }
+
+    fn backend(&self, operation: &str, error: CallError) -> StoreError {
+        let why = match error {
+            CallError::Service { kind, message } => format!("{kind}: {message}"),
+            CallError::Transport(why) => why,
+        };
+        StoreError::Backend(format!(
+            "DynamoDB {operation} on table {}: {why}",
+            self.table
+        ))
+    }
+
+    /// One DynamoDB operation, retried when DynamoDB refused it for throttling or a server error
+    /// (nothing was applied), and after a lost connection only for reads and table creation: a
+    /// write whose answer was lost may have been applied, and must not be applied twice.
+    async fn call(&self, operation: &str, input: Value) -> Result<Value, CallError> {
+        let idempotent = operation != "UpdateItem";
+        let body = input.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.send(operation, &body).await;
+            let retry = match &outcome {
+                Err(CallError::Service { kind, .. }) => RETRYABLE.contains(&kind.as_str()),
+                Err(CallError::Transport(_)) => idempotent,
+                Ok(_) => false,
+            };
+            if !retry || attempt >= ATTEMPTS {
+                return outcome;
             }
-            Err(e) => Err(backend("CreateTable", &self.table, e)),
+            tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+        }
+    }
+
+    async fn send(&self, operation: &str, body: &str) -> Result<Value, CallError> {
+        let credentials = self
+            .credentials
+            .current()
+            .await
+            .map_err(|e| CallError::Transport(e.to_string()))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let date = crate::sigv4::amz_date(now);
+        let target = format!("{TARGET_PREFIX}.{operation}");
+        let mut headers = vec![
+            ("content-type", "application/x-amz-json-1.0"),
+            ("host", self.host.as_str()),
+            ("x-amz-date", date.as_str()),
+            ("x-amz-target", target.as_str()),
+        ];
+        if let Some(token) = &credentials.session_token {
+            headers.push(("x-amz-security-token", token.as_str()));
+        }
+        let signed = crate::sigv4::Request {
+            method: "POST",
+            path: self.endpoint.path(),
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        let authorization =
+            crate::sigv4::authorization(&signed, &credentials, &self.region, "dynamodb", &date);
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .header("authorization", authorization)
+            .body(body.to_owned());
+        for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Transport(format!("no answer from {}: {e}", self.endpoint)))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CallError::Transport(format!("reading the answer: {e}")))?;
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(answer);
+        }
+        // `{"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": …}`
+        let kind = answer["__type"]
+            .as_str()
+            .map(|t| t.rsplit('#').next().unwrap_or(t).to_owned());
+        match kind {
+            Some(kind) => Err(CallError::Service {
+                kind,
+                message: answer["message"]
+                    .as_str()
+                    .or_else(|| answer["Message"].as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            None if status.is_server_error() => Err(CallError::Service {
+                kind: "InternalServerError".into(),
+                message: format!("HTTP {status}"),
+            }),
+            None => Err(CallError::Transport(format!(
+                "HTTP {status} without a DynamoDB error"
+            ))),
         }
     }
 }
 
-fn decode(item: &HashMap<String, AttributeValue>) -> Result<StoredProfile, StoreError> {
-    let body = item.get("body").and_then(|v| v.as_s().ok());
-    let version = item
-        .get("version")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok());
+fn decode(item: &Value) -> Result<StoredProfile, StoreError> {
+    let body = item["body"]["S"].as_str();
+    let version = item["version"]["N"].as_str().and_then(|n| n.parse().ok());
     match (body, version) {
         (Some(body), Some(version)) => crate::store::decode(body, version),
         _ => Err(StoreError::Backend(
@@ -109,15 +354,20 @@ impl ProfileStore for DynamoStore {
     fn get<'a>(&'a self, sub: &'a str) -> StoreFuture<'a, Option<StoredProfile>> {
         Box::pin(async move {
             let answer = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("sub", AttributeValue::S(sub.to_owned()))
-                .consistent_read(true)
-                .send()
+                .call(
+                    "GetItem",
+                    json!({
+                        "TableName": self.table,
+                        "Key": {"sub": {"S": sub}},
+                        "ConsistentRead": true,
+                    }),
+                )
                 .await
-                .map_err(|e| backend("GetItem", &self.table, e))?;
-            answer.item().map(decode).transpose()
+                .map_err(|e| self.backend("GetItem", e))?;
+            match answer.get("Item") {
+                Some(item) if item.is_object() => decode(item).map(Some),
+                _ => Ok(None),
+            }
         })
     }
 
@@ -128,42 +378,37 @@ impl ProfileStore for DynamoStore {
         precondition: Precondition,
     ) -> StoreFuture<'a, StoredProfile> {
         Box::pin(async move {
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("sub", AttributeValue::S(sub.to_owned()))
-                .update_expression(
-                    "SET #body = :body, #version = if_not_exists(#version, :zero) + :one",
-                )
-                .expression_attribute_names("#body", "body")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(
-                    ":body",
-                    AttributeValue::S(Value::Object(body).to_string()),
-                )
-                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .return_values(ReturnValue::AllNew);
-            request = match precondition {
-                Precondition::None => request,
-                Precondition::Exists => request.condition_expression("attribute_exists(#version)"),
-                Precondition::Version(v) => request
-                    .condition_expression("#version = :expected")
-                    .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
-            };
-            match request.send().await {
-                Ok(answer) => decode(answer.attributes().ok_or_else(|| {
-                    StoreError::Backend("UpdateItem returned no attributes".into())
-                })?),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            let mut input = json!({
+                "TableName": self.table,
+                "Key": {"sub": {"S": sub}},
+                "UpdateExpression": "SET #body = :body, #version = if_not_exists(#version, :zero) + :one",
+                "ExpressionAttributeNames": {"#body": "body", "#version": "version"},
+                "ExpressionAttributeValues": {
+                    ":body": {"S": Value::Object(body).to_string()},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
+                "ReturnValues": "ALL_NEW",
+            });
+            match precondition {
+                Precondition::None => {}
+                Precondition::Exists => {
+                    input["ConditionExpression"] = json!("attribute_exists(#version)");
+                }
+                Precondition::Version(v) => {
+                    input["ConditionExpression"] = json!("#version = :expected");
+                    input["ExpressionAttributeValues"][":expected"] = json!({"N": v.to_string()});
+                }
+            }
+            match self.call("UpdateItem", input).await {
+                Ok(answer) => decode(&answer["Attributes"]),
+                Err(CallError::Service { kind, .. })
+                    if kind == "ConditionalCheckFailedException" =>
                 {
                     let current = self.get(sub).await?.map(|p| p.version);
                     Err(StoreError::Conflict { current })
                 }
-                Err(e) => Err(backend("UpdateItem", &self.table, e)),
+                Err(error) => Err(self.backend("UpdateItem", error)),
             }
         })
     }

@@ -13,6 +13,10 @@
 pub mod dynamo;
 pub mod keys;
 pub mod run;
+#[cfg(feature = "dynamodb")]
+mod sigv4;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 
 use std::sync::Arc;
@@ -27,17 +31,24 @@ use portcullis_axum::{AuthLayer, Authenticated};
 use portcullis_claims::Caller;
 use serde_json::{Value, json};
 
-pub use crate::store::{Precondition, ProfileStore, SqliteStore, StoreError, StoredProfile};
+#[cfg(feature = "sqlite")]
+pub use crate::sqlite::SqliteStore;
+pub use crate::store::{Precondition, ProfileStore, StoreError, StoredProfile};
 
 /// Opens the store the configuration names.
 pub async fn open_store(
     settings: &portcullis_config::StoreSettings,
 ) -> Result<Arc<dyn ProfileStore>, StoreError> {
     match settings {
+        #[cfg(feature = "sqlite")]
         portcullis_config::StoreSettings::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
+        #[cfg(not(feature = "sqlite"))]
+        portcullis_config::StoreSettings::Sqlite { .. } => Err(StoreError::Backend(
+            "store.kind = \"sqlite\" is not compiled into this build (a Lambda package for DynamoDB): rebuild with cargo feature \"sqlite\"".into(),
+        )),
         #[cfg(feature = "dynamodb")]
         portcullis_config::StoreSettings::DynamoDb { table, region, endpoint_url } => Ok(Arc::new(
-            dynamo::DynamoStore::from_env(table, region.as_deref(), endpoint_url.as_deref()).await,
+            dynamo::DynamoStore::from_env(table, region.as_deref(), endpoint_url.as_deref()).await?,
         )),
         #[cfg(not(feature = "dynamodb"))]
         portcullis_config::StoreSettings::DynamoDb { .. } => Err(StoreError::Backend(

@@ -38,6 +38,11 @@ pub async fn standalone(
         .map_err(|e| e.to_string())
 }
 
+/// Logs as the function's logging configuration says (`AWS_LAMBDA_LOG_FORMAT`,
+/// `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`).
+#[cfg(feature = "lambda")]
+pub use portcullis_lambda::init_logging as init_lambda_logging;
+
 /// Serves the Lambda function on the Runtime API named by `AWS_LAMBDA_RUNTIME_API`.
 #[cfg(feature = "lambda")]
 pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {

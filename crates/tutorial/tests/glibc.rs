@@ -3,10 +3,7 @@
 
 use std::path::Path;
 
-use portcullis_testkit::elf::required_glibc;
-
-/// glibc of Amazon Linux 2023 (AWS Lambda `provided.al2023` runtime).
-const AL2023_GLIBC: (u32, u32, u32) = (2, 34, u32::MAX);
+use portcullis_deploy::package::{AL2023_GLIBC, required_glibc};
 
 #[test]
 fn bootstrap_needs_no_glibc_newer_than_amazon_linux_2023_has() {

@@ -161,17 +161,18 @@ async fn dynamo(
     moto: &portcullis_testkit::external::Running,
     table: &str,
 ) -> portcullis_tutorial::dynamo::DynamoStore {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .endpoint_url(moto.url())
-        .build();
+    let credentials = portcullis_tutorial::dynamo::Credentials {
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        session_token: None,
+    };
     let store = portcullis_tutorial::dynamo::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
         table,
-    );
+        "us-east-1",
+        Some(moto.url()),
+        credentials,
+    )
+    .expect("store");
     store.ensure_table().await.expect("table");
     store
         .ensure_table()
@@ -192,4 +193,130 @@ async fn dynamodb_conditional_writes_have_one_winner_per_version() {
     let moto = portcullis_testkit::external::start_moto().expect("moto");
     let store: Arc<dyn ProfileStore> = Arc::new(dynamo(&moto, "race").await);
     race(store).await;
+}
+
+/// A stand-in DynamoDB on 127.0.0.1 that answers each request with the next of `answers`
+/// (status, body) and records the `X-Amz-Target` and signature header of each.
+async fn scripted_dynamodb(
+    answers: Vec<(u16, &'static str)>,
+) -> (String, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let answers = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+        answers,
+    )));
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let record = record.clone();
+        let answers = answers.clone();
+        async move {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            record
+                .lock()
+                .expect("lock")
+                .push((header("x-amz-target"), header("authorization")));
+            let (status, body) = answers
+                .lock()
+                .expect("lock")
+                .pop_front()
+                .unwrap_or((500, "{}"));
+            (
+                StatusCode::from_u16(status).expect("status"),
+                [("content-type", "application/x-amz-json-1.0")],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
+fn store_at(url: &str) -> portcullis_tutorial::dynamo::DynamoStore {
+    portcullis_tutorial::dynamo::DynamoStore::new(
+        "profiles",
+        "eu-west-1",
+        Some(url),
+        portcullis_tutorial::dynamo::Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            session_token: Some("token".into()),
+        },
+    )
+    .expect("store")
+}
+
+const THROTTLED: (u16, &str) = (
+    400,
+    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_throttling_is_retried_with_a_bound_and_every_request_is_signed() {
+    let item = r#"{"Item":{"sub":{"S":"u"},"body":{"S":"{\"a\":1}"},"version":{"N":"3"}}}"#;
+    let (url, seen) = scripted_dynamodb(vec![THROTTLED, THROTTLED, (200, item)]).await;
+    let store = store_at(&url);
+    let found = store.get("u").await.expect("the third attempt answers");
+    assert_eq!(found.map(|p| p.version), Some(3));
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 3);
+    for (target, authorization) in &seen {
+        assert_eq!(target, "DynamoDB_20120810.GetItem");
+        assert!(
+            authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+                && authorization.contains("/eu-west-1/dynamodb/aws4_request")
+                && authorization.contains(
+                    "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+                ),
+            "{authorization}"
+        );
+    }
+
+    // Throttled on every attempt: a bounded number of tries, then the error names it.
+    let (url, seen) = scripted_dynamodb(vec![THROTTLED; 10]).await;
+    let error = store_at(&url).get("u").await.expect_err("gives up");
+    assert!(error.to_string().contains("ThrottlingException"), "{error}");
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        4,
+        "four attempts, no more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_conditional_write_is_a_conflict_and_is_not_retried() {
+    let failed = (
+        400,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#,
+    );
+    let current = r#"{"Item":{"sub":{"S":"u"},"body":{"S":"{}"},"version":{"N":"7"}}}"#;
+    let (url, seen) = scripted_dynamodb(vec![failed, (200, current)]).await;
+    let outcome = store_at(&url)
+        .put("u", object(json!({"a": 1})), Precondition::Version(6))
+        .await;
+    assert!(
+        matches!(outcome, Err(StoreError::Conflict { current: Some(7) })),
+        "{outcome:?}"
+    );
+    let targets: Vec<String> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert_eq!(
+        targets,
+        ["DynamoDB_20120810.UpdateItem", "DynamoDB_20120810.GetItem"]
+    );
 }

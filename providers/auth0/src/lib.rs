@@ -132,3 +132,8 @@ impl IdentityMapping for Auth0Mapping {
         }
     }
 }
+
+/// The README's examples, compiled (and those without `no_run` run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -303,3 +303,8 @@ mod tests {
         );
     }
 }
+
+/// The README's examples, compiled (and those without `no_run` run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

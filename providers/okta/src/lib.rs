@@ -146,3 +146,8 @@ impl IdentityMapping for OktaMapping {
         }
     }
 }
+
+/// The README's examples, compiled (and those without `no_run` run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

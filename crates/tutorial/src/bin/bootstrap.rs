@@ -2,15 +2,15 @@
 //!
 //! Configuration comes from `PORTCULLIS_…` environment variables and, when packaged beside the binary,
 //! `portcullis.toml`. `[lambda] mode = "gateway"` (default) trusts the HTTP API JWT authorizer's claims;
-//! `"verify"` checks the `Authorization` header here, with keys fetched during init.
+//! `"verify"` checks the `Authorization` header here, with keys fetched during init. Logs follow the
+//! function's logging configuration (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
 
-use portcullis_axum::runtime::{Logs, init_logging};
 use portcullis_config::{Sources, load};
 use portcullis_tutorial::run::BoxError;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    init_logging(Logs::Json);
+    portcullis_lambda::init_logging();
     let settings = load(&Sources::default()).map_err(|e| format!("configuration: {e}"))?;
     portcullis_tutorial::run::lambda(&settings).await
 }

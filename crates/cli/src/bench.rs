@@ -245,9 +245,11 @@ async fn lambda_figures(
         .routes
         .with_served(&portcullis_deploy::SERVICE_ROUTES);
 
+    // The same profile as the service's packages, so the ratios compare code, not settings.
     let mut build = cargo(&[
         "build",
-        "--release",
+        "--profile",
+        "lambda-release",
         "--locked",
         "--package",
         "portcullis-examples",
@@ -255,8 +257,8 @@ async fn lambda_figures(
         "minimal-lambda",
     ]);
     build.current_dir(&workspace.root);
-    step("build minimal-lambda (release)", build)?;
-    let minimal_binary = workspace.target.join("release/minimal-lambda");
+    step("build minimal-lambda (lambda-release)", build)?;
+    let minimal_binary = workspace.target.join("lambda-release/minimal-lambda");
     // The minimal function answers without a token: behind an unprotected route of the same gateway.
     let open_routes: portcullis_config::Routes = portcullis_config::load(&Sources::text(
         "[auth]\nprovider = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\naudience = \"x\"\n\

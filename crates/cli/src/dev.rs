@@ -118,7 +118,12 @@ async fn run(args: &DevArgs) -> Result<()> {
                 .with_context(|| format!("starting the local HTTP API on {}", args.listen))?;
             // The function reads portcullis.toml from its working directory, as from /var/task.
             let function_config = state.join("portcullis.toml");
-            if config != function_config {
+            // Compared as files, not as spellings: copying a file onto itself would empty it.
+            let same_file = match (config.canonicalize(), function_config.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if !same_file {
                 std::fs::copy(&config, &function_config).with_context(|| {
                     format!(
                         "copying {} to {}",
@@ -225,9 +230,17 @@ impl Service {
     }
 }
 
+/// An HTTP client for this machine's own servers: no proxy from the environment.
+fn loopback_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("building an HTTP client")
+}
+
 /// Polls `/healthz` until it answers 200 (at most 30 s).
 async fn wait_healthy(base: &str) -> Result<()> {
-    let client = reqwest::Client::new();
+    let client = loopback_client()?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
         if let Ok(response) = client.get(format!("{base}/healthz")).send().await
@@ -243,7 +256,7 @@ async fn wait_healthy(base: &str) -> Result<()> {
 /// What a newcomer would do with the printed commands: GET, POST, GET, and a request without a token.
 async fn smoke(base: &str, token: Option<&str>) -> Result<()> {
     let token = token.context("--smoke needs the development issuer (no --config)")?;
-    let client = reqwest::Client::new();
+    let client = loopback_client()?;
     let url = format!("{base}/user/profile");
     let bearer = format!("Bearer {token}");
     let check = |what: &str, status: u16, expected: u16| {

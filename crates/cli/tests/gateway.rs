@@ -83,6 +83,27 @@ impl Drop for Gateway {
     }
 }
 
+/// The status of `GET path` sent byte for byte (HTTP clients normalise dot segments first).
+async fn raw_status(base: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 /// An HTTP backend that answers every request with what it received, as JSON.
 async fn echo_server() -> String {
     async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::Json<Value> {
@@ -113,12 +134,16 @@ const ROUTES: &str = r#"
 scopes = ["profile/read"]
 parameters = [
   { key = "overwrite:header.x-user-sub", value = "$context.authorizer.claims.sub" },
+  { key = "overwrite:header.x-user-email", value = "$context.authorizer.claims.email" },
   { key = "append:querystring.via", value = "portcullis" },
   { key = "remove:header.cookie" },
 ]
 
 [routes."POST /items"]
 scopes = ["items/write"]
+
+[routes."ANY /admin/{proxy+}"]
+scopes = ["admin"]
 
 [routes."GET /health"]
 authorization = "none"
@@ -185,6 +210,10 @@ async fn upstream_gets_only_what_the_authorizer_let_through_with_the_mapped_clai
     // Accepted: forwarded as sent, Authorization included, claims only where a mapping puts them.
     let mut request = Request::get("/items/42").bearer(&tokens.access);
     request.headers.push(("x-user-sub", "mallory".into()));
+    // The access token has no email claim: the client's own header must not pass for it.
+    request
+        .headers
+        .push(("x-user-email", "ceo@example.com".into()));
     request.headers.push(("cookie", "session=secret".into()));
     let answer: Answer = ask(request).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -204,6 +233,25 @@ async fn upstream_gets_only_what_the_authorizer_let_through_with_the_mapped_clai
         seen["headers"].get("cookie").is_none(),
         "removed by the mapping"
     );
+    assert!(
+        seen["headers"].get("x-user-email").is_none(),
+        "an overwrite whose claim is absent sets nothing, and drops the client's forgery: {seen}"
+    );
+
+    // OPTIONS on a protected route is judged (no CORS configuration answers it).
+    let mut preflight = Request::get("/admin/users/delete-all");
+    preflight.method = "OPTIONS";
+    let answer = ask(preflight).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+
+    // A path a backend could read as another one never reaches it, by any spelling.
+    for path in [
+        "/health/%2e%2e/items/42",
+        "/health/../items/42",
+        "/health/..%5Citems",
+    ] {
+        assert_eq!(raw_status(&gateway.base, path).await, 400, "{path}");
+    }
 
     let health = ask(Request::get("/health")).await;
     assert_eq!(

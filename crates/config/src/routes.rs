@@ -198,6 +198,25 @@ impl Route {
         &self.parameters
     }
 
+    /// The route with its path variables unnamed: two routes of one shape match the same requests.
+    fn shape(&self) -> (Method, Option<String>) {
+        let path = self.path.as_ref().map(|path| {
+            path.split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') && segment.ends_with("+}") {
+                        "{+}"
+                    } else if segment.starts_with('{') {
+                        "{}"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        });
+        (self.method, path)
+    }
+
     /// How specifically this route matches `method path`, or `None` when it does not match.
     fn specificity(&self, method: Method, path: &str) -> Option<(Vec<u8>, u8)> {
         let method_rank = if self.method == method {
@@ -337,8 +356,18 @@ impl Routes {
                 scopes: route.scopes,
                 parameters,
             };
-            if routes.iter().any(|r| r.key() == route.key()) {
-                return Err(ConfigError::new("routes", &key, "each route once").into());
+            if let Some(twin) = routes.iter().find(|r| r.shape() == route.shape()) {
+                // `GET /users/{id}` and `GET /users/{name}` match the same requests: which one
+                // decides their authorization must not depend on the order of the file.
+                return Err(ConfigError::new(
+                    "routes",
+                    &key,
+                    &format!(
+                        "each route once; it matches the same requests as \"{}\"",
+                        twin.key()
+                    ),
+                )
+                .into());
             }
             routes.push(route);
         }
@@ -704,6 +733,28 @@ mod tests {
             let error = Routes::parse(raw).expect_err(key).to_string();
             assert!(error.contains(expected), "{key}: {error}");
         }
+    }
+
+    #[test]
+    fn routes_that_differ_only_in_variable_names_are_refused() {
+        let raw = ["GET /users/{id}", "GET /users/{name}"]
+            .into_iter()
+            .map(|k| {
+                (
+                    k.to_owned(),
+                    raw::Route {
+                        scopes: Vec::new(),
+                        authorization: None,
+                        parameters: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        let error = Routes::parse(raw).expect_err("ambiguous").to_string();
+        assert!(
+            error.contains("matches the same requests as \"GET /users/{id}\""),
+            "{error}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_claims::{Authorizer, Caller, OidcMapping};
 use portcullis_config::Routes;
@@ -36,7 +36,10 @@ impl Gateway {
         integration: Integration,
     ) -> std::io::Result<Arc<Gateway>> {
         // API Gateway hands a backend's redirect to the client; it never follows one itself.
+        // No proxy from the environment: the backend is on this machine, and a proxy would see
+        // every forwarded token.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(INTEGRATION_TIMEOUT)
             .build()
@@ -66,8 +69,25 @@ pub(crate) fn api_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// Whether `path` could mean another path to a backend that decodes or normalises it: a `.` or
+/// `..` segment (also as `%2e`), a backslash, or an encoded slash or backslash. The route is chosen
+/// on the path as sent, so such a path is refused rather than matched to one route and served by
+/// another (API Gateway's own handling of them is undocumented; refusing is the safe emulation).
+pub(crate) fn ambiguous_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.contains('\\')
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower
+            .split('/')
+            .any(|segment| matches!(segment.replace("%2e", ".").as_str(), "." | ".."))
+}
+
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
     let method = request.method().clone();
+    if ambiguous_path(request.uri().path()) {
+        return api_error(StatusCode::BAD_REQUEST, "Bad Request");
+    }
     let Some(route) = gateway
         .routes
         .find(method.as_str(), request.uri().path())
@@ -75,8 +95,10 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     else {
         return api_error(StatusCode::NOT_FOUND, "Not Found");
     };
+    // OPTIONS is judged like any method: API Gateway answers a CORS preflight itself only when
+    // the API has a CORS configuration (none here yet), and never forwards one unjudged.
     let mut caller = None;
-    if route.is_protected() && method != Method::OPTIONS {
+    if route.is_protected() {
         let authorization = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -137,6 +159,38 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
                     api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ambiguous_path;
+
+    #[test]
+    fn paths_that_a_backend_could_read_as_another_path_are_ambiguous() {
+        for path in [
+            "/public/../admin",
+            "/public/%2e%2e/admin",
+            "/public/.%2E/admin",
+            "/public/%2e/admin",
+            "/./admin",
+            "/public/..\\admin",
+            "/public/a%2fb",
+            "/public/a%5Cb",
+            "/..",
+        ] {
+            assert!(ambiguous_path(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/admin",
+            "/a/b.c",
+            "/a/..b",
+            "/a/%2e%2e%2e",
+            "/a%20b/c",
+        ] {
+            assert!(!ambiguous_path(path), "{path}");
         }
     }
 }

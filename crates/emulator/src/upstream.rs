@@ -4,7 +4,7 @@
 //! `$context.authorizer.claims.sub`), as with API Gateway's `RequestParameters`.
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use portcullis_claims::Caller;
 use portcullis_config::{MappingAction, MappingTarget, MappingValue, Route};
@@ -12,10 +12,11 @@ use portcullis_config::{MappingAction, MappingTarget, MappingValue, Route};
 use crate::gateway::api_error;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the client connection owns: never forwarded.
-const HOP_BY_HOP: [&str; 9] = [
+const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
     "proxy-connection",
+    "proxy-authorization",
     "te",
     "trailer",
     "transfer-encoding",
@@ -96,23 +97,29 @@ pub async fn forward(
 }
 
 /// The backend's URL and headers: the client's, with the route's mappings applied in order.
+///
+/// An `overwrite` removes what the client sent under that name first, so a mapping whose value is
+/// absent (a claim the token does not carry) leaves the parameter unset, never the client's forgery.
+/// The query string goes on byte for byte unless a mapping changes it.
 fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url, HeaderMap) {
+    // Headers the client's `Connection` header names are hop-by-hop too (RFC 9110 §7.6.1).
+    let named: Vec<String> = request
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
     let mut headers = HeaderMap::new();
     for (name, value) in request.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
+        if !HOP_BY_HOP.contains(&name.as_str()) && !named.iter().any(|n| n == name.as_str()) {
             headers.append(name.clone(), value.clone());
         }
     }
     let mut path = request.uri.path().to_owned();
-    let mut query: Vec<(String, String)> = request
-        .uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let raw_query = request.uri.query().map(str::to_owned);
+    let mut query: Option<Vec<(String, String)>> = None;
     let claims = request.caller.map(|c| c.claims.to_gateway_claims());
     for mapping in request.route.parameters() {
         let value = mapping.value.as_ref().and_then(|value| match value {
@@ -131,44 +138,68 @@ fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url,
             MappingValue::RequestId => Some(request.request_id.to_owned()),
             MappingValue::RouteKey => Some(request.route.key()),
         });
-        match (&mapping.target, mapping.action) {
-            (MappingTarget::Header(name), MappingAction::Remove) => {
-                headers.remove(name.as_str());
-            }
-            (MappingTarget::Header(name), action) => {
-                // A value that evaluates to nothing (an absent claim) sets nothing.
-                let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) else {
-                    continue;
-                };
+        match &mapping.target {
+            MappingTarget::Header(name) => {
                 let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
                     continue;
                 };
-                match (action, headers.get(&name)) {
-                    (MappingAction::Append, Some(existing)) => {
-                        let mut joined = existing.as_bytes().to_vec();
+                let existing: Vec<u8> = headers
+                    .get_all(&name)
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect::<Vec<_>>()
+                    .join(&b","[..]);
+                headers.remove(&name);
+                let value = value.and_then(|v| HeaderValue::from_str(&v).ok());
+                match (mapping.action, value) {
+                    (MappingAction::Remove, _) | (_, None) => {
+                        // An append of nothing keeps what the client sent; anything else sets nothing.
+                        if mapping.action == MappingAction::Append
+                            && let Ok(kept) = HeaderValue::from_bytes(&existing)
+                            && !existing.is_empty()
+                        {
+                            headers.insert(name, kept);
+                        }
+                    }
+                    (MappingAction::Append, Some(value)) if !existing.is_empty() => {
+                        let mut joined = existing;
                         joined.push(b',');
                         joined.extend_from_slice(value.as_bytes());
                         if let Ok(joined) = HeaderValue::from_bytes(&joined) {
                             headers.insert(name, joined);
                         }
                     }
-                    _ => {
+                    (_, Some(value)) => {
                         headers.insert(name, value);
                     }
                 }
             }
-            (MappingTarget::QueryString(name), MappingAction::Remove) => {
-                query.retain(|(k, _)| k != name);
-            }
-            (MappingTarget::QueryString(name), action) => {
-                let Some(value) = value else { continue };
-                if action == MappingAction::Overwrite {
-                    query.retain(|(k, _)| k != name);
+            MappingTarget::QueryString(name) => {
+                let pairs = query.get_or_insert_with(|| {
+                    raw_query
+                        .as_deref()
+                        .map(|q| {
+                            url::form_urlencoded::parse(q.as_bytes())
+                                .into_owned()
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                });
+                if mapping.action != MappingAction::Append {
+                    pairs.retain(|(k, _)| k != name);
                 }
-                query.push((name.clone(), value));
+                if mapping.action != MappingAction::Remove
+                    && let Some(value) = value
+                {
+                    pairs.push((name.clone(), value));
+                }
             }
-            (MappingTarget::Path, _) => {
-                if let Some(value) = value.filter(|v| v.starts_with('/')) {
+            MappingTarget::Path => {
+                // A mapped path obeys the rule the client's path did (no dot segments, no
+                // encoded slashes), so it cannot climb out of the backend's base path.
+                if let Some(value) =
+                    value.filter(|v| v.starts_with('/') && !crate::gateway::ambiguous_path(v))
+                {
                     path = value;
                 }
             }
@@ -177,10 +208,12 @@ fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url,
     let mut url = base.clone();
     let prefix = base.path().trim_end_matches('/').to_owned();
     url.set_path(&format!("{prefix}{path}"));
-    if query.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(&query);
+    match query {
+        Some(pairs) if pairs.is_empty() => url.set_query(None),
+        Some(pairs) => {
+            url.query_pairs_mut().clear().extend_pairs(&pairs);
+        }
+        None => url.set_query(raw_query.as_deref()),
     }
     (url, headers)
 }

@@ -27,14 +27,16 @@ const RETRYABLE: [&str; 5] = [
 ];
 
 /// Where credentials come from.
-#[derive(Clone)]
 enum CredentialSource {
     /// Fixed: the Lambda environment's, or a test's.
     Fixed(Credentials),
-    /// aws-config's chain (profiles, SSO, web identity, ECS, instance roles), which caches and
-    /// refreshes them.
+    /// aws-config's chain (profiles, SSO, web identity, ECS, instance roles). The chain itself
+    /// does not cache, so what it last gave is kept until five minutes before it expires.
     #[cfg(feature = "aws-config")]
-    Chain(aws_credential_types::provider::SharedCredentialsProvider),
+    Chain {
+        provider: aws_credential_types::provider::SharedCredentialsProvider,
+        cached: tokio::sync::Mutex<Option<(Credentials, Option<SystemTime>)>>,
+    },
 }
 
 impl CredentialSource {
@@ -42,16 +44,30 @@ impl CredentialSource {
         match self {
             CredentialSource::Fixed(credentials) => Ok(credentials.clone()),
             #[cfg(feature = "aws-config")]
-            CredentialSource::Chain(provider) => {
+            CredentialSource::Chain { provider, cached } => {
                 use aws_credential_types::provider::ProvideCredentials;
+                let mut cached = cached.lock().await;
+                let fresh = |expiry: &Option<SystemTime>| {
+                    expiry.is_none_or(|at| {
+                        at.duration_since(SystemTime::now())
+                            .is_ok_and(|left| left > Duration::from_secs(300))
+                    })
+                };
+                if let Some((credentials, expiry)) = cached.as_ref()
+                    && fresh(expiry)
+                {
+                    return Ok(credentials.clone());
+                }
                 let found = provider.provide_credentials().await.map_err(|e| {
                     StoreError::Backend(format!("DynamoDB: no AWS credentials ({e})"))
                 })?;
-                Ok(Credentials {
+                let credentials = Credentials {
                     access_key_id: found.access_key_id().to_owned(),
                     secret_access_key: found.secret_access_key().to_owned(),
                     session_token: found.session_token().map(str::to_owned),
-                })
+                };
+                *cached = Some((credentials.clone(), found.expiry()));
+                Ok(credentials)
             }
         }
     }
@@ -183,7 +199,10 @@ impl DynamoStore {
                 table,
                 &region,
                 endpoint_url,
-                CredentialSource::Chain(provider),
+                CredentialSource::Chain {
+                    provider,
+                    cached: tokio::sync::Mutex::new(None),
+                },
             )
         }
         #[cfg(not(feature = "aws-config"))]
@@ -244,9 +263,9 @@ impl DynamoStore {
         ))
     }
 
-    /// One DynamoDB operation, retried when DynamoDB refused it for throttling or a server error
-    /// (nothing was applied), and after a lost connection only for reads and table creation: a
-    /// write whose answer was lost may have been applied, and must not be applied twice.
+    /// One DynamoDB operation, retried when DynamoDB refused it for throttling (nothing was
+    /// applied); after a server error or a lost connection only reads and table creation are
+    /// retried: a write whose answer was lost may have been applied, and must not be applied twice.
     async fn call(&self, operation: &str, input: Value) -> Result<Value, CallError> {
         let idempotent = operation != "UpdateItem";
         let body = input.to_string();
@@ -255,6 +274,11 @@ impl DynamoStore {
             attempt += 1;
             let outcome = self.send(operation, &body).await;
             let retry = match &outcome {
+                // A server error may come after the write was applied: only refusals for
+                // throttling are safe to resend for a write.
+                Err(CallError::Service { kind, .. }) if !idempotent => {
+                    kind != "InternalServerError" && RETRYABLE.contains(&kind.as_str())
+                }
                 Err(CallError::Service { kind, .. }) => RETRYABLE.contains(&kind.as_str()),
                 Err(CallError::Transport(_)) => idempotent,
                 Ok(_) => false,
@@ -311,10 +335,15 @@ impl DynamoStore {
             .text()
             .await
             .map_err(|e| CallError::Transport(format!("reading the answer: {e}")))?;
-        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let parsed: Result<Value, _> = serde_json::from_str(&text);
         if status.is_success() {
-            return Ok(answer);
+            return parsed.map_err(|_| {
+                CallError::Transport(format!(
+                    "HTTP {status} with a body that is not DynamoDB's JSON"
+                ))
+            });
         }
+        let answer = parsed.unwrap_or(Value::Null);
         // `{"__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException", "message": …}`
         let kind = answer["__type"]
             .as_str()

@@ -95,6 +95,24 @@ impl std::fmt::Debug for DynamoStore {
     }
 }
 
+/// The root certificates AWS service endpoints chain to: Amazon Trust Services' Amazon Root CA 1–4
+/// and Starfield Services Root G2, which cross-signs them ("Amazon Trust Services" repository).
+fn aws_roots() -> Vec<reqwest::Certificate> {
+    let names: [&[u8]; 2] = [
+        b"Amazon Root CA ",
+        b"Starfield Services Root Certificate Authority - G2",
+    ];
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter(|der| {
+            names
+                .iter()
+                .any(|name| der.windows(name.len()).any(|window| window == *name))
+        })
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect()
+}
+
 /// What a DynamoDB call can end with.
 #[derive(Debug)]
 enum CallError {
@@ -152,12 +170,20 @@ impl DynamoStore {
             (Some(host), None) => host.to_owned(),
             (None, _) => return Err(invalid(format!("endpoint {text:?} has no host"))),
         };
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| invalid(e.to_string()))?;
+            .redirect(reqwest::redirect::Policy::none());
+        // Which certificate authorities the store trusts. Reading the system's trust store (146
+        // files here) was most of a Lambda cold start, so: AWS's own endpoint trusts only the
+        // roots AWS's certificates chain to; a plain-http endpoint (a local emulator) needs none;
+        // any other https endpoint the system's.
+        if endpoint_url.is_none() {
+            builder = builder.tls_certs_only(aws_roots());
+        } else if endpoint.scheme() == "http" {
+            builder = builder.tls_certs_only([]);
+        }
+        let http = builder.build().map_err(|e| invalid(e.to_string()))?;
         Ok(DynamoStore {
             http,
             endpoint,
@@ -440,5 +466,14 @@ impl ProfileStore for DynamoStore {
                 Err(error) => Err(self.backend("UpdateItem", error)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aws_endpoints_trust_exactly_the_amazon_trust_services_roots() {
+        // Amazon Root CA 1, 2, 3, 4 and Starfield Services Root G2.
+        assert_eq!(super::aws_roots().len(), 5);
     }
 }

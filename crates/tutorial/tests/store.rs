@@ -144,6 +144,10 @@ async fn race(store: Arc<dyn ProfileStore>) {
             );
         }
     }
+    assert!(
+        winners.len() < 200,
+        "the writers interleaved, so some conditional writes must have been refused"
+    );
     // Every version from 2 to the last has exactly one winner: no lost or duplicated update.
     let last = store.get("shared").await.expect("get").expect("profile");
     let versions: Vec<u64> = winners.keys().copied().collect();
@@ -190,9 +194,48 @@ async fn dynamodb_store_keeps_the_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_conditional_writes_have_one_winner_per_version() {
+    // moto's DynamoDB takes no lock (moto/dynamodb has none): two UpdateItems arriving at once can
+    // both pass their condition, which AWS's conditional writes never do. So moto gets one request
+    // at a time here, while the twenty writers still interleave their reads and conditional
+    // writes: what is tested is that the store sends the condition and maps its refusal to a
+    // conflict. (The SQLite race above runs truly concurrently.)
     let moto = portcullis_testkit::external::start_moto().expect("moto");
-    let store: Arc<dyn ProfileStore> = Arc::new(dynamo(&moto, "race").await);
+    let store: Arc<dyn ProfileStore> = Arc::new(OneAtATime {
+        store: dynamo(&moto, "race").await,
+        turn: tokio::sync::Mutex::new(()),
+    });
     race(store).await;
+}
+
+/// A store that lets one call at a time through to `store`.
+struct OneAtATime<S> {
+    store: S,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl<S: ProfileStore> ProfileStore for OneAtATime<S> {
+    fn get<'a>(
+        &'a self,
+        sub: &'a str,
+    ) -> portcullis_tutorial::store::StoreFuture<'a, Option<portcullis_tutorial::StoredProfile>>
+    {
+        Box::pin(async move {
+            let _turn = self.turn.lock().await;
+            self.store.get(sub).await
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        sub: &'a str,
+        body: Map<String, Value>,
+        precondition: Precondition,
+    ) -> portcullis_tutorial::store::StoreFuture<'a, portcullis_tutorial::StoredProfile> {
+        Box::pin(async move {
+            let _turn = self.turn.lock().await;
+            self.store.put(sub, body, precondition).await
+        })
+    }
 }
 
 /// A stand-in DynamoDB on 127.0.0.1 that answers each request with the next of `answers`

@@ -78,9 +78,10 @@ async fn run(args: &DevArgs) -> Result<()> {
                 "# Written by `portcullis dev`: the development issuer below lives only while it runs.\n\
                  [auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{DEV_AUDIENCE}\"\n\n\
                  [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\n\
-                 [store]\nkind = \"sqlite\"\npath = \"{}\"\n\n[server]\nlog_format = \"pretty\"\n",
+                 [store]\nkind = \"sqlite\"\npath = {}\n\n[server]\nlog_format = \"pretty\"\n",
                 issuer.url(),
-                state.join("profiles.db").display()
+                // Quoted as a TOML basic string (JSON's escapes are TOML's): any folder name works.
+                serde_json::Value::String(state.join("profiles.db").display().to_string())
             );
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             path

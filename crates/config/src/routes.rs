@@ -590,10 +590,15 @@ fn parse_mapping(key_name: &str, raw: raw::Parameter) -> Result<ParameterMapping
     let value = parse_value(&text).ok_or_else(|| {
         invalid(
             &text,
-            "a literal, or one of $request.header.NAME, $request.querystring.NAME, $request.path, \
-             $context.authorizer.claims.NAME, $context.requestId, $context.routeKey",
+            "a literal of visible ASCII, or one of $request.header.NAME, $request.querystring.NAME, \
+             $request.path, $context.authorizer.claims.NAME, $context.requestId, $context.routeKey",
         )
     })?;
+    if target == MappingTarget::Path
+        && matches!(&value, MappingValue::Static(path) if !path.starts_with('/'))
+    {
+        return Err(invalid(&text, "a path starting with / for overwrite:path"));
+    }
     Ok(ParameterMapping {
         action,
         target,
@@ -605,8 +610,12 @@ fn parse_mapping(key_name: &str, raw: raw::Parameter) -> Result<ParameterMapping
 
 fn parse_value(text: &str) -> Option<MappingValue> {
     if !text.starts_with('$') {
-        return (!text.is_empty() && !text.contains('\n'))
-            .then(|| MappingValue::Static(text.to_owned()));
+        // A literal must be sendable as a header value: visible ASCII, spaces and tabs.
+        let sendable = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        return sendable.then(|| MappingValue::Static(text.to_owned()));
     }
     let named = |prefix: &str| {
         text.strip_prefix(prefix)
@@ -808,6 +817,14 @@ mod tests {
             ),
             (mapping("overwrite:header.a", None), "a value"),
             (mapping("remove:path", None), "cannot be removed"),
+            (
+                mapping("overwrite:header.a", Some("line\rbreak")),
+                "visible ASCII",
+            ),
+            (
+                mapping("overwrite:path", Some("relative")),
+                "starting with /",
+            ),
             (mapping("remove:header.a", Some("x")), "no value"),
             (mapping("header.a", Some("x")), "ACTION:TARGET"),
         ];

@@ -163,8 +163,19 @@ impl DynamoStore {
         let text = endpoint_url.unwrap_or(&default_endpoint);
         let endpoint = reqwest::Url::parse(text)
             .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| invalid(format!("endpoint {text:?}: expected an http(s) URL")))?;
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+            })
+            .ok_or_else(|| {
+                invalid(format!(
+                    "endpoint {text:?}: expected an http(s) URL without credentials, query or fragment"
+                ))
+            })?;
         let host = match (endpoint.host_str(), endpoint.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_owned(),

@@ -28,8 +28,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// What one signature covers.
-#[derive(Debug)]
+/// What one signature covers. No `Debug`: its headers hold the session token.
 pub(crate) struct Request<'a> {
     pub(crate) method: &'a str,
     /// The canonical URI: the path, already URI-encoded (`/` for DynamoDB).

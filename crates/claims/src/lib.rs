@@ -35,6 +35,7 @@ mod json;
 mod jwk;
 mod jwks;
 mod token;
+mod utc;
 mod verifier;
 
 pub use crate::authorizer::{Authorizer, SeedError};
@@ -50,6 +51,7 @@ pub use crate::identity::{
 };
 pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache};
+pub use crate::utc::UtcTime;
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
 
 /// The README's examples, compiled (and those without `no_run` run) as doc tests.

@@ -2,7 +2,7 @@
 //! the plan's tags), created when absent, updated when it differs, and left alone when it matches, so
 //! a second run changes nothing and says so. [`remove`] deletes what [`apply`] made, newest first.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use aws_sdk_apigatewayv2 as apigw;
@@ -436,23 +436,39 @@ pub async fn apply(
     )
     .await?;
     record.note("authorizer", &format!("{}-jwt", plan.name), action);
-    let (integration_id, action) = match (&function_arn, backend) {
-        (Some(arn), _) => ensure_integration(aws, &api_id, Integration::Lambda(arn)).await?,
-        (None, Backend::Http(url)) => {
-            ensure_integration(aws, &api_id, Integration::Http(url)).await?
-        }
-        (None, Backend::Lambda(_)) => {
-            return Err(ApplyError(
-                "the plan has no Lambda function to integrate".into(),
-            ));
-        }
-    };
-    let integration = match backend {
-        Backend::Lambda(_) => "lambda proxy (payload 2.0)".to_owned(),
-        Backend::Http(url) => format!("http proxy to {url}"),
-    };
-    record.note("integration", &integration, action);
+    // One integration per distinct set of request parameters (the standalone runtime's routes may
+    // map parameters of their own); the Lambda runtime has exactly one.
+    let mut integrations: Vec<(BTreeMap<String, String>, String)> = Vec::new();
     for route in &plan.routes {
+        let parameters = crate::http_request_parameters(route);
+        let known = integrations.iter().find(|(p, _)| *p == parameters);
+        let integration_id = match (known, &function_arn, backend) {
+            (Some((_, id)), _, _) => id.clone(),
+            (None, Some(arn), _) => {
+                let (id, action) =
+                    ensure_integration(aws, &api_id, Integration::Lambda(arn)).await?;
+                record.note("integration", "lambda proxy (payload 2.0)", action);
+                integrations.push((parameters, id.clone()));
+                id
+            }
+            (None, None, Backend::Http(url)) => {
+                let (id, action) =
+                    ensure_integration(aws, &api_id, Integration::Http(url, &parameters)).await?;
+                let name = if route.parameters.is_empty() {
+                    format!("http proxy to {url}")
+                } else {
+                    format!("http proxy to {url} with the mappings of {}", route.key)
+                };
+                record.note("integration", &name, action);
+                integrations.push((parameters, id.clone()));
+                id
+            }
+            (None, None, Backend::Lambda(_)) => {
+                return Err(ApplyError(
+                    "the plan has no Lambda function to integrate".into(),
+                ));
+            }
+        };
         let found = existing
             .items()
             .iter()
@@ -460,6 +476,35 @@ pub async fn apply(
         let action =
             ensure_route(aws, &api_id, route, found, &authorizer_id, &integration_id).await?;
         record.note("route", &route.key, action);
+    }
+    // An integration no route targets any more (its mappings changed) is deleted.
+    if let Backend::Http(url) = backend {
+        let used: Vec<&str> = integrations.iter().map(|(_, id)| id.as_str()).collect();
+        let found = aws
+            .apigw
+            .get_integrations()
+            .api_id(&api_id)
+            .send()
+            .await
+            .map_err(fail("GetIntegrations", &api_id))?;
+        for stale in found.items().iter().filter(|i| {
+            i.integration_uri() == Some(url)
+                && i.integration_id().is_some_and(|id| !used.contains(&id))
+        }) {
+            let id = stale.integration_id().unwrap_or_default();
+            aws.apigw
+                .delete_integration()
+                .api_id(&api_id)
+                .integration_id(id)
+                .send()
+                .await
+                .map_err(fail("DeleteIntegration", id))?;
+            record.note(
+                "integration",
+                &format!("unused http proxy {id}"),
+                Action::Deleted,
+            );
+        }
     }
     record.note("stage", "$default", ensure_stage(aws, &api_id).await?);
     if let (Some(arn), Some(function)) = (&function_arn, &plan.function) {
@@ -926,13 +971,14 @@ async fn ensure_authorizer(
     }
 }
 
-/// The integration behind every route.
+/// The integration behind a route.
 #[derive(Clone, Copy)]
 enum Integration<'a> {
     /// Lambda proxy to this function ARN, payload 2.0.
     Lambda(&'a str),
-    /// HTTP proxy to this base URL, the request's path passed on.
-    Http(&'a str),
+    /// HTTP proxy to this base URL with these request parameters (the path passed on, and the
+    /// route's mappings).
+    Http(&'a str, &'a BTreeMap<String, String>),
 }
 
 async fn ensure_integration(
@@ -941,8 +987,9 @@ async fn ensure_integration(
     integration: Integration<'_>,
 ) -> Result<(String, Action), ApplyError> {
     use apigw::types::IntegrationType;
-    let uri = match integration {
-        Integration::Lambda(arn) | Integration::Http(arn) => arn,
+    let (uri, wanted) = match integration {
+        Integration::Lambda(arn) => (arn, None),
+        Integration::Http(url, parameters) => (url, Some(parameters)),
     };
     let found = aws
         .apigw
@@ -951,11 +998,13 @@ async fn ensure_integration(
         .send()
         .await
         .map_err(fail("GetIntegrations", api_id))?;
-    if let Some(existing) = found
-        .items()
-        .iter()
-        .find(|i| i.integration_uri() == Some(uri))
-    {
+    if let Some(existing) = found.items().iter().find(|i| {
+        let parameters: Option<BTreeMap<String, String>> = i
+            .request_parameters()
+            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        i.integration_uri() == Some(uri)
+            && wanted.is_none_or(|wanted| parameters.as_ref() == Some(wanted))
+    }) {
         return Ok((
             existing.integration_id().unwrap_or_default().to_owned(),
             Action::Unchanged,
@@ -971,11 +1020,16 @@ async fn ensure_integration(
             .integration_type(IntegrationType::AwsProxy)
             .payload_format_version("2.0"),
         // Without the path mapping, an HTTP API sends every route to the bare base URL.
-        Integration::Http(_) => request
+        Integration::Http(_, parameters) => request
             .integration_type(IntegrationType::HttpProxy)
             .integration_method("ANY")
             .payload_format_version("1.0")
-            .request_parameters("overwrite:path", "$request.path"),
+            .set_request_parameters(Some(
+                parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )),
     };
     let created = request
         .send()

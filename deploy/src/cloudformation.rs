@@ -246,14 +246,36 @@ pub fn template(plan: &Plan) -> Json {
                     }
                 }),
             );
+            // A route with parameter mappings of its own gets an integration of its own.
+            for route in plan.routes.iter().filter(|r| !r.parameters.is_empty()) {
+                add(
+                    &format!("{}Integration", route_id(&route.key)),
+                    json!({
+                        "Type": "AWS::ApiGatewayV2::Integration",
+                        "Properties": {
+                            "ApiId": { "Ref": "HttpApi" },
+                            "IntegrationType": "HTTP_PROXY",
+                            "IntegrationMethod": "ANY",
+                            "IntegrationUri": { "Ref": "BackendUrl" },
+                            "PayloadFormatVersion": "1.0",
+                            "RequestParameters": crate::http_request_parameters(route),
+                        }
+                    }),
+                );
+            }
         }
     }
 
     for route in &plan.routes {
+        let integration = if route.parameters.is_empty() {
+            "ProfileIntegration".to_owned()
+        } else {
+            format!("{}Integration", route_id(&route.key))
+        };
         let mut properties = json!({
             "ApiId": { "Ref": "HttpApi" },
             "RouteKey": route.key,
-            "Target": { "Fn::Sub": "integrations/${ProfileIntegration}" },
+            "Target": { "Fn::Sub": format!("integrations/${{{integration}}}") },
             "AuthorizationType": if route.authorized { "JWT" } else { "NONE" },
         });
         if route.authorized {

@@ -86,6 +86,20 @@ pub struct Route {
     pub authorized: bool,
     /// Authorization scopes (any one suffices).
     pub scopes: Vec<String>,
+    /// The request parameter mappings of its HTTP proxy integration beyond `overwrite:path`, as
+    /// API Gateway's `RequestParameters` take them (`remove:` with an empty value); from the
+    /// `[routes]` entry the route matches. Empty for the Lambda runtime.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// The `RequestParameters` of the standalone runtime's HTTP proxy integration for `route`: the
+/// path passed on (without it an HTTP API sends every route to the bare base URL), then the
+/// route's own mappings.
+pub fn http_request_parameters(route: &Route) -> BTreeMap<String, String> {
+    let mut parameters =
+        BTreeMap::from([("overwrite:path".to_owned(), "$request.path".to_owned())]);
+    parameters.extend(route.parameters.clone());
+    parameters
 }
 
 /// The Lambda function and what it needs.
@@ -211,6 +225,14 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                 route_scopes.scopes(method, path).to_vec()
             } else {
                 Vec::new()
+            },
+            parameters: match (target.runtime, route_scopes.find(method, path)) {
+                (Runtime::Standalone, Some(configured)) => configured
+                    .parameters()
+                    .iter()
+                    .map(|m| (m.key.clone(), m.raw_value.clone()))
+                    .collect(),
+                _ => BTreeMap::new(),
             },
         })
         .collect();

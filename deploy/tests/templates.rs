@@ -57,6 +57,22 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
                 ),
             ));
         }
+        if runtime == Runtime::Standalone {
+            // A route with request parameter mappings gets an HTTP proxy integration of its own.
+            let text = format!(
+                "{}[routes.\"GET /user/profile\"]\nparameters = [\n  {{ key = \"overwrite:header.x-user-sub\", value = \"$context.authorizer.claims.sub\" }},\n  {{ key = \"remove:header.cookie\" }},\n]\n",
+                configured("auth0")
+            );
+            let settings = load(&Sources::text(&text)).expect("settings");
+            cases.push((
+                "auth0_standalone_with_mappings".to_owned(),
+                plan(
+                    Issuer::Configured(&settings.auth),
+                    &settings.routes,
+                    &target,
+                ),
+            ));
+        }
     }
     cases
 }

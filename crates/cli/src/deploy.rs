@@ -127,7 +127,19 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
     let backend_url = args.backend_url.clone();
     let embed_jwks = args.embed_jwks;
     let options = Options::from(&args.target);
-    let (plan, _) = resolve_plan(&options)?;
+    let (plan, settings) = resolve_plan(&options)?;
+    if options.runtime == Runtime::Lambda
+        && let Some(route) = settings
+            .iter()
+            .flat_map(|s| s.routes.iter())
+            .find(|r| !r.parameters().is_empty())
+    {
+        bail!(
+            "routes.\"{}\".parameters: request parameter mappings apply to an HTTP proxy integration \
+             (--runtime standalone); a Lambda function gets the claims in its event instead",
+            route.key()
+        );
+    }
 
     if let Some(export) = &export {
         if package.is_some() || backend_url.is_some() {

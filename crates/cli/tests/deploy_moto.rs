@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{KEYS, fail, host_arch, package, package_for, portcullis, scratch, succeed};
@@ -540,6 +541,167 @@ fn deploy_standalone_forwards_every_route_to_the_backend_url() {
     rt.block_on(async {
         assert!(read_back(&aws, "e2esa").await.is_none(), "the API is gone");
     });
+}
+
+/// Each route's integration as deployed: route key → the integration's request parameters.
+async fn route_parameters(aws: &Aws, stage: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let name = format!("portcullis-{stage}");
+    let apis = aws.apigw.get_apis().send().await.expect("apis");
+    let api = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some(&name))
+        .expect("the API");
+    let api_id = api.api_id().expect("id");
+    let integrations = aws
+        .apigw
+        .get_integrations()
+        .api_id(api_id)
+        .send()
+        .await
+        .expect("integrations");
+    let routes = aws
+        .apigw
+        .get_routes()
+        .api_id(api_id)
+        .send()
+        .await
+        .expect("routes");
+    routes
+        .items()
+        .iter()
+        .map(|route| {
+            let target = route.target().unwrap_or_default();
+            let integration = integrations
+                .items()
+                .iter()
+                .find(|i| {
+                    Some(target)
+                        == i.integration_id()
+                            .map(|id| format!("integrations/{id}"))
+                            .as_deref()
+                })
+                .unwrap_or_else(|| panic!("{target} is one of the API's integrations"));
+            (
+                route.route_key().unwrap_or_default().to_owned(),
+                integration
+                    .request_parameters()
+                    .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn deploy_standalone_gives_routes_their_parameter_mappings_and_replaces_them_when_they_change() {
+    let (moto, dir, rt, aws) = on_moto("deploy-mappings");
+    let config = |mapping: &str| {
+        format!(
+            "[auth]\nprovider = \"auth0\"\n[auth.auth0]\ndomain = \"tenant.eu.auth0.com\"\naudience = \"https://api.example.com\"\n\
+             [routes.\"GET /user/profile\"]\nparameters = [{{ key = \"{mapping}\", value = \"$context.authorizer.claims.sub\" }}]\n"
+        )
+    };
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        config("overwrite:header.x-user-sub"),
+    )
+    .expect("config");
+    let env: Vec<(&str, &str)> = KEYS
+        .iter()
+        .copied()
+        .chain([("AWS_REGION", "us-east-1")])
+        .collect();
+    let deploy = [
+        "deploy",
+        "--provider",
+        "auth0",
+        "--stage",
+        "e2emap",
+        "--runtime",
+        "standalone",
+        "--backend-url",
+        "https://profiles.example.com",
+        "--endpoint-url",
+        moto.url(),
+    ];
+    let path = ("overwrite:path".to_owned(), "$request.path".to_owned());
+    let expected = |mapping: &str| {
+        BTreeMap::from([
+            ("GET /healthz".to_owned(), BTreeMap::from([path.clone()])),
+            (
+                "GET /user/profile".to_owned(),
+                BTreeMap::from([
+                    path.clone(),
+                    (
+                        mapping.to_owned(),
+                        "$context.authorizer.claims.sub".to_owned(),
+                    ),
+                ]),
+            ),
+            (
+                "POST /user/profile".to_owned(),
+                BTreeMap::from([path.clone()]),
+            ),
+        ])
+    };
+    succeed(portcullis(&dir, &deploy, &env));
+    assert_eq!(
+        rt.block_on(route_parameters(&aws, "e2emap")),
+        expected("overwrite:header.x-user-sub")
+    );
+    let again = succeed(portcullis(&dir, &deploy, &env));
+    assert!(again.contains("nothing changed: all"), "{again}");
+
+    // The mapping changes: the route moves to a new integration, the old one is deleted.
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        config("overwrite:header.x-caller"),
+    )
+    .expect("config");
+    let changed = actions(&succeed(portcullis(&dir, &deploy, &env)));
+    assert!(
+        changed.contains(&("route GET /user/profile".to_owned(), "updated".to_owned())),
+        "{changed:?}"
+    );
+    assert_eq!(
+        changed
+            .iter()
+            .filter(|(resource, action)| resource.starts_with("integration ") && action == "deleted")
+            .count(),
+        1,
+        "the integration of the old mappings is deleted: {changed:?}"
+    );
+    assert_eq!(
+        rt.block_on(route_parameters(&aws, "e2emap")),
+        expected("overwrite:header.x-caller")
+    );
+
+    // The same mappings on the Lambda runtime are refused before anything is made.
+    let line = fail(portcullis(
+        &dir,
+        &[
+            "deploy",
+            "--provider",
+            "auth0",
+            "--stage",
+            "e2emapl",
+            "--endpoint-url",
+            moto.url(),
+        ],
+        &env,
+    ));
+    assert!(
+        line.starts_with(
+            "error: routes.\"GET /user/profile\".parameters: request parameter mappings apply to an HTTP proxy integration"
+        ),
+        "{line}"
+    );
+    let mut remove = vec!["remove"];
+    remove.extend(&deploy[1..9]);
+    remove.extend(["--endpoint-url", moto.url()]);
+    remove.retain(|a| *a != "--backend-url" && *a != "https://profiles.example.com");
+    succeed(portcullis(&dir, &remove, &env));
 }
 
 #[test]

@@ -336,6 +336,8 @@ fn rekey(mut error: ConfigError, section: &str) -> ConfigError {
     error
 }
 
+// Used by the provider sections only: an OIDC-only build compiles none of them.
+#[cfg(any(feature = "cognito", feature = "auth0", feature = "okta"))]
 fn section<'a, T>(
     section: &'a Option<T>,
     key: &str,
@@ -346,6 +348,7 @@ fn section<'a, T>(
         .ok_or_else(|| SettingsError::missing(key, expected))
 }
 
+#[cfg(any(feature = "cognito", feature = "auth0", feature = "okta"))]
 fn field<'a>(
     value: &'a Option<String>,
     key: &str,

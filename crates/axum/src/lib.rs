@@ -136,7 +136,15 @@ where
                 None => request.uri().path().to_owned(),
             };
             let scopes = (state.scopes)(request.method(), &path);
-            let verdict = {
+            let verdict = if request
+                .headers()
+                .get_all(header::AUTHORIZATION)
+                .iter()
+                .count()
+                > 1
+            {
+                Err(AuthError::RepeatedToken)
+            } else {
                 let value = request.headers().get(header::AUTHORIZATION);
                 let text = value.map(|v| String::from_utf8_lossy(v.as_bytes()));
                 state.authorizer.authorize(text.as_deref(), &scopes).await

@@ -82,11 +82,12 @@ impl Claims {
     pub fn client_id(&self) -> Option<&str> {
         self.str("client_id")
     }
-    /// Scopes from `scope` (space-separated string) and `scp` (list, as Okta issues it), in order.
+    /// Scopes from `scope` (separated by single spaces, U+0020, as RFC 6749 §3.3 defines it: any
+    /// other whitespace belongs to a scope's name) and `scp` (list, as Okta issues it), in order.
     pub fn scopes(&self) -> Vec<&str> {
         let mut scopes: Vec<&str> = self
             .str("scope")
-            .map(|s| s.split_whitespace().collect())
+            .map(|s| s.split(' ').filter(|scope| !scope.is_empty()).collect())
             .unwrap_or_default();
         scopes.extend(self.strings("scp"));
         scopes

@@ -37,6 +37,10 @@ pub enum AuthError {
     /// No identity source: the `Authorization` header is absent or empty.
     #[error("the request has no token")]
     MissingToken,
+    /// More than one `Authorization` header: which one a gateway would judge is not documented,
+    /// so none is (a valid token beside junk must not pass because of the order).
+    #[error("the request has more than one token")]
+    RepeatedToken,
     /// The token is larger than API Gateway lets a request carry (10240 bytes).
     #[error("the token is too large")]
     TokenTooLarge,

@@ -236,7 +236,11 @@ fn check_audience(payload: &Map<String, Value>, audiences: &[String]) -> Result<
     let accepted = |s: &str| audiences.iter().any(|a| a == s);
     let ok = match payload.get("aud") {
         Some(Value::String(aud)) => accepted(aud),
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(accepted),
+        // A list must hold strings only: a member of another type makes the whole claim invalid
+        // (aws-jwt-verify and golang-jwt refuse it too), never skipped.
+        Some(Value::Array(list)) => {
+            list.iter().all(Value::is_string) && list.iter().filter_map(Value::as_str).any(accepted)
+        }
         Some(_) => false,
         None => payload
             .get("client_id")

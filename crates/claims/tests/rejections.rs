@@ -194,6 +194,11 @@ rejects! {
         => (401, "the token does not have a valid audience");
     aud_list_without_a_match_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": ["a", "b"]}))))
         => (401, "the token does not have a valid audience");
+    // As aws-jwt-verify and golang-jwt refuse it: an `aud` list is a list of strings.
+    aud_list_with_a_non_string_member_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": [AUDIENCE, 42]}))))
+        => (401, "the token does not have a valid audience");
+    empty_aud_list_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": [], "client_id": AUDIENCE}))))
+        => (401, "the token does not have a valid audience");
     non_matching_aud_beside_matching_client_id_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": "another-api", "client_id": AUDIENCE}))))
         => (401, "the token does not have a valid audience");
     client_id_without_aud_must_match: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": null, "client_id": "another-client"}))))
@@ -236,6 +241,11 @@ rejects! {
         => (403, "the token does not have the required scopes");
     scope_prefix_is_not_a_match: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"scope": "profile"}))))
         .scopes(&["profile/read"])
+        => (403, "the token does not have the required scopes");
+    // RFC 6749 §3.3: scopes are separated by single spaces (U+0020); any other whitespace is part
+    // of a scope's name, so "profile/write<NBSP>x" is one scope, not profile/write.
+    scope_split_on_other_whitespace_is_not_a_match: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"scope": "profile/write\u{00a0}x profile/read\tx"}))))
+        .scopes(&["profile/write", "profile/read"])
         => (403, "the token does not have the required scopes");
 
     // The issuer's keys.

@@ -103,11 +103,21 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        match gateway
-            .authorizer
-            .authorize(authorization.as_deref(), route.scopes())
-            .await
-        {
+        let repeated = request
+            .headers()
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .count()
+            > 1;
+        let verdict = if repeated {
+            Err(portcullis_claims::AuthError::RepeatedToken)
+        } else {
+            gateway
+                .authorizer
+                .authorize(authorization.as_deref(), route.scopes())
+                .await
+        };
+        match verdict {
             Ok(claims) => {
                 caller = Some(Caller::new(
                     claims,

@@ -312,6 +312,13 @@ pub fn cases(t: &Tokens) -> Vec<(&'static str, Request)> {
             Request::get("/user/profile").bearer("abc.def.ghi"),
         ),
         (
+            // A valid token beside junk: neither is judged, whichever comes first.
+            "two_authorization_headers",
+            Request::get("/user/profile")
+                .bearer(&t.access)
+                .bearer("junk"),
+        ),
+        (
             "expired_token",
             Request::get("/user/profile").bearer(&t.expired),
         ),

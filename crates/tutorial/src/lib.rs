@@ -243,7 +243,8 @@ async fn post_profile(
     Ok(json_response(StatusCode::OK, &body, Some(stored.version)))
 }
 
-/// `If-Match: "3"` (or `W/"3"`, or `*`). Anything else can never match: 412, as RFC 9110 says.
+/// `If-Match: "3"` or `*`. Anything else can never match: 412, as RFC 9110 says; a weak tag
+/// (`W/"3"`) included, because If-Match compares entity tags strongly (RFC 9110 §13.1.1).
 fn if_match(headers: &HeaderMap) -> Result<Precondition, Problem> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(Precondition::None);
@@ -252,8 +253,13 @@ fn if_match(headers: &HeaderMap) -> Result<Precondition, Problem> {
     if text == "*" {
         return Ok(Precondition::Exists);
     }
-    text.trim_start_matches("W/")
-        .strip_prefix('"')
+    if text.starts_with("W/") {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match compares entity tags strongly: a weak tag (W/\"…\") never matches",
+        ));
+    }
+    text.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .and_then(|t| t.parse::<u64>().ok())
         .map(Precondition::Version)

@@ -367,6 +367,13 @@ pub fn cases(t: &Tokens) -> Vec<(&'static str, Request)> {
             Request::post("/user/profile", &profile).bearer(&t.access),
         ),
         (
+            // RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag never matches.
+            "post_with_weak_if_match",
+            Request::post("/user/profile", "{\"name\":\"Weak\"}")
+                .bearer(&t.access)
+                .if_match("W/\"1\""),
+        ),
+        (
             "access_token_get_after_post",
             Request::get("/user/profile").bearer(&t.access),
         ),

@@ -376,6 +376,11 @@ impl AuthorizationCode {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.as_str())
         };
+        // Compared in full, and first: a redirect from someone else's sign-in (or any page that
+        // sends the browser here) is not ours to redeem, nor to end the login with an error.
+        if get("state") != Some(self.state.as_str()) {
+            return Err(RedirectError::State);
+        }
         if let Some(error) = get("error") {
             let description: String = get("error_description")
                 .unwrap_or_default()
@@ -385,10 +390,6 @@ impl AuthorizationCode {
             return Err(RedirectError::Refused(
                 format!("{error} {description}").trim().to_owned(),
             ));
-        }
-        // Compared in full; a redirect from someone else's sign-in is not ours to redeem.
-        if get("state") != Some(self.state.as_str()) {
-            return Err(RedirectError::State);
         }
         match get("code") {
             Some(code) if !code.is_empty() && code.len() <= 4096 => Ok(code.to_owned()),

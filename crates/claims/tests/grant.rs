@@ -102,6 +102,16 @@ fn redirects_are_accepted_only_with_this_sign_ins_state_and_a_code() {
             format!("error=access_denied&error_description=User+cancelled&state={state}"),
             RedirectError::Refused("access_denied User cancelled".into()),
         ),
+        // Any page can send the browser to the listener: an error without this sign-in's state
+        // must not end the login.
+        (
+            "error=access_denied&error_description=forged".to_owned(),
+            RedirectError::State,
+        ),
+        (
+            "error=access_denied&state=someone-else".to_owned(),
+            RedirectError::State,
+        ),
         (String::new(), RedirectError::State),
         ("%%%&&==".to_owned(), RedirectError::State),
     ];

@@ -231,8 +231,10 @@ pub fn template(plan: &Plan) -> Json {
                 "BackendUrl".into(),
                 json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API" }),
             );
-            add(
-                "ProfileIntegration",
+            // The path passed on (without it an HTTP API sends every route to the bare base URL),
+            // and the route's mappings: one integration for the routes without mappings, one for
+            // each route with mappings of its own.
+            let http_integration = |request_parameters: Json| {
                 json!({
                     "Type": "AWS::ApiGatewayV2::Integration",
                     "Properties": {
@@ -241,26 +243,18 @@ pub fn template(plan: &Plan) -> Json {
                         "IntegrationMethod": "ANY",
                         "IntegrationUri": { "Ref": "BackendUrl" },
                         "PayloadFormatVersion": "1.0",
-                        // Without it an HTTP API sends every route to the bare base URL.
-                        "RequestParameters": { "overwrite:path": "$request.path" },
+                        "RequestParameters": request_parameters,
                     }
-                }),
+                })
+            };
+            add(
+                "ProfileIntegration",
+                http_integration(json!({ "overwrite:path": "$request.path" })),
             );
-            // A route with parameter mappings of its own gets an integration of its own.
             for route in plan.routes.iter().filter(|r| !r.parameters.is_empty()) {
                 add(
                     &format!("{}Integration", route_id(&route.key)),
-                    json!({
-                        "Type": "AWS::ApiGatewayV2::Integration",
-                        "Properties": {
-                            "ApiId": { "Ref": "HttpApi" },
-                            "IntegrationType": "HTTP_PROXY",
-                            "IntegrationMethod": "ANY",
-                            "IntegrationUri": { "Ref": "BackendUrl" },
-                            "PayloadFormatVersion": "1.0",
-                            "RequestParameters": crate::http_request_parameters(route),
-                        }
-                    }),
+                    http_integration(json!(crate::http_request_parameters(route))),
                 );
             }
         }

@@ -78,9 +78,16 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
             "warning: the issuer's keys could not be fetched yet ({error}); requests will retry"
         );
     }
-    let integration = match (&args.upstream, &args.lambda) {
-        (Some(url), _) => Integration::Http(url.clone()),
-        _ => Integration::Lambda,
+    let (integration, backend) = match (&args.upstream, &args.lambda) {
+        (Some(url), _) => (
+            Integration::Http(url.clone()),
+            format!("your HTTP backend {url}"),
+        ),
+        (None, Some(path)) => (
+            Integration::Lambda,
+            format!("your Lambda function {}", path.display()),
+        ),
+        (None, None) => bail!("gateway needs --upstream URL or --lambda PATH"),
     };
     let emulator = Emulator::start_with(authorizer, routes.clone(), &args.listen, integration)
         .await
@@ -96,11 +103,6 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         None => None,
     };
     let base = emulator.gateway_url();
-    let backend = match (&args.upstream, &args.lambda) {
-        (Some(url), _) => format!("your HTTP backend {url}"),
-        (_, Some(path)) => format!("your Lambda function {}", path.display()),
-        _ => unreachable!("clap requires --upstream or --lambda"),
-    };
     println!("Portcullis gateway at {base} in front of {backend}");
     println!("routes:");
     for route in routes.iter() {

@@ -5,15 +5,13 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::{Plan, Runtime, Value};
+use crate::{Plan, Runtime, Value, ids};
 
 fn value(v: &Value) -> Json {
     match v {
         Value::Literal(text) => json!(text),
         Value::Ref(name) => json!({ "Ref": name }),
-        Value::CreatedPoolIssuer => {
-            json!({ "Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}" })
-        }
+        Value::Sub(template) => json!({ "Fn::Sub": template }),
     }
 }
 
@@ -56,14 +54,14 @@ pub fn template(plan: &Plan) -> Json {
     };
 
     add(
-        "ProfilesTable",
+        ids::TABLE,
         json!({
             "Type": "AWS::DynamoDB::Table",
             "Properties": {
-                "TableName": plan.table,
+                "TableName": plan.table.name,
                 "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{ "AttributeName": "sub", "AttributeType": "S" }],
-                "KeySchema": [{ "AttributeName": "sub", "KeyType": "HASH" }],
+                "AttributeDefinitions": [{ "AttributeName": plan.table.key, "AttributeType": "S" }],
+                "KeySchema": [{ "AttributeName": plan.table.key, "KeyType": "HASH" }],
                 "Tags": tags_list(plan),
             }
         }),
@@ -71,7 +69,7 @@ pub fn template(plan: &Plan) -> Json {
 
     if let Some(pool) = &plan.cognito {
         add(
-            "UserPool",
+            ids::USER_POOL,
             json!({
                 "Type": "AWS::Cognito::UserPool",
                 "Properties": {
@@ -83,7 +81,7 @@ pub fn template(plan: &Plan) -> Json {
             }),
         );
         add(
-            "UserPoolClient",
+            ids::USER_POOL_CLIENT,
             json!({
                 "Type": "AWS::Cognito::UserPoolClient",
                 "Properties": {
@@ -116,7 +114,7 @@ pub fn template(plan: &Plan) -> Json {
     }
 
     add(
-        "HttpApi",
+        ids::HTTP_API,
         json!({
             "Type": "AWS::ApiGatewayV2::Api",
             "Properties": { "Name": plan.name, "ProtocolType": "HTTP", "Tags": tags_map(plan) }
@@ -128,9 +126,9 @@ pub fn template(plan: &Plan) -> Json {
             "Type": "AWS::ApiGatewayV2::Authorizer",
             "Properties": {
                 "ApiId": { "Ref": "HttpApi" },
-                "Name": format!("{}-jwt", plan.name),
+                "Name": plan.authorizer.name,
                 "AuthorizerType": "JWT",
-                "IdentitySource": ["$request.header.Authorization"],
+                "IdentitySource": [plan.authorizer.identity_source],
                 "JwtConfiguration": {
                     "Issuer": value(&plan.authorizer.issuer),
                     "Audience": plan.authorizer.audiences.iter().map(value).collect::<Vec<_>>(),
@@ -147,32 +145,21 @@ pub fn template(plan: &Plan) -> Json {
             );
             parameters.insert("CodeKey".into(), json!({ "Type": "String", "Description": "S3 key of bootstrap.zip (cargo xtask build --runtime lambda)" }));
             add(
-                "ProfileLogGroup",
+                ids::LOG_GROUP,
                 json!({
                     "Type": "AWS::Logs::LogGroup",
-                    "Properties": { "LogGroupName": function.log_group, "RetentionInDays": 14, "Tags": tags_list(plan) }
+                    "Properties": { "LogGroupName": function.log_group.name, "RetentionInDays": function.log_group.retention_days, "Tags": tags_list(plan) }
                 }),
             );
+            let role = &function.role;
             add(
                 "ProfileRole",
                 json!({
                     "Type": "AWS::IAM::Role",
                     "Properties": {
-                        "RoleName": function.role,
-                        "AssumeRolePolicyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }],
-                        },
-                        "Policies": [{
-                            "PolicyName": "profiles-and-logs",
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [
-                                    { "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"], "Resource": { "Fn::GetAtt": ["ProfilesTable", "Arn"] } },
-                                    { "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": { "Fn::GetAtt": ["ProfileLogGroup", "Arn"] } },
-                                ],
-                            },
-                        }],
+                        "RoleName": role.name,
+                        "AssumeRolePolicyDocument": role.assume_policy(),
+                        "Policies": [{ "PolicyName": role.policy_name, "PolicyDocument": role.policy(value) }],
                         "Tags": tags_list(plan),
                     }
                 }),
@@ -188,15 +175,15 @@ pub fn template(plan: &Plan) -> Json {
                     "Type": "AWS::Lambda::Function",
                     "Properties": {
                         "FunctionName": function.name,
-                        "Runtime": "provided.al2023",
-                        "Handler": "bootstrap",
+                        "Runtime": function.runtime,
+                        "Handler": function.handler,
                         "Architectures": [function.arch.lambda_name()],
                         "MemorySize": function.memory_mb,
                         "Timeout": function.timeout_s,
                         "Code": { "S3Bucket": { "Ref": "CodeBucket" }, "S3Key": { "Ref": "CodeKey" } },
                         "Role": { "Fn::GetAtt": ["ProfileRole", "Arn"] },
                         "Environment": { "Variables": environment },
-                        "LoggingConfig": { "LogGroup": { "Ref": "ProfileLogGroup" } },
+                        "LoggingConfig": { "LogGroup": { "Ref": ids::LOG_GROUP } },
                         "Tags": tags_list(plan),
                     }
                 }),
@@ -219,9 +206,9 @@ pub fn template(plan: &Plan) -> Json {
                     "Type": "AWS::Lambda::Permission",
                     "Properties": {
                         "FunctionName": { "Ref": "ProfileFunction" },
-                        "Action": "lambda:InvokeFunction",
-                        "Principal": "apigateway.amazonaws.com",
-                        "SourceArn": { "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*" },
+                        "Action": function.permission.action,
+                        "Principal": function.permission.principal,
+                        "SourceArn": value(&function.permission.source_arn),
                     }
                 }),
             );
@@ -287,7 +274,7 @@ pub fn template(plan: &Plan) -> Json {
         "DefaultStage",
         json!({
             "Type": "AWS::ApiGatewayV2::Stage",
-            "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": "$default", "AutoDeploy": true, "Tags": tags_map(plan) }
+            "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": plan.stage, "AutoDeploy": true, "Tags": tags_map(plan) }
         }),
     );
     outputs.insert(

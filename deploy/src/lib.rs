@@ -14,7 +14,7 @@ mod yaml;
 
 use std::collections::BTreeMap;
 
-use portcullis_config::{AuthSettings, Provider, Routes};
+use portcullis_config::{AuthSettings, FunctionSettings, Provider, Routes};
 
 /// Where the service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +49,31 @@ impl Arch {
 pub enum Value {
     /// Known text.
     Literal(String),
-    /// The id (`Ref`) of a resource in this plan.
+    /// The id (`Ref`) of a resource in this plan, or a pseudo parameter (`AWS::Region`).
     Ref(&'static str),
-    /// The Cognito issuer URL of the pool created by this plan.
-    CreatedPoolIssuer,
+    /// Text with `${Name}` placeholders, as CloudFormation's `Fn::Sub` takes it: resources of this
+    /// plan (`${ProfilesTable}`) and the pseudo parameters `${AWS::Partition}`, `${AWS::Region}`,
+    /// `${AWS::AccountId}` and `${AWS::URLSuffix}` (so ARNs and hosts hold in every partition).
+    Sub(String),
+}
+
+/// The Cognito issuer URL of the pool created by this plan.
+pub const CREATED_POOL_ISSUER: &str =
+    "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}";
+
+/// Logical ids of the plan's resources: CloudFormation's resource names, and the names
+/// [`Value::Ref`] and [`Value::Sub`] use.
+pub mod ids {
+    /// The DynamoDB table.
+    pub const TABLE: &str = "ProfilesTable";
+    /// The Cognito user pool.
+    pub const USER_POOL: &str = "UserPool";
+    /// The Cognito app client.
+    pub const USER_POOL_CLIENT: &str = "UserPoolClient";
+    /// The log group.
+    pub const LOG_GROUP: &str = "ProfileLogGroup";
+    /// The HTTP API.
+    pub const HTTP_API: &str = "HttpApi";
 }
 
 /// What to deploy, besides the configuration.
@@ -66,11 +87,17 @@ pub struct Target {
     pub arch: Arch,
     /// Makes the Cognito Hosted UI domain prefix unique (the tutorial's `DOMAIN_SUFFIX`).
     pub domain_suffix: String,
+    /// The function's memory, timeout and environment of the user's own (`[function]`).
+    pub function: FunctionSettings,
 }
 
 /// The HTTP API's JWT authorizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorizer {
+    /// Its name (`portcullis-{stage}-jwt`).
+    pub name: String,
+    /// Where the token is read from.
+    pub identity_source: &'static str,
     /// Issuer (compared exactly with `iss`).
     pub issuer: Value,
     /// Audiences (`aud`, or `client_id` without `aud`).
@@ -109,16 +136,86 @@ pub struct Function {
     pub name: String,
     /// Architecture.
     pub arch: Arch,
+    /// Lambda runtime identifier (an OS-only runtime: the package holds `bootstrap`).
+    pub runtime: &'static str,
+    /// Handler (unused by OS-only runtimes, required by the API).
+    pub handler: &'static str,
     /// Memory in MB.
     pub memory_mb: u32,
     /// Timeout in seconds.
     pub timeout_s: u32,
-    /// Environment: the `PORTCULLIS_…` configuration.
+    /// Environment: the `PORTCULLIS_…` configuration, then `[function] environment`.
     pub environment: BTreeMap<String, Value>,
-    /// Execution role name.
-    pub role: String,
-    /// Log group name and retention.
-    pub log_group: String,
+    /// Execution role.
+    pub role: Role,
+    /// Log group.
+    pub log_group: LogGroup,
+    /// The HTTP API's permission to invoke the function.
+    pub permission: Permission,
+}
+
+/// The function's execution role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Role name.
+    pub name: String,
+    /// Who may assume it (Lambda).
+    pub assume_principal: &'static str,
+    /// The inline policy's name.
+    pub policy_name: &'static str,
+    /// The inline policy's statements.
+    pub statements: Vec<Statement>,
+}
+
+/// One `Allow` statement of a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// Actions allowed.
+    pub actions: Vec<&'static str>,
+    /// On this resource (an ARN).
+    pub resource: Value,
+}
+
+impl Role {
+    /// The trust policy document.
+    pub fn assume_policy(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Principal": { "Service": self.assume_principal }, "Action": "sts:AssumeRole" }],
+        })
+    }
+
+    /// The inline policy document, each resource rendered by `value`.
+    pub fn policy(&self, value: impl Fn(&Value) -> serde_json::Value) -> serde_json::Value {
+        let statements: Vec<serde_json::Value> = self
+            .statements
+            .iter()
+            .map(|s| serde_json::json!({ "Effect": "Allow", "Action": s.actions, "Resource": value(&s.resource) }))
+            .collect();
+        serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
+    }
+}
+
+/// The function's log group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogGroup {
+    /// `/aws/lambda/{function}`.
+    pub name: String,
+    /// Days events are kept.
+    pub retention_days: i32,
+}
+
+/// A resource-based policy statement letting the HTTP API invoke the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    /// Statement id (how a re-run finds it).
+    pub statement_id: &'static str,
+    /// The action granted.
+    pub action: &'static str,
+    /// To whom.
+    pub principal: &'static str,
+    /// From which API (every stage, method and path).
+    pub source_arn: Value,
 }
 
 /// The original tutorial's Cognito resources.
@@ -134,6 +231,15 @@ pub struct CognitoPool {
     pub callback_urls: Vec<String>,
 }
 
+/// The DynamoDB table of profiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Table name.
+    pub name: String,
+    /// The partition key (a string attribute).
+    pub key: &'static str,
+}
+
 /// Everything one deployment holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -147,10 +253,12 @@ pub struct Plan {
     pub authorizer: Authorizer,
     /// Routes.
     pub routes: Vec<Route>,
+    /// The stage (auto-deployed).
+    pub stage: &'static str,
     /// The function (Lambda runtime).
     pub function: Option<Function>,
     /// The DynamoDB table of profiles.
-    pub table: String,
+    pub table: Table,
     /// Cognito resources created with the stack (Cognito provider without an existing pool).
     pub cognito: Option<CognitoPool>,
     /// Tags on every resource: a re-run finds and updates them; `remove` deletes exactly them.
@@ -190,6 +298,8 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         let config = &auth.configs[0];
         (
             Authorizer {
+                name: format!("{name}-jwt"),
+                identity_source: IDENTITY_SOURCE,
                 issuer: Value::Literal(config.issuer().to_owned()),
                 audiences: config
                     .audiences()
@@ -202,8 +312,10 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
     } else {
         (
             Authorizer {
-                issuer: Value::CreatedPoolIssuer,
-                audiences: vec![Value::Ref("UserPoolClient")],
+                name: format!("{name}-jwt"),
+                identity_source: IDENTITY_SOURCE,
+                issuer: Value::Sub(CREATED_POOL_ISSUER.to_owned()),
+                audiences: vec![Value::Ref(ids::USER_POOL_CLIENT)],
             },
             Some(CognitoPool {
                 pool_name: format!("{name}-users"),
@@ -236,7 +348,10 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
             },
         })
         .collect();
-    let table = format!("{name}-profiles");
+    let table = Table {
+        name: format!("{name}-profiles"),
+        key: "sub",
+    };
     let function = (target.runtime == Runtime::Lambda).then(|| {
         let mut environment = BTreeMap::new();
         let mut set = |k: &str, v: Value| {
@@ -244,7 +359,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         };
         set("LAMBDA__MODE", Value::Literal("gateway".into()));
         set("STORE__KIND", Value::Literal("dynamodb".into()));
-        set("STORE__TABLE", Value::Ref("ProfilesTable"));
+        set("STORE__TABLE", Value::Ref(ids::TABLE));
         set("AUTH__PROVIDER", Value::Literal(provider.into()));
         match issuer {
             Issuer::Configured(AuthSettings {
@@ -266,8 +381,8 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
             }
             Issuer::TutorialCognitoPool => {
                 set("AUTH__COGNITO__REGION", Value::Ref("AWS::Region"));
-                set("AUTH__COGNITO__USER_POOL_ID", Value::Ref("UserPool"));
-                set("AUTH__COGNITO__CLIENT_ID", Value::Ref("UserPoolClient"));
+                set("AUTH__COGNITO__USER_POOL_ID", Value::Ref(ids::USER_POOL));
+                set("AUTH__COGNITO__CLIENT_ID", Value::Ref(ids::USER_POOL_CLIENT));
             }
             Issuer::Configured(AuthSettings {
                 provider: Provider::Auth0(tenant),
@@ -312,14 +427,51 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                 set("AUTH__AUDIENCE", Value::Literal(audiences.join(",")));
             }
         }
+        for (key, value) in &target.function.environment {
+            environment.insert(key.clone(), Value::Literal(value.clone()));
+        }
         Function {
             name: format!("{name}-profile"),
             arch: target.arch,
-            memory_mb: 256,
-            timeout_s: 10,
+            runtime: "provided.al2023",
+            handler: "bootstrap",
+            memory_mb: target.function.memory_mb,
+            timeout_s: target.function.timeout_s,
             environment,
-            role: format!("{name}-profile-role"),
-            log_group: format!("/aws/lambda/{name}-profile"),
+            role: Role {
+                name: format!("{name}-profile-role"),
+                assume_principal: "lambda.amazonaws.com",
+                policy_name: "profiles-and-logs",
+                statements: vec![
+                    Statement {
+                        actions: vec!["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                        resource: Value::Sub(format!(
+                            "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/${{{}}}",
+                            ids::TABLE
+                        )),
+                    },
+                    Statement {
+                        actions: vec!["logs:CreateLogStream", "logs:PutLogEvents"],
+                        resource: Value::Sub(format!(
+                            "arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{}}}:*",
+                            ids::LOG_GROUP
+                        )),
+                    },
+                ],
+            },
+            log_group: LogGroup {
+                name: format!("/aws/lambda/{name}-profile"),
+                retention_days: 14,
+            },
+            permission: Permission {
+                statement_id: "portcullis-http-api",
+                action: "lambda:InvokeFunction",
+                principal: "apigateway.amazonaws.com",
+                source_arn: Value::Sub(format!(
+                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{}}}/*",
+                    ids::HTTP_API
+                )),
+            },
         }
     });
     let tags = BTreeMap::from([
@@ -333,9 +485,13 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         runtime: target.runtime,
         authorizer,
         routes,
+        stage: "$default",
         function,
         table,
         cognito,
         tags,
     }
 }
+
+/// Where the authorizer reads the token (the only identity source a JWT authorizer has).
+pub const IDENTITY_SOURCE: &str = "$request.header.Authorization";

@@ -38,6 +38,7 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
             runtime,
             arch: Arch::Arm64,
             domain_suffix: "x7k2".into(),
+            function: Default::default(),
         };
         let routes = load(&Sources::text(&configured("oidc")))
             .expect("settings")

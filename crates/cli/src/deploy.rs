@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use portcullis_config::{Sources, load};
 #[cfg(feature = "aws")]
-use portcullis_deploy::apply::{Action, Aws, Backend, Change, Deployed};
+use portcullis_deploy::apply::{
+    Account, Action, Aws, Backend, Change, Connection, Deployed, Event,
+};
 
 use crate::flags::{DeployArgs, Provider, RemoveArgs};
 use portcullis_deploy::{Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, cloudformation, plan};
@@ -53,11 +55,12 @@ pub(crate) fn resolve_plan(
     let domain_suffix = std::env::var("DOMAIN_SUFFIX").unwrap_or_else(|_| "portcullis".into());
     portcullis_cognito::tutorial_domain(&options.stage, &domain_suffix)
         .map_err(|e| anyhow::anyhow!("{e} (from --stage and DOMAIN_SUFFIX)"))?;
-    let target = Target {
+    let mut target = Target {
         stage: options.stage.clone(),
         runtime: options.runtime,
         arch: options.arch,
         domain_suffix,
+        function: Default::default(),
     };
     let file = options
         .config
@@ -74,25 +77,36 @@ pub(crate) fn resolve_plan(
         .overrides
         .push(("auth.provider".into(), options.provider.name().to_owned()));
     let has_file = file.is_file();
+    let in_file = || {
+        if has_file {
+            format!("{}: ", file.display())
+        } else {
+            String::new()
+        }
+    };
     match load(&sources) {
-        Ok(settings) => Ok((
-            plan(
-                Issuer::Configured(&settings.auth),
-                &settings.routes,
-                &target,
-            ),
-            Some(settings),
-        )),
-        // The tutorial's own pool (no resource server, so no custom scopes on its routes).
-        Err(_) if options.provider == Provider::Cognito && !has_file => Ok((
-            plan(
-                Issuer::TutorialCognitoPool,
-                &portcullis_config::Routes::default(),
-                &target,
-            ),
-            None,
-        )),
-        Err(error) if has_file => bail!("{}: {error}", file.display()),
+        Ok(settings) => {
+            target.function = settings.function.clone();
+            Ok((
+                plan(
+                    Issuer::Configured(&settings.auth),
+                    &settings.routes,
+                    &target,
+                ),
+                Some(settings),
+            ))
+        }
+        // Cognito without an [auth.cognito] section: the tutorial's own pool, made with the stack
+        // (the file may still hold [routes] and [function]).
+        Err(portcullis_config::SettingsError::Missing { key, .. })
+            if options.provider == Provider::Cognito && key == "auth.cognito" =>
+        {
+            let (routes, function) = portcullis_config::load_without_auth(&sources)
+                .map_err(|error| anyhow::anyhow!("{}{error}", in_file()))?;
+            target.function = function;
+            Ok((plan(Issuer::TutorialCognitoPool, &routes, &target), None))
+        }
+        Err(error) if has_file => bail!("{}{error}", in_file()),
         Err(error) => bail!(
             "the {} provider needs settings: {error} (put them in {} or PORTCULLIS_… environment variables; see README)",
             options.provider.name(),
@@ -194,7 +208,7 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
     }
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let aws = runtime.block_on(connect(&options))?;
+    let (aws, account) = runtime.block_on(connect(&options))?;
 
     let code = match options.runtime {
         Runtime::Lambda => {
@@ -238,45 +252,64 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         plan.name, plan.provider, options.stage
     );
     let mut seen: Vec<Change> = Vec::new();
-    let result = runtime.block_on(portcullis_deploy::apply::apply(
+    let result = runtime.block_on(until_interrupted(portcullis_deploy::apply::apply(
         &plan,
         &aws,
+        &account,
         backend,
-        |change| {
-            println!("  {change}");
-            seen.push(change.clone());
-        },
-    ));
-    let deployed = match result {
-        Ok(deployed) => deployed,
-        Err(error) => {
-            let standing: Vec<&Change> = seen
-                .iter()
-                .filter(|c| {
-                    matches!(
-                        c.action,
-                        Action::Created | Action::Updated | Action::Unchanged
-                    )
-                })
-                .collect();
-            if standing.is_empty() {
-                bail!("deploy stopped: {error}; nothing was created");
-            }
-            let list: Vec<String> = standing
-                .iter()
-                .map(|c| format!("{} {}", c.kind, c.name))
-                .collect();
-            bail!(
-                "deploy stopped: {error}; these exist now: {}. Run the same deploy again to finish, or \
-                 `{} remove {}` to delete them",
-                list.join(", "),
-                crate::invoked_as(),
-                same_flags(&options)
-            );
+        |event| show(event, &mut seen),
+    )));
+    let stopped = |why: String| {
+        let standing: Vec<String> = seen
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.action,
+                    Action::Created | Action::Updated | Action::Unchanged
+                )
+            })
+            .map(|c| format!("{} {}", c.kind, c.name))
+            .collect();
+        if standing.is_empty() {
+            return format!("deploy {why}; nothing was created");
         }
+        format!(
+            "deploy {why}; these exist now: {}. Run the same deploy again to finish, or \
+             `{} remove {}` to delete them",
+            standing.join(", "),
+            crate::invoked_as(),
+            same_flags(&options)
+        )
+    };
+    let deployed = match result {
+        Some(Ok(deployed)) => deployed,
+        Some(Err(error)) => bail!("{}", stopped(format!("stopped: {error}"))),
+        None => return Err(crate::Interrupted(stopped("interrupted (Ctrl-C)".into())).into()),
     };
     report(&plan, &options, &aws, &deployed);
     Ok(())
+}
+
+#[cfg(feature = "aws")]
+/// `work`, or `None` when Ctrl-C comes first (the work is dropped between two AWS calls' answers;
+/// what it made so far is in the progress it told).
+async fn until_interrupted<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = tokio::signal::ctrl_c() => None,
+    }
+}
+
+#[cfg(feature = "aws")]
+/// A progress line; changes are kept for the summary.
+fn show(event: Event<'_>, seen: &mut Vec<Change>) {
+    match event {
+        Event::Change(change) => {
+            println!("  {change}");
+            seen.push(change.clone());
+        }
+        Event::Wait(wait) => println!("  {wait}"),
+    }
 }
 
 #[cfg(feature = "aws")]
@@ -350,12 +383,17 @@ fn report(plan: &Plan, options: &Options, aws: &Aws, deployed: &Deployed) {
 }
 
 #[cfg(feature = "aws")]
-/// The AWS clients, after checking Region, credentials and that the endpoint answers.
-pub(crate) async fn connect(options: &Options) -> Result<Aws> {
-    let aws =
-        Aws::from_environment(options.region.as_deref(), options.endpoint_url.as_deref()).await?;
-    aws.check_reachable(options.endpoint_url.as_deref()).await?;
-    Ok(aws)
+/// The AWS clients and the account, after checking Region, credentials and that the endpoint
+/// answers.
+pub(crate) async fn connect(options: &Options) -> Result<(Aws, Account)> {
+    let connection = Connection {
+        region: options.region.clone(),
+        endpoint_url: options.endpoint_url.clone(),
+        profile: None,
+    };
+    let aws = Aws::connect(&connection).await?;
+    let account = aws.account(options.endpoint_url.as_deref()).await?;
+    Ok((aws, account))
 }
 
 #[cfg(feature = "aws")]
@@ -363,26 +401,32 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     let options = Options::from(&args.target);
     let (plan, _) = resolve_plan(&options)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let aws = runtime.block_on(connect(&options))?;
+    let (aws, _) = runtime.block_on(connect(&options))?;
     println!(
         "==> remove {} ({}, stage {})",
         plan.name, plan.provider, options.stage
     );
     let mut seen: Vec<Change> = Vec::new();
-    let result = runtime.block_on(portcullis_deploy::apply::remove(&plan, &aws, |change| {
-        println!("  {change}");
-        seen.push(change.clone());
-    }));
+    let result = runtime.block_on(until_interrupted(portcullis_deploy::apply::remove(
+        &plan,
+        &aws,
+        |event| show(event, &mut seen),
+    )));
     let deleted = seen.iter().filter(|c| c.action == Action::Deleted).count();
     let absent = seen.iter().filter(|c| c.action == Action::Absent).count();
-    if let Err(error) = result {
-        bail!(
-            "remove stopped: {error}; {deleted} deleted so far. What remains is still tagged portcullis:stack={}: \
+    let stopped = |why: String| {
+        format!(
+            "remove {why}; {deleted} deleted so far. What remains is still tagged portcullis:stack={}: \
              run `{} remove {}` again to finish",
             plan.name,
             crate::invoked_as(),
             same_flags(&options)
-        );
+        )
+    };
+    match result {
+        Some(Ok(_)) => {}
+        Some(Err(error)) => bail!("{}", stopped(format!("stopped: {error}"))),
+        None => return Err(crate::Interrupted(stopped("interrupted (Ctrl-C)".into())).into()),
     }
     if deleted == 0 {
         println!("nothing to remove: no resource of {} exists", plan.name);

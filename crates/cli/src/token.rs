@@ -253,7 +253,7 @@ async fn cognito_token(
     plan: &portcullis_deploy::Plan,
     settings: Option<&Settings>,
 ) -> Result<GrantedToken> {
-    let aws = crate::deploy::connect(options).await?;
+    let (aws, _) = crate::deploy::connect(options).await?;
     let (pool_id, client_id) = cognito_ids(options, plan, settings, &aws).await?;
     let username = extra
         .username
@@ -366,7 +366,7 @@ async fn sign_in_target(
         }
         #[cfg(feature = "aws")]
         Some(Provider::Cognito(_)) | None => {
-            let aws = crate::deploy::connect(options).await?;
+            let (aws, _) = crate::deploy::connect(options).await?;
             let (_, client_id) = cognito_ids(options, plan, settings, &aws).await?;
             let domain = match (&extra.domain, &plan.cognito) {
                 (Some(domain), _) => domain.clone(),

@@ -51,7 +51,8 @@ pub use crate::routes::{
     Routes,
 };
 pub use crate::runtime::{
-    DEFAULT_BODY_LIMIT, LambdaMode, LogFormat, ServerSettings, StoreSettings,
+    DEFAULT_BODY_LIMIT, FunctionSettings, LAMBDA_ENVIRONMENT_BYTES, LambdaMode, LogFormat,
+    ServerSettings, StoreSettings,
 };
 
 /// The default configuration file, read from the working directory when present.
@@ -135,6 +136,8 @@ pub struct Settings {
     pub store: StoreSettings,
     /// The Lambda adapter's mode.
     pub lambda: LambdaMode,
+    /// The deployed Lambda function's memory, timeout and environment.
+    pub function: FunctionSettings,
 }
 
 /// The chosen provider and the authorizer configuration derived from it.
@@ -203,7 +206,16 @@ pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
         server: runtime::server(raw.server)?,
         store: runtime::store(raw.store)?,
         lambda: runtime::lambda(raw.lambda)?,
+        function: runtime::function(raw.function)?,
     })
+}
+
+/// What a deployment reads besides `[auth]`: the routes and the function settings. For a
+/// deployment that brings its own issuer (`portcullis deploy --provider cognito` without an
+/// `[auth.cognito]` section creates the tutorial's pool).
+pub fn load_without_auth(sources: &Sources) -> Result<(Routes, FunctionSettings), SettingsError> {
+    let raw = raw::read(sources)?;
+    Ok((Routes::parse(raw.routes)?, runtime::function(raw.function)?))
 }
 
 /// What a provider contributes before the generic `[auth]` overrides are applied.

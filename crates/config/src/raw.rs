@@ -25,6 +25,16 @@ pub(crate) struct Settings {
     pub(crate) server: Option<Server>,
     pub(crate) store: Option<Store>,
     pub(crate) lambda: Option<Lambda>,
+    pub(crate) function: Option<Function>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Function {
+    pub(crate) memory_mb: Option<i64>,
+    pub(crate) timeout_s: Option<i64>,
+    #[serde(default)]
+    pub(crate) environment: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -184,3 +184,121 @@ pub(crate) fn lambda(raw: Option<raw::Lambda>) -> Result<LambdaMode, SettingsErr
         .into()),
     }
 }
+
+/// The Lambda function's settings (`[function]`): memory, timeout and environment variables of
+/// the user's own, applied by `portcullis deploy` as an update when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSettings {
+    /// Memory in MB (Lambda: 128 to 10,240).
+    pub memory_mb: u32,
+    /// Timeout in seconds (Lambda: 1 to 900).
+    pub timeout_s: u32,
+    /// Environment variables besides the `PORTCULLIS_…` ones the deployment sets.
+    pub environment: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for FunctionSettings {
+    fn default() -> FunctionSettings {
+        FunctionSettings {
+            memory_mb: 256,
+            timeout_s: 10,
+            environment: Default::default(),
+        }
+    }
+}
+
+/// Lambda's memory range in MB.
+pub(crate) const LAMBDA_MEMORY_MB: std::ops::RangeInclusive<i64> = 128..=10_240;
+/// Lambda's timeout range in seconds.
+pub(crate) const LAMBDA_TIMEOUT_S: std::ops::RangeInclusive<i64> = 1..=900;
+/// Lambda's bound on all environment variables of a function together (keys and values, bytes).
+pub const LAMBDA_ENVIRONMENT_BYTES: usize = 4096;
+
+/// Names Lambda sets itself and refuses in a function's configuration.
+const LAMBDA_RESERVED: [&str; 18] = [
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+pub(crate) fn function(raw: Option<raw::Function>) -> Result<FunctionSettings, SettingsError> {
+    let defaults = FunctionSettings::default();
+    let Some(raw) = raw else {
+        return Ok(defaults);
+    };
+    let memory_mb = raw.memory_mb.unwrap_or(i64::from(defaults.memory_mb));
+    if !LAMBDA_MEMORY_MB.contains(&memory_mb) {
+        return Err(ConfigError::new(
+            "function.memory_mb",
+            memory_mb,
+            "Lambda's range, 128 to 10240 (MB)",
+        )
+        .into());
+    }
+    let timeout_s = raw.timeout_s.unwrap_or(i64::from(defaults.timeout_s));
+    if !LAMBDA_TIMEOUT_S.contains(&timeout_s) {
+        return Err(ConfigError::new(
+            "function.timeout_s",
+            timeout_s,
+            "Lambda's range, 1 to 900 (seconds; an HTTP API waits at most 30)",
+        )
+        .into());
+    }
+    let mut size = 0;
+    for (name, value) in &raw.environment {
+        let key = format!("function.environment.{name}");
+        let mut chars = name.chars();
+        let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !well_formed {
+            return Err(ConfigError::new(
+                &key,
+                name,
+                "a name of letters, digits and _, starting with a letter (Lambda's rule)",
+            )
+            .into());
+        }
+        if LAMBDA_RESERVED.contains(&name.as_str()) {
+            return Err(
+                ConfigError::new(&key, name, "a name Lambda does not reserve for itself").into(),
+            );
+        }
+        if name.to_ascii_uppercase().starts_with("PORTCULLIS_") {
+            return Err(ConfigError::new(
+                &key,
+                name,
+                "a name outside PORTCULLIS_ (deploy sets those from the [auth] and [store] settings)",
+            )
+            .into());
+        }
+        size += name.len() + value.len();
+    }
+    if size > LAMBDA_ENVIRONMENT_BYTES {
+        return Err(ConfigError::new(
+            "function.environment",
+            format!("{size} bytes"),
+            "at most 4096 bytes of names and values together (Lambda's limit)",
+        )
+        .into());
+    }
+    Ok(FunctionSettings {
+        memory_mb: memory_mb as u32,
+        timeout_s: timeout_s as u32,
+        environment: raw.environment,
+    })
+}

@@ -214,12 +214,68 @@ fn every_bad_value_is_refused_naming_key_value_and_expectation() {
             format!("{COGNITO}\n[routes.\"GET /user/profile\"]\nscopes = [\"profile read\"]\n"),
         ),
         ("toml_syntax_error", "[auth\nprovider = \"oidc\"\n".into()),
+        (
+            "function_memory_below_lambda",
+            format!("{COGNITO}\n[function]\nmemory_mb = 64\n"),
+        ),
+        (
+            "function_memory_above_lambda",
+            format!("{COGNITO}\n[function]\nmemory_mb = 20000\n"),
+        ),
+        (
+            "function_timeout_zero",
+            format!("{COGNITO}\n[function]\ntimeout_s = 0\n"),
+        ),
+        (
+            "function_timeout_above_lambda",
+            format!("{COGNITO}\n[function]\ntimeout_s = 901\n"),
+        ),
+        (
+            "function_environment_reserved",
+            format!("{COGNITO}\n[function]\nenvironment = {{ AWS_REGION = \"eu-west-1\" }}\n"),
+        ),
+        (
+            "function_environment_ours",
+            format!("{COGNITO}\n[function]\nenvironment = {{ PORTCULLIS_AUTH__ISSUER = \"x\" }}\n"),
+        ),
+        (
+            "function_environment_bad_name",
+            format!("{COGNITO}\n[function]\nenvironment = {{ \"1ST-VAR\" = \"x\" }}\n"),
+        ),
+        (
+            "function_environment_too_large",
+            format!(
+                "{COGNITO}\n[function]\nenvironment = {{ BIG = \"{}\" }}\n",
+                "x".repeat(4100)
+            ),
+        ),
+        (
+            "function_unknown_key",
+            format!("{COGNITO}\n[function]\nmemory = 512\n"),
+        ),
     ];
     assert!(cases.len() >= 15);
     for (name, text) in cases {
         let error = load(&Sources::text(&text)).expect_err(name);
         insta::assert_snapshot!(format!("error_{name}"), error.to_string());
     }
+}
+
+#[test]
+fn function_settings_default_to_256_mb_and_10_s_and_keep_names_as_written() {
+    let defaults = load(&Sources::text(COGNITO)).expect("settings").function;
+    assert_eq!((defaults.memory_mb, defaults.timeout_s), (256, 10));
+    assert!(defaults.environment.is_empty());
+    let text = format!(
+        "{COGNITO}\n[function]\nmemory_mb = 10240\ntimeout_s = 900\nenvironment = {{ Log_Level = \"debug\" }}\n"
+    );
+    let function = load(&Sources::text(&text)).expect("settings").function;
+    assert_eq!((function.memory_mb, function.timeout_s), (10240, 900));
+    assert_eq!(
+        function.environment.get("Log_Level").map(String::as_str),
+        Some("debug"),
+        "{function:?}"
+    );
 }
 
 #[test]

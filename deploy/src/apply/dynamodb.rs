@@ -1,0 +1,110 @@
+//! The profiles table (key from the plan).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb as dynamodb;
+
+use super::error::{ApplyError, call};
+use super::{Action, Aws, Record, Wait};
+use crate::Table;
+
+/// The table: created (on-demand billing, tagged) or left alone. `true` with `Created` when AWS
+/// still has it `CREATING` (see [`wait_active`]).
+pub(crate) async fn ensure_table(
+    aws: &Aws,
+    table: &Table,
+    tags: &HashMap<String, String>,
+) -> Result<(Action, bool), ApplyError> {
+    use dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TableStatus, Tag,
+    };
+    let name = table.name.as_str();
+    match aws.dynamodb.describe_table().table_name(name).send().await {
+        Ok(found) => {
+            let creating =
+                found.table().and_then(|t| t.table_status()) == Some(&TableStatus::Creating);
+            return Ok((Action::Unchanged, creating));
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(call("DescribeTable", name)(e)),
+    }
+    let bad = call::<dynamodb::error::BuildError>("CreateTable", name);
+    let attribute = AttributeDefinition::builder()
+        .attribute_name(table.key)
+        .attribute_type(ScalarAttributeType::S)
+        .build();
+    let key = KeySchemaElement::builder()
+        .attribute_name(table.key)
+        .key_type(KeyType::Hash)
+        .build();
+    let (attribute, key) = match (attribute, key) {
+        (Ok(a), Ok(k)) => (a, k),
+        (Err(e), _) | (_, Err(e)) => return Err(bad(e)),
+    };
+    let mut request = aws
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute)
+        .key_schema(key);
+    for (k, v) in tags {
+        let tag = Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+            .map_err(call("CreateTable", name))?;
+        request = request.tags(tag);
+    }
+    let created = request.send().await.map_err(call("CreateTable", name))?;
+    let creating =
+        created.table_description().and_then(|t| t.table_status()) != Some(&TableStatus::Active);
+    Ok((Action::Created, creating))
+}
+
+/// Waits (SDK waiter `TableExists`) until the table is `ACTIVE`.
+pub(crate) async fn wait_active(
+    aws: &Aws,
+    table: &Table,
+    record: &mut Record<'_>,
+    bound: Duration,
+) -> Result<(), ApplyError> {
+    use dynamodb::client::Waiters;
+    record.wait(Wait::settling(
+        "table",
+        &table.name,
+        "CREATING until ACTIVE",
+        bound,
+    ));
+    aws.dynamodb
+        .wait_until_table_exists()
+        .table_name(&table.name)
+        .wait(bound)
+        .await
+        .map_err(call("DescribeTable (waiting for ACTIVE)", &table.name))?;
+    Ok(())
+}
+
+/// Deletes the table.
+pub(crate) async fn delete_table(aws: &Aws, table: &Table) -> Result<Action, ApplyError> {
+    match aws
+        .dynamodb
+        .delete_table()
+        .table_name(&table.name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Action::Deleted),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(Action::Absent)
+        }
+        Err(e) => Err(call("DeleteTable", &table.name)(e)),
+    }
+}

@@ -1,0 +1,157 @@
+//! The function's execution role and its inline policy.
+
+use std::collections::HashMap;
+
+use aws_sdk_iam as iam;
+
+use super::error::{ApplyError, call, required};
+use super::{Action, Aws};
+use crate::Role;
+
+/// The role with its trust policy and the inline `policy` (rendered for this account): created,
+/// its policy updated when it differs, or left alone. Answers the role's ARN.
+pub(crate) async fn ensure_role(
+    aws: &Aws,
+    role: &Role,
+    policy: &serde_json::Value,
+    tags: &HashMap<String, String>,
+) -> Result<(String, Action), ApplyError> {
+    let name = role.name.as_str();
+    let (arn, action) = match aws.iam.get_role().role_name(name).send().await {
+        Ok(found) => (
+            required(found.role().map(|r| r.arn()), "GetRole", name, "a role ARN")?,
+            Action::Unchanged,
+        ),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            let mut request = aws
+                .iam
+                .create_role()
+                .role_name(name)
+                .assume_role_policy_document(role.assume_policy().to_string());
+            for (k, v) in tags {
+                let tag = iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(call("CreateRole", name))?;
+                request = request.tags(tag);
+            }
+            let created = request.send().await.map_err(call("CreateRole", name))?;
+            (
+                required(
+                    created.role().map(|r| r.arn()),
+                    "CreateRole",
+                    name,
+                    "a role ARN",
+                )?,
+                Action::Created,
+            )
+        }
+        Err(e) => return Err(call("GetRole", name)(e)),
+    };
+    let current = aws
+        .iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(role.policy_name)
+        .send()
+        .await;
+    let current = match current {
+        Ok(found) => Some(found),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(call("GetRolePolicy", name)(e)),
+    };
+    // IAM answers the document URL-encoded.
+    let same = current.as_ref().is_some_and(|p| {
+        serde_json::from_str::<serde_json::Value>(&percent_decode(p.policy_document()))
+            .ok()
+            .as_ref()
+            == Some(policy)
+    });
+    if same {
+        return Ok((arn, action));
+    }
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(role.policy_name)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .map_err(call("PutRolePolicy", name))?;
+    let action = match action {
+        Action::Unchanged => Action::Updated,
+        other => other,
+    };
+    Ok((arn, action))
+}
+
+/// Deletes the role and its inline policy.
+pub(crate) async fn delete_role(aws: &Aws, role: &Role) -> Result<Action, ApplyError> {
+    let name = role.name.as_str();
+    // The inline policy first: IAM refuses to delete a role that still has one.
+    match aws
+        .iam
+        .delete_role_policy()
+        .role_name(name)
+        .policy_name(role.policy_name)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if not_found(&e) => {}
+        Err(e) => return Err(call("DeleteRolePolicy", name)(e)),
+    }
+    match aws.iam.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(Action::Deleted),
+        Err(e) if not_found(&e) => Ok(Action::Absent),
+        Err(e) => Err(call("DeleteRole", name)(e)),
+    }
+}
+
+fn not_found(error: &impl iam::error::ProvideErrorMetadata) -> bool {
+    error.code() == Some("NoSuchEntity")
+}
+
+/// Decodes `%XX` escapes.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_keeps_what_is_not_an_escape() {
+        assert_eq!(percent_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%"), "%zz%");
+        // A multi-byte character right after '%' is not sliced through.
+        assert_eq!(percent_decode("%é"), "%é");
+    }
+}

@@ -29,6 +29,7 @@ pub(crate) struct Options {
     pub(crate) arch: Arch,
     pub(crate) region: Option<String>,
     pub(crate) endpoint_url: Option<String>,
+    pub(crate) profile: Option<String>,
     pub(crate) config: Option<PathBuf>,
 }
 
@@ -41,6 +42,7 @@ impl From<&crate::flags::Target> for Options {
             arch: target.arch.into(),
             region: target.region.clone(),
             endpoint_url: target.endpoint_url.clone(),
+            profile: target.profile.clone(),
             config: target.config.clone(),
         }
     }
@@ -247,9 +249,13 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         (None, None) => bail!("--runtime standalone needs --backend-url"),
     };
 
-    println!(
-        "==> deploy {} ({}, stage {})",
-        plan.name, plan.provider, options.stage
+    let json = args.json;
+    progress(
+        json,
+        &format!(
+            "==> deploy {} ({}, stage {})",
+            plan.name, plan.provider, options.stage
+        ),
     );
     let mut seen: Vec<Change> = Vec::new();
     let result = runtime.block_on(until_interrupted(portcullis_deploy::apply::apply(
@@ -257,7 +263,7 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         &aws,
         &account,
         backend,
-        |event| show(event, &mut seen),
+        |event| show(event, &mut seen, json),
     )));
     let stopped = |why: String| {
         let standing: Vec<String> = seen
@@ -286,7 +292,11 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         Some(Err(error)) => bail!("{}", stopped(format!("stopped: {error}"))),
         None => return Err(crate::Interrupted(stopped("interrupted (Ctrl-C)".into())).into()),
     };
-    report(&plan, &options, &aws, &deployed);
+    if json {
+        println!("{}", deployed_json(&plan, &options, &aws, &deployed));
+    } else {
+        report(&plan, &options, &aws, &deployed);
+    }
     Ok(())
 }
 
@@ -301,14 +311,24 @@ async fn until_interrupted<T>(work: impl std::future::Future<Output = T>) -> Opt
 }
 
 #[cfg(feature = "aws")]
+/// A progress line: on stdout, or on stderr when stdout carries the `--json` document.
+fn progress(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+#[cfg(feature = "aws")]
 /// A progress line; changes are kept for the summary.
-fn show(event: Event<'_>, seen: &mut Vec<Change>) {
+fn show(event: Event<'_>, seen: &mut Vec<Change>, json: bool) {
     match event {
         Event::Change(change) => {
-            println!("  {change}");
+            progress(json, &format!("  {change}"));
             seen.push(change.clone());
         }
-        Event::Wait(wait) => println!("  {wait}"),
+        Event::Wait(wait) => progress(json, &format!("  {wait}")),
     }
 }
 
@@ -329,10 +349,75 @@ pub(crate) fn same_flags(options: &Options) -> String {
     if let Some(url) = &options.endpoint_url {
         flags.push_str(&format!(" --endpoint-url {url}"));
     }
+    if let Some(profile) = &options.profile {
+        flags.push_str(&format!(" --profile {profile}"));
+    }
     if let Some(config) = &options.config {
         flags.push_str(&format!(" --config {}", config.display()));
     }
     flags
+}
+
+#[cfg(feature = "aws")]
+/// The Hosted UI sign-in URL of the tutorial's pool.
+fn hosted_ui(aws: &Aws, plan: &Plan, pool_id: &str, client_id: &str) -> Option<String> {
+    let cognito = plan.cognito.as_ref()?;
+    portcullis_cognito::CognitoSettings::new(
+        &aws.region,
+        pool_id,
+        client_id,
+        portcullis_cognito::IssuerType::Original,
+    )
+    .ok()
+    .map(|settings| settings.hosted_ui_url(&cognito.domain, CALLBACK_URL))
+}
+
+#[cfg(feature = "aws")]
+/// `deploy --json`: what was deployed, as one document.
+fn deployed_json(
+    plan: &Plan,
+    options: &Options,
+    aws: &Aws,
+    deployed: &Deployed,
+) -> serde_json::Value {
+    let routes: Vec<serde_json::Value> = plan
+        .routes
+        .iter()
+        .map(|route| {
+            let (method, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
+            serde_json::json!({
+                "route": route.key,
+                "method": method,
+                "url": format!("{}{path}", deployed.endpoint),
+                "authorization": if route.authorized { "JWT" } else { "NONE" },
+                "scopes": route.scopes,
+            })
+        })
+        .collect();
+    let resources: Vec<serde_json::Value> = deployed
+        .changes
+        .iter()
+        .map(|c| serde_json::json!({ "kind": c.kind, "name": c.name, "action": c.action.as_str() }))
+        .collect();
+    let cognito = deployed.cognito.as_ref().map(|(pool_id, client_id)| {
+        serde_json::json!({
+            "user_pool_id": pool_id,
+            "client_id": client_id,
+            "hosted_ui": hosted_ui(aws, plan, pool_id, client_id),
+        })
+    });
+    serde_json::json!({
+        "stack": plan.name,
+        "provider": plan.provider,
+        "stage": options.stage,
+        "region": aws.region,
+        "endpoint": deployed.endpoint,
+        "changed": deployed.changes.iter().any(|c| matches!(c.action, Action::Created | Action::Updated)),
+        "waits": deployed.waits,
+        "resources": resources,
+        "routes": routes,
+        "cognito": cognito,
+    })
 }
 
 #[cfg(feature = "aws")]
@@ -360,18 +445,10 @@ fn report(plan: &Plan, options: &Options, aws: &Aws, deployed: &Deployed) {
             println!("  {method} - {}{path}", deployed.endpoint);
         }
     }
-    if let (Some((pool_id, client_id)), Some(cognito)) = (&deployed.cognito, &plan.cognito) {
-        match portcullis_cognito::CognitoSettings::new(
-            &aws.region,
-            pool_id,
-            client_id,
-            portcullis_cognito::IssuerType::Original,
-        ) {
-            Ok(settings) => println!(
-                "sign in (Cognito Hosted UI):\n  {}",
-                settings.hosted_ui_url(&cognito.domain, CALLBACK_URL)
-            ),
-            Err(error) => println!("note: no Hosted UI URL for pool {pool_id}: {error}"),
+    if let Some((pool_id, client_id)) = &deployed.cognito {
+        match hosted_ui(aws, plan, pool_id, client_id) {
+            Some(url) => println!("sign in (Cognito Hosted UI):\n  {url}"),
+            None => println!("note: no Hosted UI URL for pool {pool_id}"),
         }
         println!("user pool {pool_id}, app client {client_id}");
     }
@@ -389,7 +466,7 @@ pub(crate) async fn connect(options: &Options) -> Result<(Aws, Account)> {
     let connection = Connection {
         region: options.region.clone(),
         endpoint_url: options.endpoint_url.clone(),
-        profile: None,
+        profile: options.profile.clone(),
     };
     let aws = Aws::connect(&connection).await?;
     let account = aws.account(options.endpoint_url.as_deref()).await?;
@@ -397,11 +474,41 @@ pub(crate) async fn connect(options: &Options) -> Result<(Aws, Account)> {
 }
 
 #[cfg(feature = "aws")]
+/// Asks on the terminal before deleting; anything but `y` or `yes` deletes nothing.
+fn confirm(plan: &Plan, aws: &Aws, account: &Account) -> Result<()> {
+    use std::io::Write;
+    eprint!(
+        "Delete every resource of {} (the API, function, role, log group, table{}) in account {}, {}? [y/N] ",
+        plan.name,
+        if plan.cognito.is_some() {
+            ", Cognito pool and its users"
+        } else {
+            ""
+        },
+        account.id,
+        aws.region
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        return Ok(());
+    }
+    bail!(
+        "nothing removed (answered {:?}); pass --yes to remove without asking",
+        answer.trim()
+    )
+}
+
+#[cfg(feature = "aws")]
 pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     let options = Options::from(&args.target);
     let (plan, _) = resolve_plan(&options)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let (aws, _) = runtime.block_on(connect(&options))?;
+    let (aws, account) = runtime.block_on(connect(&options))?;
+    if !args.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        confirm(&plan, &aws, &account)?;
+    }
     println!(
         "==> remove {} ({}, stage {})",
         plan.name, plan.provider, options.stage
@@ -410,7 +517,7 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     let result = runtime.block_on(until_interrupted(portcullis_deploy::apply::remove(
         &plan,
         &aws,
-        |event| show(event, &mut seen),
+        |event| show(event, &mut seen, false),
     )));
     let deleted = seen.iter().filter(|c| c.action == Action::Deleted).count();
     let absent = seen.iter().filter(|c| c.action == Action::Absent).count();

@@ -31,6 +31,10 @@ pub(crate) enum Command {
     Deploy(DeployArgs),
     /// Delete everything `deploy` made for the same provider and stage.
     Remove(RemoveArgs),
+    /// Show the deployed API as it stands: endpoints, authorizer, route scopes, function state.
+    Info(InfoArgs),
+    /// Print the deployed function's log events from CloudWatch Logs.
+    Logs(LogsArgs),
     /// Print a token for the deployed API (Cognito test user, or client credentials).
     Token(TokenArgs),
     /// Sign in with the authorization code flow and PKCE, and print the tokens.
@@ -200,6 +204,9 @@ pub(crate) struct Target {
     /// Send every AWS call here instead (an emulator such as moto).
     #[arg(long, value_name = "URL", value_parser = http_url_text)]
     pub(crate) endpoint_url: Option<String>,
+    /// A profile of your AWS config and credentials files (default: AWS_PROFILE, else `default`).
+    #[arg(long, value_name = "NAME", value_parser = profile_name)]
+    pub(crate) profile: Option<String>,
     /// The provider's settings (default: portcullis.toml).
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -221,12 +228,39 @@ pub(crate) struct DeployArgs {
     /// Write the CloudFormation template here and apply nothing.
     #[arg(long, value_name = "FILE")]
     pub(crate) export: Option<PathBuf>,
+    /// Print one JSON document (resources, endpoint, Cognito ids) on stdout; progress on stderr.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct RemoveArgs {
     #[command(flatten)]
     pub(crate) target: Target,
+    /// Delete without asking (remove asks only when stdin is a terminal).
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InfoArgs {
+    #[command(flatten)]
+    pub(crate) target: Target,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    #[command(flatten)]
+    pub(crate) target: Target,
+    /// Events from this long ago: a number with s, m, h or d (`90s`, `10m`, `2h`, `7d`).
+    #[arg(long, value_name = "AGE", default_value = "10m", value_parser = age)]
+    pub(crate) since: std::time::Duration,
+    /// Keep printing new events as they arrive (until Ctrl-C).
+    #[arg(long, short = 'f')]
+    pub(crate) follow: bool,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +344,44 @@ fn http_url(text: &str) -> Result<reqwest::Url, String> {
 
 fn http_url_text(text: &str) -> Result<String, String> {
     http_url(text).map(|_| text.to_owned())
+}
+
+/// `90s`, `10m`, `2h`, `7d`: at least a second, at most CloudWatch Logs' longest retention (10 years).
+fn age(text: &str) -> Result<std::time::Duration, String> {
+    let expected = || "expected a number with s, m, h or d, like 90s, 10m, 2h or 7d".to_owned();
+    let split = text.len().checked_sub(1).ok_or_else(expected)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| expected())?;
+    let seconds = match unit {
+        "s" => Some(number),
+        "m" => number.checked_mul(60),
+        "h" => number.checked_mul(3600),
+        "d" => number.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(expected)?;
+    if seconds == 0 || seconds > 3653 * 86_400 {
+        return Err(
+            "expected from 1s to 3653d (CloudWatch Logs keeps events at most 10 years)".to_owned(),
+        );
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// A profile name as the AWS config file spells its sections (`[profile NAME]`).
+fn profile_name(text: &str) -> Result<String, String> {
+    if text.is_empty()
+        || text.len() > 128
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+".contains(&b))
+    {
+        return Err(
+            "expected a profile name of letters, digits and - _ . @ + (as in ~/.aws/config)"
+                .to_owned(),
+        );
+    }
+    Ok(text.to_owned())
 }
 
 /// 1 to 20 lowercase letters, digits and hyphens: the stage is part of every resource name.

@@ -11,6 +11,8 @@ mod deploy;
 mod dev;
 mod flags;
 mod gateway;
+#[cfg(feature = "aws")]
+mod inspect;
 mod token;
 mod workspace;
 
@@ -56,6 +58,14 @@ fn main() -> ExitCode {
         Command::Build(args) => build::build(&args),
         Command::Deploy(args) => deploy::deploy(&args),
         Command::Remove(args) => deploy::remove(&args),
+        #[cfg(feature = "aws")]
+        Command::Info(args) => inspect::info(&args),
+        #[cfg(feature = "aws")]
+        Command::Logs(args) => inspect::logs(&args),
+        #[cfg(not(feature = "aws"))]
+        Command::Info(_) => Err(anyhow::anyhow!(deploy::without_aws("info"))),
+        #[cfg(not(feature = "aws"))]
+        Command::Logs(_) => Err(anyhow::anyhow!(deploy::without_aws("logs"))),
         Command::Token(args) => token::token(&args),
         Command::Login(args) => token::login(&args),
         #[cfg(feature = "aws")]

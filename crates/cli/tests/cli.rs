@@ -12,8 +12,8 @@ fn run(args: &[&str]) -> Output {
         .expect("portcullis runs")
 }
 
-const COMMANDS: [&str; 8] = [
-    "dev", "gateway", "build", "deploy", "remove", "token", "login", "bench",
+const COMMANDS: [&str; 10] = [
+    "dev", "gateway", "build", "deploy", "remove", "info", "logs", "token", "login", "bench",
 ];
 
 #[test]
@@ -45,7 +45,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 18] = [
         (
             &["dev", "--runtime", "ec2"],
             "error: invalid value 'ec2' for '--runtime <RUNTIME>' [possible values: lambda, standalone]",
@@ -101,6 +101,30 @@ fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2()
         (
             &["login", "--provider", "auth0", "--timeout", "0"],
             "error: invalid value '0' for '--timeout <SECONDS>': 0 is not in 1..=3600",
+        ),
+        (
+            &["logs", "--provider", "auth0", "--since", "10x"],
+            "error: invalid value '10x' for '--since <AGE>': expected a number with s, m, h or d, like 90s, 10m, 2h or 7d",
+        ),
+        (
+            &["logs", "--provider", "auth0", "--since", "0s"],
+            "error: invalid value '0s' for '--since <AGE>': expected from 1s to 3653d (CloudWatch Logs keeps events at most 10 years)",
+        ),
+        (
+            &["info", "--provider", "okta", "--profile", "my team"],
+            "error: invalid value 'my team' for '--profile <NAME>': expected a profile name of letters, digits and - _ . @ + (as in ~/.aws/config)",
+        ),
+        (
+            &["info", "--provider", "okta", "--follow"],
+            "error: unexpected argument '--follow' found",
+        ),
+        (
+            &["remove", "--provider", "okta", "--yes=no"],
+            "error: unexpected value 'no' for '--yes' found; no more were expected",
+        ),
+        (
+            &["deploy", "--provider", "okta", "--json", "--json"],
+            "error: the argument '--json' cannot be used multiple times",
         ),
         (
             &["bench", "--seconds", "3"],

@@ -191,6 +191,10 @@ fn first_deploy_change_then_remove(provider: &str, stage: &str, config: &str) {
         "each retry is shown:\n{first}"
     );
     assert!(first.contains("waiting: Pending until Active"), "{first}");
+    assert!(
+        first.contains("waiting: CREATING until ACTIVE"),
+        "the table is waited for:\n{first}"
+    );
     assert_eq!(
         rt.block_on(stack_apis(&direct, stage)),
         1,

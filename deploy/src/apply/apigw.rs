@@ -192,8 +192,18 @@ pub(crate) async fn find_authorizer(
             .await;
         match page {
             Ok(page) => Ok((page.items().to_vec(), page.next_token().map(str::to_owned))),
-            // An emulator without the operation (no error code): the routes were the answer.
-            Err(e) if e.code().is_none() && e.raw_response().is_some() => Ok((Vec::new(), None)),
+            // moto's server lacks the operation and answers an HTML error page: the routes were
+            // the answer. Any other failure (a real 5xx answers JSON) stops the deploy.
+            Err(e)
+                if e.code().is_none()
+                    && e.raw_response().is_some_and(|r| {
+                        r.headers()
+                            .get("content-type")
+                            .is_some_and(|t| t.starts_with("text/html"))
+                    }) =>
+            {
+                Ok((Vec::new(), None))
+            }
             Err(e) => Err(call("GetAuthorizers", api_id)(e)),
         }
     })
@@ -412,6 +422,8 @@ pub(crate) async fn ensure_route(
                 return Ok(super::Action::Unchanged);
             }
             let route_id = required(existing.route_id(), "GetRoutes", &route.key, "a route id")?;
+            // The scopes always, an empty list included: an update leaves out what it omits, so
+            // scopes removed from the configuration would stay enforced.
             aws.apigw
                 .update_route()
                 .api_id(api_id)
@@ -420,7 +432,7 @@ pub(crate) async fn ensure_route(
                 .target(&target)
                 .authorization_type(kind)
                 .set_authorizer_id(authorizer.map(str::to_owned))
-                .set_authorization_scopes(scopes)
+                .set_authorization_scopes(Some(route.scopes.clone()))
                 .send()
                 .await
                 .map_err(call("UpdateRoute", &route.key))?;

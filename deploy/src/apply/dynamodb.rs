@@ -108,3 +108,29 @@ pub(crate) async fn delete_table(aws: &Aws, table: &Table) -> Result<Action, App
         Err(e) => Err(call("DeleteTable", &table.name)(e)),
     }
 }
+
+/// The table's status (`ACTIVE`, `CREATING`, …); `None` when it does not exist.
+pub(crate) async fn table_status(aws: &Aws, table: &Table) -> Result<Option<String>, ApplyError> {
+    match aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table.name)
+        .send()
+        .await
+    {
+        Ok(found) => Ok(Some(
+            found
+                .table()
+                .and_then(|t| t.table_status())
+                .map_or("unknown", |s| s.as_str())
+                .to_owned(),
+        )),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(call("DescribeTable", &table.name)(e)),
+    }
+}

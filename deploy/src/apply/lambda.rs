@@ -65,7 +65,9 @@ async fn settle_state(
     state: Option<&State>,
     record: &mut Record<'_>,
 ) -> Result<(), ApplyError> {
-    if state.is_none_or(|s| *s == State::Active) {
+    // Only Pending settles by itself; an Inactive (idle) function is woken by the update that
+    // follows, and the waiter would poll it until the bound.
+    if state != Some(&State::Pending) {
         return Ok(());
     }
     record.wait(Wait::settling(
@@ -366,4 +368,39 @@ pub(crate) async fn delete_function(
     )
     .await?;
     Ok(deleted)
+}
+
+/// The function's state as Lambda reports it; `None` when it does not exist.
+pub(crate) async fn describe_function(
+    aws: &Aws,
+    name: &str,
+) -> Result<Option<super::LiveFunction>, ApplyError> {
+    let found = match aws.lambda.get_function().function_name(name).send().await {
+        Ok(found) => found,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(call("GetFunction", name)(e)),
+    };
+    let Some(config) = found.configuration() else {
+        return Ok(None);
+    };
+    let text = |value: Option<&str>| value.unwrap_or("unknown").to_owned();
+    Ok(Some(super::LiveFunction {
+        state: text(config.state().map(|s| s.as_str())),
+        last_update_status: text(config.last_update_status().map(|s| s.as_str())),
+        last_modified: text(config.last_modified()),
+        runtime: text(config.runtime().map(|r| r.as_str())),
+        arch: config
+            .architectures()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        memory_mb: config.memory_size().unwrap_or_default(),
+        timeout_s: config.timeout().unwrap_or_default(),
+    }))
 }

@@ -486,7 +486,10 @@ async fn handle(shared: &Shared, request: Request<Body>) -> Response<Body> {
         return respond(status, headers, bytes);
     };
 
-    // Faults applied to moto's answer.
+    // Faults applied to moto's answer (an answer that is not an object is passed on as it is).
+    if !json.is_object() {
+        return respond(status, headers, bytes);
+    }
     let mut state = shared.state.lock().expect("state");
     let settle_until = now + behaviour.settle;
     match operation.as_str() {
@@ -513,7 +516,8 @@ async fn handle(shared: &Shared, request: Request<Body>) -> Response<Body> {
             } else {
                 &mut json
             };
-            if let Some(name) = config["FunctionName"].as_str().map(str::to_owned)
+            if config.is_object()
+                && let Some(name) = config["FunctionName"].as_str().map(str::to_owned)
                 && let Some((until, status)) = state.functions.get(&name).copied()
                 && now < until
             {
@@ -528,8 +532,8 @@ async fn handle(shared: &Shared, request: Request<Body>) -> Response<Body> {
         "CreateTable" => {
             if let Some(name) = json["TableDescription"]["TableName"].as_str() {
                 state.tables.insert(name.to_owned(), settle_until);
+                json["TableDescription"]["TableStatus"] = json!("CREATING");
             }
-            json["TableDescription"]["TableStatus"] = json!("CREATING");
         }
         "DescribeTable" => {
             if let Some(name) = json["Table"]["TableName"].as_str()

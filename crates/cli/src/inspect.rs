@@ -1,0 +1,253 @@
+//! `portcullis info` and `portcullis logs`: the deployment as it stands, read from the live
+//! resources (nothing is built or changed).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+use portcullis_deploy::apply::{Live, describe};
+
+use crate::deploy::{Options, connect, resolve_plan, same_flags};
+use crate::flags::{InfoArgs, LogsArgs};
+
+pub(crate) fn info(args: &InfoArgs) -> Result<()> {
+    let options = Options::from(&args.target);
+    let (plan, _) = resolve_plan(&options)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (aws, account) = runtime.block_on(connect(&options))?;
+    let Some(live) = runtime.block_on(describe(&plan, &aws))? else {
+        bail!(
+            "no deployment {} in {} (account {}): run `{} deploy {}` first",
+            plan.name,
+            aws.region,
+            account.id,
+            crate::invoked_as(),
+            same_flags(&options)
+        );
+    };
+    let hosted_ui = live.cognito.as_ref().and_then(|(pool, client)| {
+        let cognito = plan.cognito.as_ref()?;
+        portcullis_cognito::CognitoSettings::new(
+            &aws.region,
+            pool,
+            client,
+            portcullis_cognito::IssuerType::Original,
+        )
+        .ok()
+        .map(|s| s.hosted_ui_url(&cognito.domain, portcullis_deploy::CALLBACK_URL))
+    });
+    if args.json {
+        println!(
+            "{}",
+            info_json(&plan, &aws.region, &account.id, &live, hosted_ui.as_deref())
+        );
+        return Ok(());
+    }
+    let Live {
+        api: (_, endpoint),
+        authorizer,
+        routes,
+        table,
+        cognito,
+        ..
+    } = &live;
+    println!(
+        "{} ({}, stage {}) in {}, account {}",
+        plan.name, plan.provider, options.stage, aws.region, account.id
+    );
+    println!("endpoint: {endpoint}");
+    match authorizer {
+        Some((issuer, audiences)) => println!(
+            "authorizer {}: issuer {issuer}, audiences {}",
+            plan.authorizer.name,
+            audiences.join(", ")
+        ),
+        None => println!(
+            "authorizer {}: missing (run deploy again)",
+            plan.authorizer.name
+        ),
+    }
+    println!("routes:");
+    for (key, authorization, scopes) in routes {
+        let scopes = if scopes.is_empty() {
+            String::new()
+        } else {
+            format!("  scopes: {}", scopes.join(" "))
+        };
+        println!("  {key:<24} {authorization}{scopes}");
+    }
+    if let Some(function) = &plan.function {
+        match function_line(live.function.as_ref()) {
+            Some(line) => println!("function {}: {line}", function.name),
+            None => println!("function {}: missing (run deploy again)", function.name),
+        }
+    }
+    match table {
+        Some(status) => println!("table {}: {status}", plan.table.name),
+        None => println!("table {}: missing (run deploy again)", plan.table.name),
+    }
+    if let (Some((pool, client)), Some(url)) = (cognito, &hosted_ui) {
+        println!("user pool {pool}, app client {client}");
+        println!("sign in (Cognito Hosted UI):\n  {url}");
+    }
+    Ok(())
+}
+
+fn function_line(function: Option<&portcullis_deploy::apply::LiveFunction>) -> Option<String> {
+    let f = function?;
+    Some(format!(
+        "{}, last update {} at {}, {} {}, {} MB, {} s",
+        f.state, f.last_update_status, f.last_modified, f.runtime, f.arch, f.memory_mb, f.timeout_s
+    ))
+}
+
+fn info_json(
+    plan: &portcullis_deploy::Plan,
+    region: &str,
+    account: &str,
+    live: &Live,
+    hosted_ui: Option<&str>,
+) -> serde_json::Value {
+    let routes: Vec<serde_json::Value> = live
+        .routes
+        .iter()
+        .map(|(key, authorization, scopes)| {
+            serde_json::json!({ "route": key, "authorization": authorization, "scopes": scopes })
+        })
+        .collect();
+    serde_json::json!({
+        "stack": plan.name,
+        "provider": plan.provider,
+        "region": region,
+        "account": account,
+        "endpoint": live.api.1,
+        "api_id": live.api.0,
+        "authorizer": live.authorizer.as_ref().map(|(issuer, audiences)| serde_json::json!({
+            "name": plan.authorizer.name, "issuer": issuer, "audiences": audiences,
+        })),
+        "routes": routes,
+        "function": live.function.as_ref().map(|f| serde_json::json!({
+            "name": plan.function.as_ref().map(|p| p.name.clone()),
+            "state": f.state,
+            "last_update_status": f.last_update_status,
+            "last_modified": f.last_modified,
+            "runtime": f.runtime,
+            "architecture": f.arch,
+            "memory_mb": f.memory_mb,
+            "timeout_s": f.timeout_s,
+        })),
+        "table": live.table.as_ref().map(|status| serde_json::json!({ "name": plan.table.name, "status": status })),
+        "cognito": live.cognito.as_ref().map(|(pool, client)| serde_json::json!({
+            "user_pool_id": pool, "client_id": client, "hosted_ui": hosted_ui,
+        })),
+    })
+}
+
+/// How often `--follow` asks for new events.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+pub(crate) fn logs(args: &LogsArgs) -> Result<()> {
+    let options = Options::from(&args.target);
+    let (plan, _) = resolve_plan(&options)?;
+    let Some(function) = &plan.function else {
+        bail!("--runtime standalone has no Lambda function: your server's logs are where it runs");
+    };
+    let group = function.log_group.name.clone();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (aws, _) = runtime.block_on(connect(&options))?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut start = now_ms - args.since.as_millis() as i64;
+    runtime.block_on(async {
+        loop {
+            let mut pages = aws
+                .logs
+                .filter_log_events()
+                .log_group_name(&group)
+                .start_time(start)
+                .into_paginator()
+                .send();
+            let mut printed = 0usize;
+            while let Some(page) = pages.next().await {
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                    {
+                        bail!(
+                            "no log group {group}: deploy the function first (`{} deploy {}`)",
+                            crate::invoked_as(),
+                            same_flags(&options)
+                        );
+                    }
+                    Err(e) => bail!(
+                        "FilterLogEvents for {group} failed: {}",
+                        aws_sdk_lambda_error(&e)
+                    ),
+                };
+                for event in page.events() {
+                    let at = event.timestamp().unwrap_or_default();
+                    start = start.max(at + 1);
+                    println!(
+                        "{} {} {}",
+                        rfc3339(at),
+                        event.log_stream_name().unwrap_or_default(),
+                        event.message().unwrap_or_default().trim_end()
+                    );
+                    printed += 1;
+                }
+            }
+            if !args.follow {
+                if printed == 0 {
+                    eprintln!(
+                        "no events in {group} in the last {} s",
+                        args.since.as_secs()
+                    );
+                }
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+    })
+}
+
+fn aws_sdk_lambda_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        next = e.source();
+    }
+    text
+}
+
+/// Milliseconds since the epoch as `2026-12-02T01:02:03.456Z`.
+fn rfc3339(ms: i64) -> String {
+    let t = portcullis_claims::UtcTime::from_epoch(ms.max(0).div_euclid(1000) as u64);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        ms.max(0).rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn timestamps_print_as_utc_with_milliseconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_510_111_042), "2026-11-24T08:48:31.042Z");
+    }
+}

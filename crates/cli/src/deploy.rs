@@ -521,6 +521,7 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     )));
     let deleted = seen.iter().filter(|c| c.action == Action::Deleted).count();
     let absent = seen.iter().filter(|c| c.action == Action::Absent).count();
+    let foreign = seen.iter().filter(|c| c.action == Action::Foreign).count();
     let stopped = |why: String| {
         format!(
             "remove {why}; {deleted} deleted so far. What remains is still tagged portcullis:stack={}: \
@@ -534,6 +535,12 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
         Some(Ok(_)) => {}
         Some(Err(error)) => bail!("{}", stopped(format!("stopped: {error}"))),
         None => return Err(crate::Interrupted(stopped("interrupted (Ctrl-C)".into())).into()),
+    }
+    if foreign > 0 {
+        println!(
+            "left alone: {foreign} resources have this stack's names but not its tag portcullis:stack={}",
+            plan.name
+        );
     }
     if deleted == 0 {
         println!("nothing to remove: no resource of {} exists", plan.name);

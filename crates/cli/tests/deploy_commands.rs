@@ -135,7 +135,7 @@ fn deploy_json_info_logs_profile_and_a_confirmed_remove() {
             .await
             .expect("stream");
         let event = |at: i64, message: &str| {
-            portcullis_deploy::apply::cloudwatchlogs::types::InputLogEvent::builder()
+            portcullis_deploy::apply::sdk::cloudwatchlogs::types::InputLogEvent::builder()
                 .timestamp(at)
                 .message(message)
                 .build()

@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{KEYS, host_arch, package_for, portcullis, scratch, succeed};
+use common::{KEYS, host_arch, portcullis, scratch, succeed};
 use faults::{Behaviour, Faults};
 use portcullis_deploy::apply::Aws;
 use portcullis_testkit::external::start_moto;
@@ -31,7 +31,7 @@ async fn other_teams(aws: &Aws, stage: &str) {
         aws.apigw
             .create_api()
             .name(name)
-            .protocol_type(portcullis_deploy::apply::apigatewayv2::types::ProtocolType::Http)
+            .protocol_type(portcullis_deploy::apply::sdk::apigatewayv2::types::ProtocolType::Http)
             .send()
             .await
             .expect("another team's API");
@@ -126,25 +126,7 @@ fn lines_with<'a>(stdout: &'a str, word: &str) -> Vec<&'a str> {
 
 /// A package whose `bootstrap` differs by `marker` (a new build).
 fn package_marked(dir: &Path, marker: u8) -> std::path::PathBuf {
-    let path = package_for(dir, host_arch());
-    // Rewrite the zip with one byte appended to the executable.
-    let bytes = std::fs::read(&path).expect("package");
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
-    let mut elf = Vec::new();
-    std::io::Read::read_to_end(&mut archive.by_name("bootstrap").expect("entry"), &mut elf)
-        .expect("read");
-    elf.push(marker);
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    writer
-        .start_file(
-            "bootstrap",
-            zip::write::SimpleFileOptions::default().unix_permissions(0o755),
-        )
-        .expect("entry");
-    std::io::Write::write_all(&mut writer, &elf).expect("write");
-    let marked = dir.join(format!("bootstrap-{marker}.zip"));
-    std::fs::write(&marked, writer.finish().expect("zip").into_inner()).expect("package");
-    marked
+    common::package_marked(dir, host_arch(), Some(marker))
 }
 
 fn first_deploy_change_then_remove(provider: &str, stage: &str, config: &str) {
@@ -455,4 +437,127 @@ fn a_deploy_interrupted_while_waiting_is_finished_by_the_next_and_cleared_by_rem
     ));
     assert!(lines_with(&removed, "absent").is_empty(), "{removed}");
     assert_eq!(rt.block_on(stack_apis(&direct, "flt-int")), 0);
+}
+
+#[test]
+fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
+    let moto = start_moto().expect("moto");
+    let dir = scratch("faults-foreign");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let direct = rt.block_on(Aws::with_static_credentials(
+        "us-east-1",
+        Some(moto.url()),
+        "test",
+        "test",
+    ));
+    // Someone else's table and role, named as this stack's would be, without its tag.
+    rt.block_on(async {
+        direct
+            .dynamodb
+            .create_table()
+            .table_name("portcullis-frn-profiles")
+            .billing_mode(
+                portcullis_deploy::apply::sdk::dynamodb::types::BillingMode::PayPerRequest,
+            )
+            .attribute_definitions(
+                portcullis_deploy::apply::sdk::dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(
+                        portcullis_deploy::apply::sdk::dynamodb::types::ScalarAttributeType::S,
+                    )
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                portcullis_deploy::apply::sdk::dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(portcullis_deploy::apply::sdk::dynamodb::types::KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .send()
+            .await
+            .expect("their table");
+        direct
+            .iam
+            .create_role()
+            .role_name("portcullis-frn-profile-role")
+            .assume_role_policy_document("{}")
+            .send()
+            .await
+            .expect("their role");
+    });
+    let faults = Faults::start(moto.url(), Behaviour::default());
+    let env: Vec<(&str, &str)> = KEYS
+        .iter()
+        .copied()
+        .chain([("AWS_REGION", "us-east-1")])
+        .collect();
+    let package = package_marked(&dir, 1);
+    let refused = common::fail(portcullis(
+        &dir,
+        &[
+            "deploy",
+            "--provider",
+            "cognito",
+            "--stage",
+            "frn",
+            "--arch",
+            host_arch(),
+            "--package",
+            package.to_str().expect("utf-8"),
+            "--endpoint-url",
+            faults.url(),
+        ],
+        &env,
+    ));
+    assert!(
+        refused.contains(
+            "a table named portcullis-frn-profiles exists but is not tagged portcullis:stack=portcullis-frn"
+        ),
+        "{refused}"
+    );
+    assert!(refused.contains("nothing was created"), "{refused}");
+    let removed = succeed(portcullis(
+        &dir,
+        &[
+            "remove",
+            "--provider",
+            "cognito",
+            "--stage",
+            "frn",
+            "--endpoint-url",
+            faults.url(),
+        ],
+        &env,
+    ));
+    for line in [
+        "role         portcullis-frn-profile-role                  left alone (not tagged as this stack's)",
+        "table        portcullis-frn-profiles                      left alone (not tagged as this stack's)",
+    ] {
+        assert!(removed.contains(line), "{line}\n{removed}");
+    }
+    assert!(removed.contains("left alone: 2 resources"), "{removed}");
+    rt.block_on(async {
+        assert!(
+            direct
+                .dynamodb
+                .describe_table()
+                .table_name("portcullis-frn-profiles")
+                .send()
+                .await
+                .is_ok(),
+            "their table stays"
+        );
+        assert!(
+            direct
+                .iam
+                .get_role()
+                .role_name("portcullis-frn-profile-role")
+                .send()
+                .await
+                .is_ok(),
+            "their role stays"
+        );
+    });
 }

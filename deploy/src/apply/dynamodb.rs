@@ -23,6 +23,9 @@ pub(crate) async fn ensure_table(
     let name = table.name.as_str();
     match aws.dynamodb.describe_table().table_name(name).send().await {
         Ok(found) => {
+            if !table_is_ours(aws, name, found.table(), tags).await? {
+                return Err(super::not_ours("table", name, tags));
+            }
             let creating =
                 found.table().and_then(|t| t.table_status()) == Some(&TableStatus::Creating);
             return Ok((Action::Unchanged, creating));
@@ -89,24 +92,73 @@ pub(crate) async fn wait_active(
     Ok(())
 }
 
-/// Deletes the table.
-pub(crate) async fn delete_table(aws: &Aws, table: &Table) -> Result<Action, ApplyError> {
+/// Whether the described table carries this stack's tag (DynamoDB lists tags by ARN).
+async fn table_is_ours(
+    aws: &Aws,
+    name: &str,
+    table: Option<&dynamodb::types::TableDescription>,
+    tags: &HashMap<String, String>,
+) -> Result<bool, ApplyError> {
+    let arn = super::error::required(
+        table.and_then(|t| t.table_arn()),
+        "DescribeTable",
+        name,
+        "a table ARN",
+    )?;
+    let listed = aws
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(call("ListTagsOfResource", name))?;
+    Ok(super::is_ours(
+        tags,
+        listed.tags().iter().map(|t| (t.key(), t.value())),
+    ))
+}
+
+/// Deletes the table, when it is this stack's.
+pub(crate) async fn delete_table(
+    aws: &Aws,
+    table: &Table,
+    tags: &HashMap<String, String>,
+) -> Result<Action, ApplyError> {
     match aws
         .dynamodb
-        .delete_table()
+        .describe_table()
         .table_name(&table.name)
         .send()
         .await
     {
-        Ok(_) => Ok(Action::Deleted),
+        Ok(found) => {
+            if !table_is_ours(aws, &table.name, found.table(), tags).await? {
+                return Ok(Action::Foreign);
+            }
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            Ok(Action::Absent)
+            return Ok(Action::Absent);
         }
-        Err(e) => Err(call("DeleteTable", &table.name)(e)),
+        Err(e) => return Err(call("DescribeTable", &table.name)(e)),
     }
+    let result = aws
+        .dynamodb
+        .delete_table()
+        .table_name(&table.name)
+        .send()
+        .await;
+    super::error::deletion(
+        result,
+        |e| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception())
+        },
+        "DeleteTable",
+        &table.name,
+    )
 }
 
 /// The table's status (`ACTIVE`, `CREATING`, …); `None` when it does not exist.

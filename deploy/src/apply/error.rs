@@ -41,6 +41,15 @@ pub enum ApplyError {
         /// The name that has no value.
         name: String,
     },
+    /// A resource with the plan's name exists but is not tagged as this stack's.
+    NotOurs {
+        /// `role`, `table`, …
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The stack it would have to belong to.
+        stack: String,
+    },
     /// A Cognito step failed.
     Cognito(portcullis_cognito::sdk::CognitoError),
     /// A check before anything is changed failed (Region, credentials, endpoint), in one line.
@@ -76,6 +85,11 @@ impl fmt::Display for ApplyError {
                     "the plan's value {value} names {name}, which this deployment does not have"
                 )
             }
+            ApplyError::NotOurs { kind, name, stack } => write!(
+                f,
+                "a {kind} named {name} exists but is not tagged portcullis:stack={stack}: it is not this \
+                 deployment's, so deploy will not take it over (use another --stage, or tag it if it is yours)"
+            ),
             ApplyError::Cognito(error) => write!(f, "{error}"),
             ApplyError::Setup(text) => f.write_str(text),
         }
@@ -108,6 +122,21 @@ pub(crate) fn call<E: Error + Send + Sync + 'static>(
         operation,
         resource,
         source: Box::new(source),
+    }
+}
+
+/// A delete's outcome: `Deleted`, `Absent` when `missing` says the error means "no such
+/// resource", else the error of `operation` on `resource`.
+pub(crate) fn deletion<T, E: Error + Send + Sync + 'static>(
+    result: Result<T, E>,
+    missing: impl Fn(&E) -> bool,
+    operation: &'static str,
+    resource: &str,
+) -> Result<super::Action, ApplyError> {
+    match result {
+        Ok(_) => Ok(super::Action::Deleted),
+        Err(e) if missing(&e) => Ok(super::Action::Absent),
+        Err(e) => Err(call(operation, resource)(e)),
     }
 }
 

@@ -18,10 +18,15 @@ pub(crate) async fn ensure_role(
 ) -> Result<(String, Action), ApplyError> {
     let name = role.name.as_str();
     let (arn, action) = match aws.iam.get_role().role_name(name).send().await {
-        Ok(found) => (
-            required(found.role().map(|r| r.arn()), "GetRole", name, "a role ARN")?,
-            Action::Unchanged,
-        ),
+        Ok(found) => {
+            if !role_is_ours(found.role(), tags) {
+                return Err(super::not_ours("role", name, tags));
+            }
+            (
+                required(found.role().map(|r| r.arn()), "GetRole", name, "a role ARN")?,
+                Action::Unchanged,
+            )
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_no_such_entity_exception()) =>
@@ -94,9 +99,24 @@ pub(crate) async fn ensure_role(
     Ok((arn, action))
 }
 
-/// Deletes the role and its inline policy.
-pub(crate) async fn delete_role(aws: &Aws, role: &Role) -> Result<Action, ApplyError> {
+fn role_is_ours(role: Option<&iam::types::Role>, tags: &HashMap<String, String>) -> bool {
+    let found = role.map(|r| r.tags()).unwrap_or_default();
+    super::is_ours(tags, found.iter().map(|t| (t.key(), t.value())))
+}
+
+/// Deletes the role and its inline policy, when it is this stack's.
+pub(crate) async fn delete_role(
+    aws: &Aws,
+    role: &Role,
+    tags: &HashMap<String, String>,
+) -> Result<Action, ApplyError> {
     let name = role.name.as_str();
+    match aws.iam.get_role().role_name(name).send().await {
+        Ok(found) if role_is_ours(found.role(), tags) => {}
+        Ok(_) => return Ok(Action::Foreign),
+        Err(e) if not_found(&e) => return Ok(Action::Absent),
+        Err(e) => return Err(call("GetRole", name)(e)),
+    }
     // The inline policy first: IAM refuses to delete a role that still has one.
     match aws
         .iam
@@ -110,11 +130,8 @@ pub(crate) async fn delete_role(aws: &Aws, role: &Role) -> Result<Action, ApplyE
         Err(e) if not_found(&e) => {}
         Err(e) => return Err(call("DeleteRolePolicy", name)(e)),
     }
-    match aws.iam.delete_role().role_name(name).send().await {
-        Ok(_) => Ok(Action::Deleted),
-        Err(e) if not_found(&e) => Ok(Action::Absent),
-        Err(e) => Err(call("DeleteRole", name)(e)),
-    }
+    let result = aws.iam.delete_role().role_name(name).send().await;
+    super::error::deletion(result, not_found, "DeleteRole", name)
 }
 
 fn not_found(error: &impl iam::error::ProvideErrorMetadata) -> bool {

@@ -154,7 +154,8 @@ pub(crate) async fn ensure_function(
                         .set_tags(Some(deployment.tags.clone()))
                         .send()
                 },
-                |e| role_not_ready(e).or_else(|| conflict(e)),
+                // A 409 here is "Function already exist" (a concurrent deploy): not a wait.
+                role_not_ready,
             )
             .await?;
             let arn = required(
@@ -168,6 +169,9 @@ pub(crate) async fn ensure_function(
         }
         Err(e) => return Err(call("GetFunction", name)(e)),
     };
+    if !function_is_ours(found.tags(), deployment.tags) {
+        return Err(super::not_ours("function", name, deployment.tags));
+    }
     let config = found.configuration().ok_or_else(|| ApplyError::Missing {
         operation: "GetFunction",
         resource: name.to_owned(),
@@ -334,13 +338,38 @@ pub(crate) async fn ensure_permission(
     Ok(action)
 }
 
-/// Deletes the function (its permission goes with it).
+fn function_is_ours(
+    found: Option<&HashMap<String, String>>,
+    tags: &HashMap<String, String>,
+) -> bool {
+    super::is_ours(
+        tags,
+        found
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+/// Deletes the function (its permission goes with it), when it is this stack's.
 pub(crate) async fn delete_function(
     aws: &Aws,
     function: &Function,
+    tags: &HashMap<String, String>,
     record: &mut Record<'_>,
 ) -> Result<Action, ApplyError> {
     let name = function.name.as_str();
+    match aws.lambda.get_function().function_name(name).send().await {
+        Ok(found) if function_is_ours(found.tags(), tags) => {}
+        Ok(_) => return Ok(Action::Foreign),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(Action::Absent);
+        }
+        Err(e) => return Err(call("GetFunction", name)(e)),
+    }
     let deleted = retrying(
         record,
         ("function", name),

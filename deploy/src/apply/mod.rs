@@ -21,10 +21,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::time::Duration;
 
-/// The API Gateway v2 SDK the clients are built from (its types, for callers of [`Aws::apigw`]).
-pub use aws_sdk_apigatewayv2 as apigatewayv2;
-/// The CloudWatch Logs SDK (its types, for callers of [`Aws::logs`]).
-pub use aws_sdk_cloudwatchlogs as cloudwatchlogs;
+/// The SDK crates the clients are built from (their types, for callers of [`Aws`]'s clients).
+pub mod sdk {
+    pub use aws_sdk_apigatewayv2 as apigatewayv2;
+    pub use aws_sdk_cloudwatchlogs as cloudwatchlogs;
+    pub use aws_sdk_dynamodb as dynamodb;
+}
 pub use clients::{Account, Aws, Connection, MAX_ATTEMPTS};
 pub use error::ApplyError;
 pub use lambda::code_sha256;
@@ -44,6 +46,8 @@ pub enum Action {
     Deleted,
     /// There was nothing to delete.
     Absent,
+    /// A resource of the same name exists but is not tagged as this stack's: left alone.
+    Foreign,
 }
 
 impl Action {
@@ -55,6 +59,7 @@ impl Action {
             Action::Unchanged => "unchanged",
             Action::Deleted => "deleted",
             Action::Absent => "absent",
+            Action::Foreign => "foreign",
         }
     }
 
@@ -91,13 +96,11 @@ pub struct Change {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<12} {:<44} {}",
-            self.kind,
-            self.name,
-            self.action.as_str()
-        )
+        let action = match self.action {
+            Action::Foreign => "left alone (not tagged as this stack's)",
+            other => other.as_str(),
+        };
+        write!(f, "{:<12} {:<44} {action}", self.kind, self.name)
     }
 }
 
@@ -274,6 +277,31 @@ pub enum Backend<'a> {
     Lambda(&'a [u8]),
     /// A standalone `portcullis-server` at this base URL (HTTP proxy; the request path is passed on).
     Http(&'a str),
+}
+
+/// The tag that marks a resource as this stack's.
+pub(crate) const STACK_TAG: &str = "portcullis:stack";
+
+/// Whether a resource carrying `found` tags belongs to the stack tagged `wanted`.
+pub(crate) fn is_ours<'a>(
+    wanted: &HashMap<String, String>,
+    mut found: impl Iterator<Item = (&'a str, &'a str)>,
+) -> bool {
+    let stack = wanted.get(STACK_TAG).map(String::as_str);
+    stack.is_some() && found.any(|(k, v)| k == STACK_TAG && Some(v) == stack)
+}
+
+/// The error for a same-named resource that is not this stack's.
+pub(crate) fn not_ours(
+    kind: &'static str,
+    name: &str,
+    wanted: &HashMap<String, String>,
+) -> ApplyError {
+    ApplyError::NotOurs {
+        kind,
+        name: name.to_owned(),
+        stack: wanted.get(STACK_TAG).cloned().unwrap_or_default(),
+    }
 }
 
 fn tag_map(plan: &Plan) -> HashMap<String, String> {
@@ -498,20 +526,18 @@ pub async fn remove(
         waits: 0,
         progress: &mut progress,
     };
+    let tags = tag_map(plan);
     record.note("http api", &plan.name, apigw::delete_api(aws, plan).await?);
     if let Some(function) = &plan.function {
-        let action = lambda::delete_function(aws, function, &mut record).await?;
+        let action = lambda::delete_function(aws, function, &tags, &mut record).await?;
         record.note("function", &function.name, action);
-        let action = logs::delete_log_group(aws, &function.log_group).await?;
+        let action = logs::delete_log_group(aws, &function.log_group, &tags).await?;
         record.note("log group", &function.log_group.name, action);
-        let action = iam::delete_role(aws, &function.role).await?;
+        let action = iam::delete_role(aws, &function.role, &tags).await?;
         record.note("role", &function.role.name, action);
     }
-    record.note(
-        "table",
-        &plan.table.name,
-        dynamodb::delete_table(aws, &plan.table).await?,
-    );
+    let action = dynamodb::delete_table(aws, &plan.table, &tags).await?;
+    record.note("table", &plan.table.name, action);
     if let Some(cognito) = &plan.cognito {
         let admin = &aws.cognito;
         match admin.find_user_pool(&cognito.pool_name).await? {

@@ -37,9 +37,16 @@ pub(crate) fn package(dir: &Path) -> PathBuf {
 /// The same for `arch`: the host's `/bin/true` with the ELF header's machine set to `arch` (moto
 /// stores the package; nothing runs it).
 pub(crate) fn package_for(dir: &Path, arch: &str) -> PathBuf {
+    package_marked(dir, arch, None)
+}
+
+/// The same, with `marker` appended to the executable (a different build) and in a file of its
+/// own.
+pub(crate) fn package_marked(dir: &Path, arch: &str, marker: Option<u8>) -> PathBuf {
     let mut elf = std::fs::read("/bin/true").expect("/bin/true");
     let machine: u16 = if arch == "arm64" { 0xb7 } else { 0x3e };
     elf[18..20].copy_from_slice(&machine.to_le_bytes());
+    elf.extend(marker);
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     writer
         .start_file(
@@ -48,7 +55,10 @@ pub(crate) fn package_for(dir: &Path, arch: &str) -> PathBuf {
         )
         .expect("entry");
     writer.write_all(&elf).expect("write");
-    let path = dir.join("bootstrap.zip");
+    let path = match marker {
+        Some(marker) => dir.join(format!("bootstrap-{marker}.zip")),
+        None => dir.join("bootstrap.zip"),
+    };
     std::fs::write(&path, writer.finish().expect("zip").into_inner()).expect("package");
     path
 }

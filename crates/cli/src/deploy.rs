@@ -250,6 +250,9 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
     };
 
     let json = args.json;
+    if args.dry_run {
+        return dry_run(&runtime, &plan, &aws, &account, backend, json);
+    }
     progress(
         json,
         &format!(
@@ -296,6 +299,65 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         println!("{}", deployed_json(&plan, &options, &aws, &deployed));
     } else {
         report(&plan, &options, &aws, &deployed);
+    }
+    Ok(())
+}
+
+#[cfg(feature = "aws")]
+/// `deploy --dry-run`: what would change, read from the live account; nothing is changed.
+fn dry_run(
+    runtime: &tokio::runtime::Runtime,
+    plan: &Plan,
+    aws: &Aws,
+    account: &Account,
+    backend: Backend<'_>,
+    json: bool,
+) -> Result<()> {
+    progress(
+        json,
+        &format!(
+            "==> dry run of deploy {} ({}) in {}, account {}: nothing is changed",
+            plan.name, plan.provider, aws.region, account.id
+        ),
+    );
+    let changes = runtime.block_on(portcullis_deploy::apply::dry_run(
+        plan,
+        aws,
+        account,
+        backend,
+        |event| {
+            if let Event::Change(c) = event {
+                let would = match c.action {
+                    Action::Unchanged => "unchanged".to_owned(),
+                    other => format!("would be {}", other.as_str()),
+                };
+                progress(json, &format!("  {:<12} {:<44} {would}", c.kind, c.name));
+            }
+        },
+    ))?;
+    let count = |action: Action| changes.iter().filter(|c| c.action == action).count();
+    if json {
+        let resources: Vec<serde_json::Value> = changes
+            .iter()
+            .map(|c| serde_json::json!({ "kind": c.kind, "name": c.name, "action": c.action.as_str() }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "stack": plan.name, "dry_run": true, "resources": resources })
+        );
+    } else if count(Action::Created) + count(Action::Updated) + count(Action::Deleted) == 0 {
+        println!(
+            "nothing would change: all {} resources match the plan",
+            changes.len()
+        );
+    } else {
+        println!(
+            "{} would be created, {} updated, {} deleted, {} unchanged; nothing was changed",
+            count(Action::Created),
+            count(Action::Updated),
+            count(Action::Deleted),
+            count(Action::Unchanged)
+        );
     }
     Ok(())
 }

@@ -231,6 +231,10 @@ pub(crate) struct DeployArgs {
     /// Print one JSON document (resources, endpoint, Cognito ids) on stdout; progress on stderr.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Compare with the live account and print what would be created, updated or left unchanged;
+    /// change nothing.
+    #[arg(long, conflicts_with = "export")]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]

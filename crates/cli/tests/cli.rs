@@ -45,7 +45,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2() {
-    let cases: [(&[&str], &str); 18] = [
+    let cases: [(&[&str], &str); 19] = [
         (
             &["dev", "--runtime", "ec2"],
             "error: invalid value 'ec2' for '--runtime <RUNTIME>' [possible values: lambda, standalone]",
@@ -125,6 +125,17 @@ fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2()
         (
             &["deploy", "--provider", "okta", "--json", "--json"],
             "error: the argument '--json' cannot be used multiple times",
+        ),
+        (
+            &[
+                "deploy",
+                "--provider",
+                "okta",
+                "--dry-run",
+                "--export",
+                "t.yaml",
+            ],
+            "error: the argument '--dry-run' cannot be used with '--export <FILE>'",
         ),
         (
             &["bench", "--seconds", "3"],

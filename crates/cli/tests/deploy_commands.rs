@@ -41,6 +41,41 @@ fn deploy_json_info_logs_profile_and_a_confirmed_remove() {
         portcullis(&dir, &args, env)
     };
 
+    let package_arg = package.to_str().expect("utf-8").to_owned();
+    let would = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("  ") && l.contains(" would be "))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    // --dry-run on an empty account: everything would be created, and nothing is.
+    let dry = succeed(run(
+        &with(
+            "deploy",
+            &[
+                "--arch",
+                host_arch(),
+                "--package",
+                &package_arg,
+                "--dry-run",
+            ],
+        ),
+        &env,
+    ));
+    assert!(dry.contains("nothing is changed"), "{dry}");
+    assert_eq!(would(&dry).len(), 15, "{dry}");
+    assert!(
+        would(&dry).iter().all(|l| l.ends_with("would be created")),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("15 would be created, 0 updated, 0 deleted, 0 unchanged"),
+        "{dry}"
+    );
+    let none = fail(run(&with("info", &[]), &env));
+    assert!(none.contains("no deployment portcullis-cmds"), "{none}");
+
     // deploy --json: one document on stdout, progress on stderr.
     let output = run(
         &with(
@@ -112,6 +147,49 @@ fn deploy_json_info_logs_profile_and_a_confirmed_remove() {
     assert_eq!(info_json["function"]["memory_mb"], 256);
     assert_eq!(info_json["cognito"]["user_pool_id"], pool.as_str());
     assert_eq!(info_json["routes"].as_array().map(Vec::len), Some(3));
+
+    // --dry-run against the deployed stack with one route's scopes changed names exactly that.
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        "[routes.\"POST /user/profile\"]\nscopes = [\"email\"]\n",
+    )
+    .expect("config");
+    let dry = succeed(run(
+        &with(
+            "deploy",
+            &[
+                "--arch",
+                host_arch(),
+                "--package",
+                &package_arg,
+                "--dry-run",
+            ],
+        ),
+        &env,
+    ));
+    assert_eq!(
+        would(&dry),
+        ["route POST /user/profile would be updated"],
+        "{dry}"
+    );
+    assert!(
+        dry.contains("0 would be created, 1 updated, 0 deleted, 14 unchanged"),
+        "{dry}"
+    );
+    let still: serde_json::Value =
+        serde_json::from_str(&succeed(run(&with("info", &["--json"]), &env))).expect("json");
+    let post = still["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .find(|r| r["route"] == "POST /user/profile")
+        .expect("POST route");
+    assert_eq!(
+        post["scopes"],
+        serde_json::json!([]),
+        "the dry run changed nothing"
+    );
+    std::fs::remove_file(dir.join("portcullis.toml")).expect("config");
 
     // logs: events written through the Logs API come back, oldest first.
     let rt = tokio::runtime::Runtime::new().expect("runtime");

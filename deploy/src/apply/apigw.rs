@@ -37,11 +37,20 @@ where
     )))
 }
 
-/// The HTTP API of this plan: the one named `plan.name` carrying the plan's stack tag.
+/// The HTTP API of this plan: the one named `plan.name` carrying the plan's stack tag (the oldest,
+/// when a create the SDK re-sent made two).
 pub(crate) async fn find_api(
     aws: &Aws,
     plan: &Plan,
 ) -> Result<Option<apigw::types::Api>, ApplyError> {
+    Ok(find_apis(aws, plan).await?.into_iter().next())
+}
+
+/// Every API named `plan.name` carrying the plan's stack tag, oldest first.
+pub(crate) async fn find_apis(
+    aws: &Aws,
+    plan: &Plan,
+) -> Result<Vec<apigw::types::Api>, ApplyError> {
     let apis = all_pages("GetApis", &plan.name, |token| async move {
         let page = aws
             .apigw
@@ -53,11 +62,16 @@ pub(crate) async fn find_api(
         Ok((page.items().to_vec(), page.next_token().map(str::to_owned)))
     })
     .await?;
-    let stack = plan.tags.get("portcullis:stack");
-    Ok(apis.into_iter().find(|api| {
-        api.name() == Some(plan.name.as_str())
-            && api.tags().and_then(|t| t.get("portcullis:stack")) == stack
-    }))
+    let stack = plan.tags.get(super::STACK_TAG);
+    let mut ours: Vec<apigw::types::Api> = apis
+        .into_iter()
+        .filter(|api| {
+            api.name() == Some(plan.name.as_str())
+                && api.tags().and_then(|t| t.get(super::STACK_TAG)) == stack
+        })
+        .collect();
+    ours.sort_by_key(|api| api.created_date().map(|d| (d.secs(), d.subsec_nanos())));
+    Ok(ours)
 }
 
 /// The API's id and endpoint, and whether it was made now.
@@ -70,6 +84,7 @@ pub(crate) async fn ensure_api(
     aws: &Aws,
     plan: &Plan,
     tags: &HashMap<String, String>,
+    dry: bool,
 ) -> Result<(Api, super::Action), ApplyError> {
     if let Some(api) = find_api(aws, plan).await? {
         let found = Api {
@@ -77,6 +92,13 @@ pub(crate) async fn ensure_api(
             endpoint: required(api.api_endpoint(), "GetApis", &plan.name, "an api endpoint")?,
         };
         return Ok((found, super::Action::Unchanged));
+    }
+    if dry {
+        let api = Api {
+            id: String::new(),
+            endpoint: String::new(),
+        };
+        return Ok((api, super::Action::Created));
     }
     let created = aws
         .apigw
@@ -99,18 +121,22 @@ pub(crate) async fn ensure_api(
     Ok((api, super::Action::Created))
 }
 
-/// Deletes the plan's API (its routes, integrations, authorizer and stage go with it).
+/// Deletes the plan's API (its routes, integrations, authorizer and stage go with it): every API
+/// of the stack, a duplicate made by a re-sent create included.
 pub(crate) async fn delete_api(aws: &Aws, plan: &Plan) -> Result<super::Action, ApplyError> {
-    let Some(api) = find_api(aws, plan).await? else {
+    let apis = find_apis(aws, plan).await?;
+    if apis.is_empty() {
         return Ok(super::Action::Absent);
-    };
-    let id = required(api.api_id(), "GetApis", &plan.name, "an api id")?;
-    aws.apigw
-        .delete_api()
-        .api_id(&id)
-        .send()
-        .await
-        .map_err(call("DeleteApi", &plan.name))?;
+    }
+    for api in apis {
+        let id = required(api.api_id(), "GetApis", &plan.name, "an api id")?;
+        aws.apigw
+            .delete_api()
+            .api_id(&id)
+            .send()
+            .await
+            .map_err(call("DeleteApi", &plan.name))?;
+    }
     Ok(super::Action::Deleted)
 }
 
@@ -228,9 +254,9 @@ pub(crate) async fn ensure_authorizer(
     api_id: &str,
     routes: &[apigw::types::Route],
     authorizer: &crate::Authorizer,
-    issuer: &str,
-    audiences: &[String],
+    (issuer, audiences): (&str, &[String]),
     fresh_api: bool,
+    dry: bool,
 ) -> Result<(String, super::Action), ApplyError> {
     use apigw::types::{AuthorizerType, JwtConfiguration};
     let name = authorizer.name.as_str();
@@ -247,6 +273,9 @@ pub(crate) async fn ensure_authorizer(
             {
                 return Ok((id, super::Action::Unchanged));
             }
+            if dry {
+                return Ok((id, super::Action::Updated));
+            }
             aws.apigw
                 .update_authorizer()
                 .api_id(api_id)
@@ -259,6 +288,7 @@ pub(crate) async fn ensure_authorizer(
                 .map_err(call("UpdateAuthorizer", name))?;
             Ok((id, super::Action::Updated))
         }
+        None if dry => Ok((String::new(), super::Action::Created)),
         None => {
             let created = aws
                 .apigw
@@ -319,6 +349,7 @@ pub(crate) async fn ensure_integration(
     api_id: &str,
     existing: &[apigw::types::Integration],
     integration: Integration<'_>,
+    dry: bool,
 ) -> Result<(String, super::Action), ApplyError> {
     use apigw::types::IntegrationType;
     if let Some(found) = existing.iter().find(|i| integration.is(i)) {
@@ -329,6 +360,9 @@ pub(crate) async fn ensure_integration(
             "an integration id",
         )?;
         return Ok((id, super::Action::Unchanged));
+    }
+    if dry {
+        return Ok((String::new(), super::Action::Created));
     }
     let request = aws
         .apigw
@@ -407,6 +441,7 @@ pub(crate) async fn ensure_route(
     existing: Option<&apigw::types::Route>,
     authorizer_id: &str,
     integration_id: &str,
+    dry: bool,
 ) -> Result<super::Action, ApplyError> {
     use apigw::types::AuthorizationType;
     let target = format!("integrations/{integration_id}");
@@ -420,6 +455,9 @@ pub(crate) async fn ensure_route(
         Some(existing) => {
             if route_matches(existing, route, authorizer_id, integration_id) {
                 return Ok(super::Action::Unchanged);
+            }
+            if dry {
+                return Ok(super::Action::Updated);
             }
             let route_id = required(existing.route_id(), "GetRoutes", &route.key, "a route id")?;
             // The scopes always, an empty list included: an update leaves out what it omits, so
@@ -438,6 +476,7 @@ pub(crate) async fn ensure_route(
                 .map_err(call("UpdateRoute", &route.key))?;
             Ok(super::Action::Updated)
         }
+        None if dry => Ok(super::Action::Created),
         None => {
             aws.apigw
                 .create_route()
@@ -477,9 +516,13 @@ pub(crate) async fn ensure_stage(
     aws: &Aws,
     api_id: &str,
     name: &str,
+    dry: bool,
 ) -> Result<super::Action, ApplyError> {
     if has_stage(aws, api_id, name).await? {
         return Ok(super::Action::Unchanged);
+    }
+    if dry {
+        return Ok(super::Action::Created);
     }
     aws.apigw
         .create_stage()

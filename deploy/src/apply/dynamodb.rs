@@ -15,6 +15,7 @@ pub(crate) async fn ensure_table(
     aws: &Aws,
     table: &Table,
     tags: &HashMap<String, String>,
+    dry: bool,
 ) -> Result<(Action, bool), ApplyError> {
     use dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
@@ -34,6 +35,9 @@ pub(crate) async fn ensure_table(
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) => {}
         Err(e) => return Err(call("DescribeTable", name)(e)),
+    }
+    if dry {
+        return Ok((Action::Created, false));
     }
     let bad = call::<dynamodb::error::BuildError>("CreateTable", name);
     let attribute = AttributeDefinition::builder()

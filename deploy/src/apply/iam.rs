@@ -15,27 +15,48 @@ pub(crate) async fn ensure_role(
     role: &Role,
     policy: &serde_json::Value,
     tags: &HashMap<String, String>,
+    dry: bool,
 ) -> Result<(String, Action), ApplyError> {
     let name = role.name.as_str();
-    let (arn, action) = match aws.iam.get_role().role_name(name).send().await {
+    let trust = role.assume_policy();
+    let (arn, mut action) = match aws.iam.get_role().role_name(name).send().await {
         Ok(found) => {
             if !role_is_ours(found.role(), tags) {
                 return Err(super::not_ours("role", name, tags));
             }
-            (
-                required(found.role().map(|r| r.arn()), "GetRole", name, "a role ARN")?,
-                Action::Unchanged,
-            )
+            let arn = required(found.role().map(|r| r.arn()), "GetRole", name, "a role ARN")?;
+            // A trust policy that is not Lambda's would look like a role still propagating.
+            let trusted = found
+                .role()
+                .and_then(|r| r.assume_role_policy_document())
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(&percent_decode(d)).ok());
+            if trusted.as_ref() == Some(&trust) {
+                (arn, Action::Unchanged)
+            } else {
+                if !dry {
+                    aws.iam
+                        .update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(trust.to_string())
+                        .send()
+                        .await
+                        .map_err(call("UpdateAssumeRolePolicy", name))?;
+                }
+                (arn, Action::Updated)
+            }
         }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_no_such_entity_exception()) =>
         {
+            if dry {
+                return Ok((String::new(), Action::Created));
+            }
             let mut request = aws
                 .iam
                 .create_role()
                 .role_name(name)
-                .assume_role_policy_document(role.assume_policy().to_string());
+                .assume_role_policy_document(trust.to_string());
             for (k, v) in tags {
                 let tag = iam::types::Tag::builder()
                     .key(k)
@@ -84,6 +105,12 @@ pub(crate) async fn ensure_role(
     if same {
         return Ok((arn, action));
     }
+    if action == Action::Unchanged {
+        action = Action::Updated;
+    }
+    if dry {
+        return Ok((arn, action));
+    }
     aws.iam
         .put_role_policy()
         .role_name(name)
@@ -92,10 +119,6 @@ pub(crate) async fn ensure_role(
         .send()
         .await
         .map_err(call("PutRolePolicy", name))?;
-    let action = match action {
-        Action::Unchanged => Action::Updated,
-        other => other,
-    };
     Ok((arn, action))
 }
 

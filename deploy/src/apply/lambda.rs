@@ -11,7 +11,8 @@ use lambda::client::Waiters;
 use lambda::error::{ProvideErrorMetadata, SdkError};
 use lambda::primitives::Blob;
 use lambda::types::{
-    Architecture, Environment, FunctionCode, LastUpdateStatus, Runtime as LambdaRuntime, State,
+    Architecture, Environment, FunctionCode, LastUpdateStatus, LoggingConfig,
+    Runtime as LambdaRuntime, State,
 };
 
 use super::error::{ApplyError, call, required};
@@ -111,14 +112,21 @@ async fn settle_update(
 }
 
 /// The function with this code and configuration: created, updated (code, then configuration,
-/// each waited for), or left alone. Answers its ARN.
+/// each waited for), or left alone; noted as soon as it exists (so an interrupted wait still
+/// names it). Answers its ARN (empty for one a dry run would create).
 pub(crate) async fn ensure_function(
     aws: &Aws,
     function: &Function,
     deployment: Deployment<'_>,
     record: &mut Record<'_>,
-) -> Result<(String, Action), ApplyError> {
+    dry: bool,
+) -> Result<String, ApplyError> {
     let name = function.name.as_str();
+    // Where the function logs: the plan's group (Lambda's default has the same name; stating it
+    // keeps the SDK and the CloudFormation export alike).
+    let logging = LoggingConfig::builder()
+        .log_group(&function.log_group.name)
+        .build();
     let arch = architecture(function);
     let sha = code_sha256(deployment.code);
     let environment = Environment::builder()
@@ -130,6 +138,10 @@ pub(crate) async fn ensure_function(
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
+            if dry {
+                record.note("function", name, Action::Created);
+                return Ok(String::new());
+            }
             let created = retrying(
                 record,
                 ("function", name),
@@ -151,6 +163,7 @@ pub(crate) async fn ensure_function(
                                 .build(),
                         )
                         .environment(environment.clone())
+                        .logging_config(logging.clone())
                         .set_tags(Some(deployment.tags.clone()))
                         .send()
                 },
@@ -164,8 +177,9 @@ pub(crate) async fn ensure_function(
                 name,
                 "a function ARN",
             )?;
+            record.note("function", name, Action::Created);
             settle_state(aws, name, created.state(), record).await?;
-            return Ok((arn, Action::Created));
+            return Ok(arn);
         }
         Err(e) => return Err(call("GetFunction", name)(e)),
     };
@@ -178,11 +192,28 @@ pub(crate) async fn ensure_function(
         field: "the configuration",
     })?;
     let arn = required(config.function_arn(), "GetFunction", name, "a function ARN")?;
+    let new_code =
+        config.code_sha256() != Some(sha.as_str()) || config.architectures() != [arch.clone()];
+    let same_config = config.environment().and_then(|e| e.variables())
+        == Some(&deployment.environment)
+        && config.memory_size() == Some(function.memory_mb as i32)
+        && config.timeout() == Some(function.timeout_s as i32)
+        && config.role() == Some(deployment.role_arn)
+        && config.runtime().map(|r| r.as_str()) == Some(function.runtime)
+        && config.handler() == Some(function.handler);
+    let action = if new_code || !same_config {
+        Action::Updated
+    } else {
+        Action::Unchanged
+    };
+    record.note("function", name, action);
+    if dry || action == Action::Unchanged {
+        return Ok(arn);
+    }
     // A function left Pending or InProgress (by an interrupted deploy, or a teammate) first settles.
     settle_state(aws, name, config.state(), record).await?;
     settle_update(aws, name, config.last_update_status(), record).await?;
-    let mut action = Action::Unchanged;
-    if config.code_sha256() != Some(sha.as_str()) || config.architectures() != [arch.clone()] {
+    if new_code {
         let updated = retrying(
             record,
             ("function", name),
@@ -200,15 +231,7 @@ pub(crate) async fn ensure_function(
         )
         .await?;
         settle_update(aws, name, updated.last_update_status(), record).await?;
-        action = Action::Updated;
     }
-    let same_config = config.environment().and_then(|e| e.variables())
-        == Some(&deployment.environment)
-        && config.memory_size() == Some(function.memory_mb as i32)
-        && config.timeout() == Some(function.timeout_s as i32)
-        && config.role() == Some(deployment.role_arn)
-        && config.runtime().map(|r| r.as_str()) == Some(function.runtime)
-        && config.handler() == Some(function.handler);
     if !same_config {
         let updated = retrying(
             record,
@@ -225,15 +248,15 @@ pub(crate) async fn ensure_function(
                     .memory_size(function.memory_mb as i32)
                     .timeout(function.timeout_s as i32)
                     .environment(environment.clone())
+                    .logging_config(logging.clone())
                     .send()
             },
             |e| role_not_ready(e).or_else(|| conflict(e)),
         )
         .await?;
         settle_update(aws, name, updated.last_update_status(), record).await?;
-        action = Action::Updated;
     }
-    Ok((arn, action))
+    Ok(arn)
 }
 
 /// The source ARN the function's resource policy grants `statement_id`, if it has the statement.
@@ -277,6 +300,7 @@ pub(crate) async fn ensure_permission(
     function: &Function,
     source_arn: &str,
     record: &mut Record<'_>,
+    dry: bool,
 ) -> Result<Action, ApplyError> {
     let name = function.name.as_str();
     let permission = &function.permission;
@@ -284,6 +308,8 @@ pub(crate) async fn ensure_permission(
         Some(Some(granted)) if granted == source_arn => return Ok(Action::Unchanged),
         // moto and older policies may not echo the condition: the statement id is the grant.
         Some(None) => return Ok(Action::Unchanged),
+        Some(Some(_)) if dry => return Ok(Action::Updated),
+        None if dry => return Ok(Action::Created),
         Some(Some(_)) => {
             retrying(
                 record,

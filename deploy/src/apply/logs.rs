@@ -64,6 +64,7 @@ pub(crate) async fn ensure_log_group(
     aws: &Aws,
     group: &LogGroup,
     tags: &HashMap<String, String>,
+    dry: bool,
 ) -> Result<Action, ApplyError> {
     let name = group.name.as_str();
     let action = match find(aws, name).await? {
@@ -76,6 +77,7 @@ pub(crate) async fn ensure_log_group(
             }
             Action::Updated
         }
+        None if dry => Action::Created,
         None => {
             aws.logs
                 .create_log_group()
@@ -87,6 +89,9 @@ pub(crate) async fn ensure_log_group(
             Action::Created
         }
     };
+    if dry {
+        return Ok(action);
+    }
     aws.logs
         .put_retention_policy()
         .log_group_name(name)

@@ -320,6 +320,32 @@ pub async fn apply(
     backend: Backend<'_>,
     mut progress: impl FnMut(Event<'_>),
 ) -> Result<Deployed, ApplyError> {
+    run(plan, aws, account, backend, false, &mut progress).await
+}
+
+/// What [`apply`] would do, read from the live account and changing nothing: each resource is
+/// `Created`, `Updated` or `Unchanged` as `apply` would make it (an absent parent makes its
+/// children `Created`). Cognito's app client counts as unchanged when it exists.
+pub async fn dry_run(
+    plan: &Plan,
+    aws: &Aws,
+    account: &Account,
+    backend: Backend<'_>,
+    mut progress: impl FnMut(Event<'_>),
+) -> Result<Vec<Change>, ApplyError> {
+    Ok(run(plan, aws, account, backend, true, &mut progress)
+        .await?
+        .changes)
+}
+
+async fn run(
+    plan: &Plan,
+    aws: &Aws,
+    account: &Account,
+    backend: Backend<'_>,
+    dry: bool,
+    progress: &mut dyn FnMut(Event<'_>),
+) -> Result<Deployed, ApplyError> {
     match (plan.runtime, backend) {
         (Runtime::Lambda, Backend::Lambda(_)) | (Runtime::Standalone, Backend::Http(_)) => {}
         (Runtime::Lambda, Backend::Http(_)) => {
@@ -336,15 +362,49 @@ pub async fn apply(
     let mut record = Record {
         changes: Vec::new(),
         waits: 0,
-        progress: &mut progress,
+        progress,
     };
     let tags = tag_map(plan);
     let mut resolved = Resolved::new(plan, &aws.region, account);
 
-    let (action, table_creating) = dynamodb::ensure_table(aws, &plan.table, &tags).await?;
+    let (action, table_creating) = dynamodb::ensure_table(aws, &plan.table, &tags, dry).await?;
     record.note("table", &plan.table.name, action);
 
     let pool = match &plan.cognito {
+        Some(cognito) if dry => {
+            let admin = &aws.cognito;
+            let (pool_id, client_id) = match admin.find_user_pool(&cognito.pool_name).await? {
+                Some(pool_id) => {
+                    record.note("user pool", &cognito.pool_name, Action::Unchanged);
+                    let client = admin
+                        .find_app_client(&pool_id, &cognito.client_name)
+                        .await?;
+                    let action = if client.is_some() {
+                        Action::Unchanged
+                    } else {
+                        Action::Created
+                    };
+                    record.note("app client", &cognito.client_name, action);
+                    let owner = admin.domain_owner(&cognito.domain).await?;
+                    let action = if owner.as_deref() == Some(pool_id.as_str()) {
+                        Action::Unchanged
+                    } else {
+                        Action::Created
+                    };
+                    record.note("domain", &cognito.domain, action);
+                    (pool_id, client.unwrap_or_default())
+                }
+                None => {
+                    record.note("user pool", &cognito.pool_name, Action::Created);
+                    record.note("app client", &cognito.client_name, Action::Created);
+                    record.note("domain", &cognito.domain, Action::Created);
+                    (String::new(), String::new())
+                }
+            };
+            resolved.set(ids::USER_POOL, &pool_id);
+            resolved.set(ids::USER_POOL_CLIENT, &client_id);
+            Some((pool_id, client_id))
+        }
         Some(cognito) => {
             let admin = &aws.cognito;
             let (pool_id, done) = admin.ensure_user_pool(&cognito.pool_name).await?;
@@ -365,19 +425,20 @@ pub async fn apply(
 
     let function_arn = match (&plan.function, backend) {
         (Some(function), Backend::Lambda(code)) => {
+            // Every resource of the policy resolves (an unresolved name is an error, not a Null).
+            for statement in &function.role.statements {
+                resolved.text(&statement.resource)?;
+            }
             let policy = function.role.policy(|v| {
                 resolved
                     .text(v)
                     .map(serde_json::Value::String)
                     .unwrap_or(serde_json::Value::Null)
             });
-            // Every resource of the policy resolves (a Null would be an unresolved name).
-            for statement in &function.role.statements {
-                resolved.text(&statement.resource)?;
-            }
-            let (role_arn, action) = iam::ensure_role(aws, &function.role, &policy, &tags).await?;
+            let (role_arn, action) =
+                iam::ensure_role(aws, &function.role, &policy, &tags, dry).await?;
             record.note("role", &function.role.name, action);
-            let action = logs::ensure_log_group(aws, &function.log_group, &tags).await?;
+            let action = logs::ensure_log_group(aws, &function.log_group, &tags, dry).await?;
             record.note("log group", &function.log_group.name, action);
             let environment = function
                 .environment
@@ -390,16 +451,15 @@ pub async fn apply(
                 environment,
                 tags: &tags,
             };
-            let (arn, action) =
-                lambda::ensure_function(aws, function, deployment, &mut record).await?;
-            record.note("function", &function.name, action);
-            Some(arn)
+            Some(lambda::ensure_function(aws, function, deployment, &mut record, dry).await?)
         }
         _ => None,
     };
 
-    let (api, api_action) = apigw::ensure_api(aws, plan, &tags).await?;
+    let (api, api_action) = apigw::ensure_api(aws, plan, &tags, dry).await?;
     record.note("http api", &plan.name, api_action);
+    // A dry run's API that does not exist yet has no id: nothing under it can be read.
+    let api_exists = !api.id.is_empty();
     resolved.set(ids::HTTP_API, &api.id);
     let issuer = resolved.text(&plan.authorizer.issuer)?;
     let audiences = plan
@@ -409,19 +469,27 @@ pub async fn apply(
         .map(|a| resolved.text(a))
         .collect::<Result<Vec<String>, ApplyError>>()?;
     // The API's routes and integrations, listed once: compared with the plan's.
-    let existing_routes = apigw::routes(aws, &api.id).await?;
+    let existing_routes = if api_exists {
+        apigw::routes(aws, &api.id).await?
+    } else {
+        Vec::new()
+    };
     let (authorizer_id, action) = apigw::ensure_authorizer(
         aws,
         &api.id,
         &existing_routes,
         &plan.authorizer,
-        &issuer,
-        &audiences,
+        (&issuer, &audiences),
         api_action == Action::Created,
+        dry,
     )
     .await?;
     record.note("authorizer", &plan.authorizer.name, action);
-    let existing_integrations = apigw::integrations(aws, &api.id).await?;
+    let existing_integrations = if api_exists {
+        apigw::integrations(aws, &api.id).await?
+    } else {
+        Vec::new()
+    };
     // One integration per distinct set of request parameters (the standalone runtime's routes may
     // map parameters of their own); the Lambda runtime has exactly one.
     let mut integrations: Vec<(BTreeMap<String, String>, String)> = Vec::new();
@@ -436,6 +504,7 @@ pub async fn apply(
                     &api.id,
                     &existing_integrations,
                     apigw::Integration::Lambda(arn),
+                    dry,
                 )
                 .await?;
                 record.note("integration", "lambda proxy (payload 2.0)", action);
@@ -448,6 +517,7 @@ pub async fn apply(
                     &api.id,
                     &existing_integrations,
                     apigw::Integration::Http(url, &parameters),
+                    dry,
                 )
                 .await?;
                 let name = if route.parameters.is_empty() {
@@ -468,15 +538,22 @@ pub async fn apply(
         let found = existing_routes
             .iter()
             .find(|r| r.route_key() == Some(route.key.as_str()));
-        let action =
-            apigw::ensure_route(aws, &api.id, route, found, &authorizer_id, &integration_id)
-                .await?;
+        let action = apigw::ensure_route(
+            aws,
+            &api.id,
+            route,
+            found,
+            &authorizer_id,
+            &integration_id,
+            dry,
+        )
+        .await?;
         record.note("route", &route.key, action);
     }
     // An integration no route targets any more (its mappings changed) is deleted.
     if let Backend::Http(url) = backend {
         let used: Vec<&str> = integrations.iter().map(|(_, id)| id.as_str()).collect();
-        for stale in apigw::integrations(aws, &api.id).await?.iter().filter(|i| {
+        for stale in existing_integrations.iter().filter(|i| {
             i.integration_uri() == Some(url)
                 && i.integration_id().is_some_and(|id| !used.contains(&id))
         }) {
@@ -486,7 +563,9 @@ pub async fn apply(
                 &api.id,
                 "an integration id",
             )?;
-            apigw::delete_integration(aws, &api.id, &id).await?;
+            if !dry {
+                apigw::delete_integration(aws, &api.id, &id).await?;
+            }
             record.note(
                 "integration",
                 &format!("unused http proxy {id}"),
@@ -494,17 +573,22 @@ pub async fn apply(
             );
         }
     }
-    record.note(
-        "stage",
-        plan.stage,
-        apigw::ensure_stage(aws, &api.id, plan.stage).await?,
-    );
-    if let (Some(_), Some(function)) = (&function_arn, &plan.function) {
-        let source = resolved.text(&function.permission.source_arn)?;
-        let action = lambda::ensure_permission(aws, function, &source, &mut record).await?;
+    let action = if api_exists {
+        apigw::ensure_stage(aws, &api.id, plan.stage, dry).await?
+    } else {
+        Action::Created
+    };
+    record.note("stage", plan.stage, action);
+    if let (Some(arn), Some(function)) = (&function_arn, &plan.function) {
+        let action = if arn.is_empty() || !api_exists {
+            Action::Created
+        } else {
+            let source = resolved.text(&function.permission.source_arn)?;
+            lambda::ensure_permission(aws, function, &source, &mut record, dry).await?
+        };
         record.note("permission", &function.name, action);
     }
-    if table_creating {
+    if table_creating && !dry {
         dynamodb::wait_active(aws, &plan.table, &mut record, retry::SETTLE).await?;
     }
     Ok(Deployed {

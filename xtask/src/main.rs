@@ -14,13 +14,13 @@ usage: cargo xtask <command> [flags]
            and a smoke run of `dev` on both runtimes
   dev      the example service locally (portcullis dev)
   gateway  Portcullis in front of your own API (portcullis gateway)
-  build, deploy, remove, info, logs, token, login, bench: the portcullis commands of the same names
+  build, deploy, remove, info, logs, invoke, token, login, bench: the portcullis commands of the same names
 
 `cargo xtask COMMAND --help` shows a command's flags.
 ";
 
 /// The commands forwarded to `portcullis`, and whether each needs the AWS SDK (feature `aws`).
-const FORWARDED: [(&str, bool); 10] = [
+const FORWARDED: [(&str, bool); 11] = [
     ("dev", false),
     ("gateway", false),
     ("build", false),
@@ -29,6 +29,7 @@ const FORWARDED: [(&str, bool); 10] = [
     ("remove", true),
     ("info", true),
     ("logs", true),
+    ("invoke", true),
     ("token", true),
     ("login", true),
 ];

@@ -35,15 +35,22 @@ pub(crate) struct Options {
 
 impl From<&crate::flags::Target> for Options {
     fn from(target: &crate::flags::Target) -> Options {
+        Options::new(target.provider, &target.place)
+    }
+}
+
+impl Options {
+    /// The deployment of `provider` at `place`.
+    pub(crate) fn new(provider: Provider, place: &crate::flags::Place) -> Options {
         Options {
-            provider: target.provider,
-            runtime: target.runtime.into(),
-            stage: target.stage.clone(),
-            arch: target.arch.into(),
-            region: target.region.clone(),
-            endpoint_url: target.endpoint_url.clone(),
-            profile: target.profile.clone(),
-            config: target.config.clone(),
+            provider,
+            runtime: place.runtime.into(),
+            stage: place.stage.clone(),
+            arch: place.arch.into(),
+            region: place.region.clone(),
+            endpoint_url: place.endpoint_url.clone(),
+            profile: place.profile.clone(),
+            config: place.config.clone(),
         }
     }
 }

@@ -35,6 +35,9 @@ pub(crate) enum Command {
     Info(InfoArgs),
     /// Print the deployed function's log events from CloudWatch Logs.
     Logs(LogsArgs),
+    /// Call the deployed API (or, with --local, the one `dev` runs) with a fresh token; print the
+    /// status, headers and body.
+    Invoke(InvokeArgs),
     /// Print a token for the deployed API (Cognito test user, or client credentials).
     Token(TokenArgs),
     /// Sign in with the authorization code flow and PKCE, and print the tokens.
@@ -183,12 +186,19 @@ pub(crate) struct BuildArgs {
     pub(crate) config: Option<PathBuf>,
 }
 
-/// The flags that name one deployment, shared by deploy, remove, token and login.
+/// The flags that name one deployment, shared by deploy, remove, info, logs, token and login.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Target {
     /// The identity provider the API trusts.
     #[arg(long, value_enum)]
     pub(crate) provider: Provider,
+    #[command(flatten)]
+    pub(crate) place: Place,
+}
+
+/// Where a deployment is, besides its provider.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Place {
     /// Lambda function, or HTTP proxy to your standalone server.
     #[arg(long, value_enum, default_value = "lambda")]
     pub(crate) runtime: Runtime,
@@ -265,6 +275,83 @@ pub(crate) struct LogsArgs {
     /// Keep printing new events as they arrive (until Ctrl-C).
     #[arg(long, short = 'f')]
     pub(crate) follow: bool,
+}
+
+/// An HTTP method API Gateway routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HttpMethod {
+    #[value(name = "GET")]
+    Get,
+    #[value(name = "POST")]
+    Post,
+    #[value(name = "PUT")]
+    Put,
+    #[value(name = "PATCH")]
+    Patch,
+    #[value(name = "DELETE")]
+    Delete,
+    #[value(name = "HEAD")]
+    Head,
+    #[value(name = "OPTIONS")]
+    Options,
+}
+
+impl HttpMethod {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InvokeArgs {
+    /// The method.
+    #[arg(value_enum, ignore_case = true)]
+    pub(crate) method: HttpMethod,
+    /// The path, with its query string: /user/profile.
+    #[arg(value_parser = request_path)]
+    pub(crate) path: String,
+    /// A JSON request body (sent with content-type application/json).
+    #[arg(long, value_name = "JSON", value_parser = json_body)]
+    pub(crate) data: Option<String>,
+    /// Call `portcullis dev` instead (at http://127.0.0.1:3000, or `--local=URL`), with a token of
+    /// its development issuer.
+    #[arg(long, value_name = "URL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "http://127.0.0.1:3000",
+          value_parser = http_url_text, conflicts_with_all = ["provider", "url"])]
+    pub(crate) local: Option<String>,
+    /// Where `dev` keeps its state (its development issuer is named there), with --local.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".portcullis/dev",
+        requires = "local"
+    )]
+    pub(crate) state_dir: PathBuf,
+    /// Call this base URL instead of the deployed endpoint (a custom domain).
+    #[arg(long, value_name = "URL", value_parser = http_url_text)]
+    pub(crate) url: Option<String>,
+    /// Ask the token for this scope (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+    /// Cognito: the test user's email (default: a user of this stage).
+    #[arg(long, value_name = "EMAIL")]
+    pub(crate) username: Option<String>,
+    /// Send no Authorization header (see what the gate answers without a token).
+    #[arg(long)]
+    pub(crate) no_token: bool,
+    /// The identity provider of the deployed API (not with --local).
+    #[arg(long, value_enum, required_unless_present = "local")]
+    pub(crate) provider: Option<Provider>,
+    #[command(flatten)]
+    pub(crate) place: Place,
 }
 
 #[derive(Debug, Args)]
@@ -348,6 +435,27 @@ fn http_url(text: &str) -> Result<reqwest::Url, String> {
 
 fn http_url_text(text: &str) -> Result<String, String> {
     http_url(text).map(|_| text.to_owned())
+}
+
+/// A request path: starts with `/`, no spaces or control characters, at most 8 KiB.
+fn request_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/')
+        || text.len() > 8192
+        || text.bytes().any(|b| b.is_ascii_control() || b == b' ')
+    {
+        return Err(
+            "expected a path starting with / (its query string included), like /user/profile"
+                .to_owned(),
+        );
+    }
+    Ok(text.to_owned())
+}
+
+/// A JSON document.
+fn json_body(text: &str) -> Result<String, String> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("expected a JSON document: {e}"))
 }
 
 /// `90s`, `10m`, `2h`, `7d`: at least a second, at most CloudWatch Logs' longest retention (10 years).

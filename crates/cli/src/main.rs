@@ -13,6 +13,7 @@ mod flags;
 mod gateway;
 #[cfg(feature = "aws")]
 mod inspect;
+mod invoke;
 mod token;
 mod workspace;
 
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         Command::Info(args) => inspect::info(&args),
         #[cfg(feature = "aws")]
         Command::Logs(args) => inspect::logs(&args),
+        Command::Invoke(args) => invoke::invoke(&args),
         #[cfg(not(feature = "aws"))]
         Command::Info(_) => Err(anyhow::anyhow!(deploy::without_aws("info"))),
         #[cfg(not(feature = "aws"))]

@@ -136,12 +136,37 @@ fn client(extra: &Extra, need_secret: bool) -> Result<(String, Option<String>)> 
 
 pub(crate) fn token(args: &TokenArgs) -> Result<()> {
     let (options, extra) = (Options::from(&args.target), token_extra(args));
-    let (plan, settings) = resolve_plan(&options)?;
     let runtime = tokio::runtime::Runtime::new()?;
+    let granted = grant(&options, &extra, &runtime)?;
+    print(&granted, extra.print)
+}
+
+/// An access token for the deployment `options` names, as `token` gets one: Cognito's test user
+/// (`username`, default a user of the stage), else the client-credentials grant with `scopes`.
+pub(crate) fn access_token(
+    options: &Options,
+    username: Option<String>,
+    scopes: &[String],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<String> {
+    let extra = Extra {
+        username,
+        scopes: scopes.to_vec(),
+        ..Extra::default()
+    };
+    Ok(grant(options, &extra, runtime)?.access_token)
+}
+
+fn grant(
+    options: &Options,
+    extra: &Extra,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<GrantedToken> {
+    let (plan, settings) = resolve_plan(options)?;
     let granted = match settings.as_ref().map(|s| &s.auth.provider) {
         #[cfg(feature = "aws")]
         Some(Provider::Cognito(_)) | None => {
-            runtime.block_on(cognito_token(&options, &extra, &plan, settings.as_ref()))?
+            runtime.block_on(cognito_token(options, extra, &plan, settings.as_ref()))?
         }
         #[cfg(not(feature = "aws"))]
         Some(Provider::Cognito(_)) | None => {
@@ -152,7 +177,7 @@ pub(crate) fn token(args: &TokenArgs) -> Result<()> {
             let Some(settings) = settings.as_ref() else {
                 bail!("the {} provider needs settings", options.provider.name());
             };
-            let (id, secret) = client(&extra, true)?;
+            let (id, secret) = client(extra, true)?;
             let secret = secret.unwrap_or_default();
             let mut request = match provider {
                 Provider::Auth0(tenant) => tenant.client_credentials(&id, &secret, &extra.scopes),
@@ -182,7 +207,7 @@ pub(crate) fn token(args: &TokenArgs) -> Result<()> {
             runtime.block_on(request.request())?
         }
     };
-    print(&granted, extra.print)
+    Ok(granted)
 }
 
 async fn discover(settings: &Settings) -> Result<Endpoints> {

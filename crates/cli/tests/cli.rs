@@ -12,8 +12,9 @@ fn run(args: &[&str]) -> Output {
         .expect("portcullis runs")
 }
 
-const COMMANDS: [&str; 10] = [
-    "dev", "gateway", "build", "deploy", "remove", "info", "logs", "token", "login", "bench",
+const COMMANDS: [&str; 11] = [
+    "dev", "gateway", "build", "deploy", "remove", "info", "logs", "invoke", "token", "login",
+    "bench",
 ];
 
 #[test]
@@ -45,7 +46,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2() {
-    let cases: [(&[&str], &str); 19] = [
+    let cases: [(&[&str], &str); 22] = [
         (
             &["dev", "--runtime", "ec2"],
             "error: invalid value 'ec2' for '--runtime <RUNTIME>' [possible values: lambda, standalone]",
@@ -136,6 +137,32 @@ fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2()
                 "t.yaml",
             ],
             "error: the argument '--dry-run' cannot be used with '--export <FILE>'",
+        ),
+        (
+            &["invoke", "GET", "user/profile", "--local"],
+            "error: invalid value 'user/profile' for '<PATH>': expected a path starting with / (its query string included), like /user/profile",
+        ),
+        (
+            &[
+                "invoke",
+                "POST",
+                "/user/profile",
+                "--local",
+                "--data",
+                "{name",
+            ],
+            "error: invalid value '{name' for '--data <JSON>': expected a JSON document: key must be a string at line 1 column 2",
+        ),
+        (
+            &[
+                "invoke",
+                "GET",
+                "/",
+                "--local",
+                "--url",
+                "https://api.example.com",
+            ],
+            "error: the argument '--local[=<URL>]' cannot be used with '--url <URL>'",
         ),
         (
             &["bench", "--seconds", "3"],

@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use portcullis_cognito::tutorial_client;
+
 use crate::{Plan, Runtime, Value, ids};
 
 fn value(v: &Value) -> Json {
@@ -59,8 +61,8 @@ pub fn template(plan: &Plan) -> Json {
             "Type": "AWS::DynamoDB::Table",
             "Properties": {
                 "TableName": plan.table.name,
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{ "AttributeName": plan.table.key, "AttributeType": "S" }],
+                "BillingMode": plan.table.billing_mode,
+                "AttributeDefinitions": [{ "AttributeName": plan.table.key, "AttributeType": plan.table.key_type }],
                 "KeySchema": [{ "AttributeName": plan.table.key, "KeyType": "HASH" }],
                 "Tags": tags_list(plan),
             }
@@ -89,11 +91,11 @@ pub fn template(plan: &Plan) -> Json {
                     "UserPoolId": { "Ref": "UserPool" },
                     "GenerateSecret": false,
                     "AllowedOAuthFlowsUserPoolClient": true,
-                    "AllowedOAuthFlows": ["implicit", "code"],
-                    "AllowedOAuthScopes": ["phone", "email", "openid", "profile", "aws.cognito.signin.user.admin"],
+                    "AllowedOAuthFlows": tutorial_client::OAUTH_FLOWS,
+                    "AllowedOAuthScopes": tutorial_client::OAUTH_SCOPES,
                     "CallbackURLs": pool.callback_urls,
-                    "SupportedIdentityProviders": ["COGNITO"],
-                    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                    "SupportedIdentityProviders": tutorial_client::IDENTITY_PROVIDERS,
+                    "ExplicitAuthFlows": tutorial_client::AUTH_FLOWS,
                 }
             }),
         );
@@ -127,7 +129,7 @@ pub fn template(plan: &Plan) -> Json {
             "Properties": {
                 "ApiId": { "Ref": "HttpApi" },
                 "Name": plan.authorizer.name,
-                "AuthorizerType": "JWT",
+                "AuthorizerType": plan.authorizer.kind,
                 "IdentitySource": [plan.authorizer.identity_source],
                 "JwtConfiguration": {
                     "Issuer": value(&plan.authorizer.issuer),
@@ -194,9 +196,9 @@ pub fn template(plan: &Plan) -> Json {
                     "Type": "AWS::ApiGatewayV2::Integration",
                     "Properties": {
                         "ApiId": { "Ref": "HttpApi" },
-                        "IntegrationType": "AWS_PROXY",
+                        "IntegrationType": plan.integration.kind,
                         "IntegrationUri": { "Fn::GetAtt": ["ProfileFunction", "Arn"] },
-                        "PayloadFormatVersion": "2.0",
+                        "PayloadFormatVersion": plan.integration.payload_format_version,
                     }
                 }),
             );
@@ -226,10 +228,10 @@ pub fn template(plan: &Plan) -> Json {
                     "Type": "AWS::ApiGatewayV2::Integration",
                     "Properties": {
                         "ApiId": { "Ref": "HttpApi" },
-                        "IntegrationType": "HTTP_PROXY",
-                        "IntegrationMethod": "ANY",
+                        "IntegrationType": plan.integration.kind,
+                        "IntegrationMethod": plan.integration.method,
                         "IntegrationUri": { "Ref": "BackendUrl" },
-                        "PayloadFormatVersion": "1.0",
+                        "PayloadFormatVersion": plan.integration.payload_format_version,
                         "RequestParameters": request_parameters,
                     }
                 })
@@ -256,7 +258,7 @@ pub fn template(plan: &Plan) -> Json {
         let mut properties = json!({
             "ApiId": { "Ref": "HttpApi" },
             "RouteKey": route.key,
-            "Target": { "Fn::Sub": format!("integrations/${{{integration}}}") },
+            "Target": { "Fn::Sub": crate::route_target(&format!("${{{integration}}}")) },
             "AuthorizationType": if route.authorized { "JWT" } else { "NONE" },
         });
         if route.authorized {
@@ -274,7 +276,7 @@ pub fn template(plan: &Plan) -> Json {
         "DefaultStage",
         json!({
             "Type": "AWS::ApiGatewayV2::Stage",
-            "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": plan.stage, "AutoDeploy": true, "Tags": tags_map(plan) }
+            "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": plan.stage.name, "AutoDeploy": plan.stage.auto_deploy, "Tags": tags_map(plan) }
         }),
     );
     outputs.insert(

@@ -96,6 +96,8 @@ pub struct Target {
 pub struct Authorizer {
     /// Its name (`portcullis-{stage}-jwt`).
     pub name: String,
+    /// Its type (`JWT`).
+    pub kind: &'static str,
     /// Where the token is read from.
     pub identity_source: &'static str,
     /// Issuer (compared exactly with `iss`).
@@ -236,8 +238,51 @@ pub struct CognitoPool {
 pub struct Table {
     /// Table name.
     pub name: String,
-    /// The partition key (a string attribute).
+    /// The partition key.
     pub key: &'static str,
+    /// The key's attribute type (`S`: a string).
+    pub key_type: &'static str,
+    /// `PAY_PER_REQUEST` (on demand).
+    pub billing_mode: &'static str,
+}
+
+/// The HTTP API's stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// `$default`: served at the API's root.
+    pub name: &'static str,
+    /// Every change is deployed at once.
+    pub auto_deploy: bool,
+}
+
+/// How an integration forwards: its type, method and payload format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegrationShape {
+    /// `AWS_PROXY` or `HTTP_PROXY`.
+    pub kind: &'static str,
+    /// The method sent to the backend (`ANY` passes the request's); none for Lambda.
+    pub method: Option<&'static str>,
+    /// `2.0` (the Lambda event) or `1.0` (HTTP proxies take only 1.0).
+    pub payload_format_version: &'static str,
+}
+
+/// The Lambda runtime's integration: the function gets payload 2.0 events.
+pub const LAMBDA_PROXY: IntegrationShape = IntegrationShape {
+    kind: "AWS_PROXY",
+    method: None,
+    payload_format_version: "2.0",
+};
+
+/// The standalone runtime's integration: the request forwarded as sent.
+pub const HTTP_PROXY: IntegrationShape = IntegrationShape {
+    kind: "HTTP_PROXY",
+    method: Some("ANY"),
+    payload_format_version: "1.0",
+};
+
+/// A route's target for integration `id` (an id, or a `${LogicalId}` placeholder).
+pub fn route_target(id: &str) -> String {
+    format!("integrations/{id}")
 }
 
 /// Everything one deployment holds.
@@ -253,8 +298,10 @@ pub struct Plan {
     pub authorizer: Authorizer,
     /// Routes.
     pub routes: Vec<Route>,
-    /// The stage (auto-deployed).
-    pub stage: &'static str,
+    /// The stage.
+    pub stage: Stage,
+    /// How the API's integrations forward (one shape per runtime).
+    pub integration: IntegrationShape,
     /// The function (Lambda runtime).
     pub function: Option<Function>,
     /// The DynamoDB table of profiles.
@@ -299,6 +346,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         (
             Authorizer {
                 name: format!("{name}-jwt"),
+                kind: "JWT",
                 identity_source: IDENTITY_SOURCE,
                 issuer: Value::Literal(config.issuer().to_owned()),
                 audiences: config
@@ -313,6 +361,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         (
             Authorizer {
                 name: format!("{name}-jwt"),
+                kind: "JWT",
                 identity_source: IDENTITY_SOURCE,
                 issuer: Value::Sub(CREATED_POOL_ISSUER.to_owned()),
                 audiences: vec![Value::Ref(ids::USER_POOL_CLIENT)],
@@ -351,6 +400,8 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
     let table = Table {
         name: format!("{name}-profiles"),
         key: "sub",
+        key_type: "S",
+        billing_mode: "PAY_PER_REQUEST",
     };
     let function = (target.runtime == Runtime::Lambda).then(|| {
         let mut environment = BTreeMap::new();
@@ -485,7 +536,14 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         runtime: target.runtime,
         authorizer,
         routes,
-        stage: "$default",
+        stage: Stage {
+            name: "$default",
+            auto_deploy: true,
+        },
+        integration: match target.runtime {
+            Runtime::Lambda => LAMBDA_PROXY,
+            Runtime::Standalone => HTTP_PROXY,
+        },
         function,
         table,
         cognito,

@@ -486,6 +486,17 @@ fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
             .send()
             .await
             .expect("their role");
+        // Cognito pools carry no tags on moto: their own Hosted UI domain marks them as theirs.
+        let (pool, _) = direct
+            .cognito
+            .ensure_user_pool("portcullis-frn-users")
+            .await
+            .expect("their pool");
+        direct
+            .cognito
+            .ensure_domain(&pool, "team-x-frn-login")
+            .await
+            .expect("their domain");
     });
     let faults = Faults::start(moto.url(), Behaviour::default());
     let env: Vec<(&str, &str)> = KEYS
@@ -513,7 +524,7 @@ fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
     ));
     assert!(
         refused.contains(
-            "a table named portcullis-frn-profiles exists but is not tagged portcullis:stack=portcullis-frn"
+            "a user pool named portcullis-frn-users exists but is not tagged portcullis:stack=portcullis-frn"
         ),
         "{refused}"
     );
@@ -534,10 +545,11 @@ fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
     for line in [
         "role         portcullis-frn-profile-role                  left alone (not tagged as this stack's)",
         "table        portcullis-frn-profiles                      left alone (not tagged as this stack's)",
+        "user pool    portcullis-frn-users                         left alone (not tagged as this stack's)",
     ] {
         assert!(removed.contains(line), "{line}\n{removed}");
     }
-    assert!(removed.contains("left alone: 2 resources"), "{removed}");
+    assert!(removed.contains("left alone: 3 resources"), "{removed}");
     rt.block_on(async {
         assert!(
             direct
@@ -559,5 +571,55 @@ fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
                 .is_ok(),
             "their role stays"
         );
+        assert!(
+            direct
+                .cognito
+                .find_user_pool("portcullis-frn-users")
+                .await
+                .expect("pools")
+                .is_some(),
+            "their pool stays"
+        );
     });
+    // With their pool gone, deploy meets their table first, and refuses it the same way.
+    rt.block_on(async {
+        let pool = direct
+            .cognito
+            .find_user_pool("portcullis-frn-users")
+            .await
+            .expect("pools")
+            .expect("their pool");
+        direct
+            .cognito
+            .delete_domain(&pool, "team-x-frn-login")
+            .await
+            .expect("their domain");
+        direct
+            .cognito
+            .delete_user_pool(&pool)
+            .await
+            .expect("their pool");
+    });
+    let refused = common::fail(portcullis(
+        &dir,
+        &[
+            "deploy",
+            "--provider",
+            "cognito",
+            "--stage",
+            "frn",
+            "--arch",
+            host_arch(),
+            "--package",
+            package.to_str().expect("utf-8"),
+            "--endpoint-url",
+            faults.url(),
+        ],
+        &env,
+    ));
+    assert!(
+        refused.contains("a table named portcullis-frn-profiles exists but is not tagged"),
+        "{refused}"
+    );
+    assert!(refused.contains("nothing was created"), "{refused}");
 }

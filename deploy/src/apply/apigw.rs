@@ -280,7 +280,7 @@ pub(crate) async fn ensure_authorizer(
                 .update_authorizer()
                 .api_id(api_id)
                 .authorizer_id(&id)
-                .authorizer_type(AuthorizerType::Jwt)
+                .authorizer_type(AuthorizerType::from(authorizer.kind))
                 .identity_source(authorizer.identity_source)
                 .jwt_configuration(jwt)
                 .send()
@@ -295,7 +295,7 @@ pub(crate) async fn ensure_authorizer(
                 .create_authorizer()
                 .api_id(api_id)
                 .name(name)
-                .authorizer_type(AuthorizerType::Jwt)
+                .authorizer_type(AuthorizerType::from(authorizer.kind))
                 .identity_source(authorizer.identity_source)
                 .jwt_configuration(jwt)
                 .send()
@@ -348,7 +348,7 @@ pub(crate) async fn ensure_integration(
     aws: &Aws,
     api_id: &str,
     existing: &[apigw::types::Integration],
-    integration: Integration<'_>,
+    (integration, shape): (Integration<'_>, &crate::IntegrationShape),
     dry: bool,
 ) -> Result<(String, super::Action), ApplyError> {
     use apigw::types::IntegrationType;
@@ -368,22 +368,19 @@ pub(crate) async fn ensure_integration(
         .apigw
         .create_integration()
         .api_id(api_id)
-        .integration_uri(integration.uri());
+        .integration_uri(integration.uri())
+        .integration_type(IntegrationType::from(shape.kind))
+        .set_integration_method(shape.method.map(str::to_owned))
+        .payload_format_version(shape.payload_format_version);
     let request = match integration {
-        Integration::Lambda(_) => request
-            .integration_type(IntegrationType::AwsProxy)
-            .payload_format_version("2.0"),
+        Integration::Lambda(_) => request,
         // Without the path mapping, an HTTP API sends every route to the bare base URL.
-        Integration::Http(_, parameters) => request
-            .integration_type(IntegrationType::HttpProxy)
-            .integration_method("ANY")
-            .payload_format_version("1.0")
-            .set_request_parameters(Some(
-                parameters
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            )),
+        Integration::Http(_, parameters) => request.set_request_parameters(Some(
+            parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )),
     };
     let created = request
         .send()
@@ -429,7 +426,7 @@ pub(crate) fn route_matches(
     };
     existing.authorization_type() == Some(&kind)
         && existing.authorizer_id() == authorizer
-        && existing.target() == Some(format!("integrations/{integration_id}").as_str())
+        && existing.target() == Some(crate::route_target(integration_id).as_str())
         && existing.authorization_scopes() == route.scopes.as_slice()
 }
 
@@ -444,7 +441,7 @@ pub(crate) async fn ensure_route(
     dry: bool,
 ) -> Result<super::Action, ApplyError> {
     use apigw::types::AuthorizationType;
-    let target = format!("integrations/{integration_id}");
+    let target = crate::route_target(integration_id);
     let (kind, authorizer) = if route.authorized {
         (AuthorizationType::Jwt, Some(authorizer_id))
     } else {
@@ -515,9 +512,10 @@ pub(crate) async fn has_stage(aws: &Aws, api_id: &str, name: &str) -> Result<boo
 pub(crate) async fn ensure_stage(
     aws: &Aws,
     api_id: &str,
-    name: &str,
+    stage: &crate::Stage,
     dry: bool,
 ) -> Result<super::Action, ApplyError> {
+    let name = stage.name;
     if has_stage(aws, api_id, name).await? {
         return Ok(super::Action::Unchanged);
     }
@@ -528,7 +526,7 @@ pub(crate) async fn ensure_stage(
         .create_stage()
         .api_id(api_id)
         .stage_name(name)
-        .auto_deploy(true)
+        .auto_deploy(stage.auto_deploy)
         .send()
         .await
         .map_err(call("CreateStage", api_id))?;

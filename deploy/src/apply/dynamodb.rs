@@ -42,7 +42,7 @@ pub(crate) async fn ensure_table(
     let bad = call::<dynamodb::error::BuildError>("CreateTable", name);
     let attribute = AttributeDefinition::builder()
         .attribute_name(table.key)
-        .attribute_type(ScalarAttributeType::S)
+        .attribute_type(ScalarAttributeType::from(table.key_type))
         .build();
     let key = KeySchemaElement::builder()
         .attribute_name(table.key)
@@ -56,7 +56,7 @@ pub(crate) async fn ensure_table(
         .dynamodb
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
+        .billing_mode(BillingMode::from(table.billing_mode))
         .attribute_definitions(attribute)
         .key_schema(key);
     for (k, v) in tags {

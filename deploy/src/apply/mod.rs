@@ -304,6 +304,24 @@ pub(crate) fn not_ours(
     }
 }
 
+/// Whether the pool `pool_id` is this stack's: its tags say so, or (untagged: made before pools were
+/// tagged, or by an emulator without tags) it has no Hosted UI domain or the plan's.
+async fn pool_is_ours(
+    aws: &Aws,
+    cognito: &crate::CognitoPool,
+    pool_id: &str,
+    tags: &HashMap<String, String>,
+) -> Result<bool, ApplyError> {
+    let (found, domain) = aws.cognito.pool_marks(pool_id).await?;
+    if !found.is_empty() {
+        return Ok(is_ours(
+            tags,
+            found.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ));
+    }
+    Ok(domain.is_none_or(|d| d == cognito.domain))
+}
+
 fn tag_map(plan: &Plan) -> HashMap<String, String> {
     plan.tags
         .iter()
@@ -367,6 +385,13 @@ async fn run(
     let tags = tag_map(plan);
     let mut resolved = Resolved::new(plan, &aws.region, account);
 
+    // A same-named pool of someone else's stops the deploy before anything is made.
+    if let Some(cognito) = &plan.cognito
+        && let Some(pool_id) = aws.cognito.find_user_pool(&cognito.pool_name).await?
+        && !pool_is_ours(aws, cognito, &pool_id, &tags).await?
+    {
+        return Err(not_ours("user pool", &cognito.pool_name, &tags));
+    }
     let (action, table_creating) = dynamodb::ensure_table(aws, &plan.table, &tags, dry).await?;
     record.note("table", &plan.table.name, action);
 
@@ -407,7 +432,9 @@ async fn run(
         }
         Some(cognito) => {
             let admin = &aws.cognito;
-            let (pool_id, done) = admin.ensure_user_pool(&cognito.pool_name).await?;
+            let (pool_id, done) = admin
+                .ensure_user_pool_tagged(&cognito.pool_name, &tags)
+                .await?;
             record.note("user pool", &cognito.pool_name, done.into());
             let callbacks: Vec<&str> = cognito.callback_urls.iter().map(String::as_str).collect();
             let (client_id, done) = admin
@@ -503,7 +530,7 @@ async fn run(
                     aws,
                     &api.id,
                     &existing_integrations,
-                    apigw::Integration::Lambda(arn),
+                    (apigw::Integration::Lambda(arn), &plan.integration),
                     dry,
                 )
                 .await?;
@@ -516,7 +543,10 @@ async fn run(
                     aws,
                     &api.id,
                     &existing_integrations,
-                    apigw::Integration::Http(url, &parameters),
+                    (
+                        apigw::Integration::Http(url, &parameters),
+                        &plan.integration,
+                    ),
                     dry,
                 )
                 .await?;
@@ -574,11 +604,11 @@ async fn run(
         }
     }
     let action = if api_exists {
-        apigw::ensure_stage(aws, &api.id, plan.stage, dry).await?
+        apigw::ensure_stage(aws, &api.id, &plan.stage, dry).await?
     } else {
         Action::Created
     };
-    record.note("stage", plan.stage, action);
+    record.note("stage", plan.stage.name, action);
     if let (Some(arn), Some(function)) = (&function_arn, &plan.function) {
         let action = if arn.is_empty() || !api_exists {
             Action::Created
@@ -625,6 +655,9 @@ pub async fn remove(
     if let Some(cognito) = &plan.cognito {
         let admin = &aws.cognito;
         match admin.find_user_pool(&cognito.pool_name).await? {
+            Some(pool_id) if !pool_is_ours(aws, cognito, &pool_id, &tags).await? => {
+                record.note("user pool", &cognito.pool_name, Action::Foreign);
+            }
             Some(pool_id) => {
                 let deleted = admin.delete_domain(&pool_id, &cognito.domain).await?;
                 record.note("domain", &cognito.domain, Action::deleted_if(deleted));

@@ -26,6 +26,30 @@ use portcullis_claims::{
 #[cfg(feature = "sdk")]
 pub mod sdk;
 
+/// The original tutorial's app client, as the SDK provisioning ([`sdk`]) and Portcullis'
+/// CloudFormation export both make it: one list, so the two cannot drift.
+pub mod tutorial_client {
+    /// OAuth scopes.
+    pub const OAUTH_SCOPES: [&str; 5] = [
+        "phone",
+        "email",
+        "openid",
+        "profile",
+        "aws.cognito.signin.user.admin",
+    ];
+    /// OAuth grants (`token` is the implicit grant's value in the API).
+    pub const OAUTH_FLOWS: [&str; 2] = ["implicit", "code"];
+    /// Sign-in flows: the test user's password sign-in (`portcullis token`), its admin variant, and
+    /// refresh.
+    pub const AUTH_FLOWS: [&str; 3] = [
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    ];
+    /// Identity providers.
+    pub const IDENTITY_PROVIDERS: [&str; 1] = ["COGNITO"];
+}
+
 /// Which issuer identifiers the pool's tokens may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssuerType {

@@ -13,13 +13,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 
 /// The OAuth scopes of the original tutorial's app client.
-pub const TUTORIAL_SCOPES: [&str; 5] = [
-    "phone",
-    "email",
-    "openid",
-    "profile",
-    "aws.cognito.signin.user.admin",
-];
+pub const TUTORIAL_SCOPES: [&str; 5] = crate::tutorial_client::OAUTH_SCOPES;
 
 /// What an `ensure_…` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +108,16 @@ impl CognitoAdmin {
         &self,
         name: &str,
     ) -> Result<(String, Provisioned), CognitoError> {
+        self.ensure_user_pool_tagged(name, &Default::default())
+            .await
+    }
+
+    /// The same, a new pool carrying `tags`.
+    pub async fn ensure_user_pool_tagged(
+        &self,
+        name: &str,
+        tags: &std::collections::HashMap<String, String>,
+    ) -> Result<(String, Provisioned), CognitoError> {
         if let Some(id) = self.find_user_pool(name).await? {
             return Ok((id, Provisioned::Unchanged));
         }
@@ -123,6 +127,7 @@ impl CognitoAdmin {
             .pool_name(name)
             .username_attributes(UsernameAttributeType::Email)
             .auto_verified_attributes(VerifiedAttributeType::Email)
+            .set_user_pool_tags((!tags.is_empty()).then(|| tags.clone()))
             .send()
             .await
             .map_err(fail("CreateUserPool", name))?;
@@ -132,6 +137,29 @@ impl CognitoAdmin {
             .map(str::to_owned)
             .ok_or_else(|| missing("CreateUserPool", name, "a pool id"))?;
         Ok((id, Provisioned::Created))
+    }
+
+    /// What says whose pool `pool_id` is: its tags and its Hosted UI domain prefix.
+    pub async fn pool_marks(
+        &self,
+        pool_id: &str,
+    ) -> Result<(std::collections::HashMap<String, String>, Option<String>), CognitoError> {
+        let described = self
+            .client
+            .describe_user_pool()
+            .user_pool_id(pool_id)
+            .send()
+            .await
+            .map_err(fail("DescribeUserPool", pool_id))?;
+        let pool = described.user_pool();
+        Ok((
+            pool.and_then(|p| p.user_pool_tags())
+                .cloned()
+                .unwrap_or_default(),
+            pool.and_then(|p| p.domain())
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        ))
     }
 
     /// The id of the pool named `name`, if one exists.
@@ -189,17 +217,21 @@ impl CognitoAdmin {
         // The same settings for create and update (an update resets whatever it leaves out).
         macro_rules! settings {
             ($request:expr) => {{
+                use crate::tutorial_client as tutorial;
                 let mut request = $request
                     .client_name(name)
                     .allowed_o_auth_flows_user_pool_client(true)
-                    .allowed_o_auth_flows(OAuthFlowType::Implicit)
-                    .allowed_o_auth_flows(OAuthFlowType::Code)
-                    .set_callback_urls(Some(callback_urls.iter().map(|u| u.to_string()).collect()))
-                    .supported_identity_providers("COGNITO")
-                    .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-                    .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
-                    .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth);
-                for scope in TUTORIAL_SCOPES {
+                    .set_callback_urls(Some(callback_urls.iter().map(|u| u.to_string()).collect()));
+                for flow in tutorial::OAUTH_FLOWS {
+                    request = request.allowed_o_auth_flows(OAuthFlowType::from(flow));
+                }
+                for flow in tutorial::AUTH_FLOWS {
+                    request = request.explicit_auth_flows(ExplicitAuthFlowsType::from(flow));
+                }
+                for provider in tutorial::IDENTITY_PROVIDERS {
+                    request = request.supported_identity_providers(provider);
+                }
+                for scope in tutorial::OAUTH_SCOPES {
                     request = request.allowed_o_auth_scopes(scope);
                 }
                 request

@@ -7,7 +7,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 /// API Gateway's JWT authorizer, run on your machine and deployed to AWS.
 ///
 /// `dev` runs the example service behind it; `gateway` puts it in front of your own API; `build`,
-/// `deploy` and `remove` take a provider × runtime to AWS; `token` and `login` get you a token.
+/// `deploy` and `remove` take a provider × runtime to AWS; `info`, `logs` and `invoke` show and
+/// call what is deployed; `token` and `login` get you a token.
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, propagate_version = true)]
 #[command(disable_help_subcommand = true, max_term_width = 100)]
@@ -327,14 +328,10 @@ pub(crate) struct InvokeArgs {
           default_missing_value = "http://127.0.0.1:3000",
           value_parser = http_url_text, conflicts_with_all = ["provider", "url"])]
     pub(crate) local: Option<String>,
-    /// Where `dev` keeps its state (its development issuer is named there), with --local.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = ".portcullis/dev",
-        requires = "local"
-    )]
-    pub(crate) state_dir: PathBuf,
+    /// Where `dev` keeps its state (its development issuer is named there), with --local
+    /// [default: .portcullis/dev].
+    #[arg(long, value_name = "DIR", conflicts_with = "provider")]
+    pub(crate) state_dir: Option<PathBuf>,
     /// Call this base URL instead of the deployed endpoint (a custom domain).
     #[arg(long, value_name = "URL", value_parser = http_url_text)]
     pub(crate) url: Option<String>,

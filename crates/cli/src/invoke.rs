@@ -19,7 +19,11 @@ pub(crate) fn invoke(args: &InvokeArgs) -> Result<()> {
             let token = if args.no_token {
                 None
             } else {
-                Some(runtime.block_on(dev_token(&args.state_dir, &args.scopes))?)
+                let state_dir = args
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| ".portcullis/dev".into());
+                Some(runtime.block_on(dev_token(&state_dir, &args.scopes))?)
             };
             (local.clone(), token, false)
         }

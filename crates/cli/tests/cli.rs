@@ -46,7 +46,7 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2() {
-    let cases: [(&[&str], &str); 22] = [
+    let cases: [(&[&str], &str); 25] = [
         (
             &["dev", "--runtime", "ec2"],
             "error: invalid value 'ec2' for '--runtime <RUNTIME>' [possible values: lambda, standalone]",
@@ -163,6 +163,34 @@ fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2()
                 "https://api.example.com",
             ],
             "error: the argument '--local[=<URL>]' cannot be used with '--url <URL>'",
+        ),
+        (
+            &["invoke", "FETCH", "/user/profile", "--local"],
+            "error: invalid value 'FETCH' for '<METHOD>' [possible values: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS] tip: a similar value exists: 'PATCH'",
+        ),
+        (
+            &[
+                "invoke",
+                "GET",
+                "/",
+                "--provider",
+                "okta",
+                "--state-dir",
+                "s",
+            ],
+            "error: the argument '--provider <PROVIDER>' cannot be used with '--state-dir <DIR>'",
+        ),
+        (
+            &[
+                "invoke",
+                "GET",
+                "/",
+                "--provider",
+                "okta",
+                "--url",
+                "ftp://api.example.com",
+            ],
+            "error: invalid value 'ftp://api.example.com' for '--url <URL>': expected an http:// or https:// URL",
         ),
         (
             &["bench", "--seconds", "3"],

@@ -49,20 +49,23 @@ fn deploy_json_info_logs_profile_and_a_confirmed_remove() {
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect()
     };
+    let dry_run = || {
+        succeed(run(
+            &with(
+                "deploy",
+                &[
+                    "--arch",
+                    host_arch(),
+                    "--package",
+                    &package_arg,
+                    "--dry-run",
+                ],
+            ),
+            &env,
+        ))
+    };
     // --dry-run on an empty account: everything would be created, and nothing is.
-    let dry = succeed(run(
-        &with(
-            "deploy",
-            &[
-                "--arch",
-                host_arch(),
-                "--package",
-                &package_arg,
-                "--dry-run",
-            ],
-        ),
-        &env,
-    ));
+    let dry = dry_run();
     assert!(dry.contains("nothing is changed"), "{dry}");
     assert_eq!(would(&dry).len(), 15, "{dry}");
     assert!(
@@ -154,19 +157,7 @@ fn deploy_json_info_logs_profile_and_a_confirmed_remove() {
         "[routes.\"POST /user/profile\"]\nscopes = [\"email\"]\n",
     )
     .expect("config");
-    let dry = succeed(run(
-        &with(
-            "deploy",
-            &[
-                "--arch",
-                host_arch(),
-                "--package",
-                &package_arg,
-                "--dry-run",
-            ],
-        ),
-        &env,
-    ));
+    let dry = dry_run();
     assert_eq!(
         would(&dry),
         ["route POST /user/profile would be updated"],

@@ -505,23 +505,26 @@ fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
         .chain([("AWS_REGION", "us-east-1")])
         .collect();
     let package = package_marked(&dir, 1);
-    let refused = common::fail(portcullis(
-        &dir,
-        &[
-            "deploy",
-            "--provider",
-            "cognito",
-            "--stage",
-            "frn",
-            "--arch",
-            host_arch(),
-            "--package",
-            package.to_str().expect("utf-8"),
-            "--endpoint-url",
-            faults.url(),
-        ],
-        &env,
-    ));
+    let refused_deploy = || {
+        common::fail(portcullis(
+            &dir,
+            &[
+                "deploy",
+                "--provider",
+                "cognito",
+                "--stage",
+                "frn",
+                "--arch",
+                host_arch(),
+                "--package",
+                package.to_str().expect("utf-8"),
+                "--endpoint-url",
+                faults.url(),
+            ],
+            &env,
+        ))
+    };
+    let refused = refused_deploy();
     assert!(
         refused.contains(
             "a user pool named portcullis-frn-users exists but is not tagged portcullis:stack=portcullis-frn"
@@ -600,23 +603,7 @@ fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
             .await
             .expect("their pool");
     });
-    let refused = common::fail(portcullis(
-        &dir,
-        &[
-            "deploy",
-            "--provider",
-            "cognito",
-            "--stage",
-            "frn",
-            "--arch",
-            host_arch(),
-            "--package",
-            package.to_str().expect("utf-8"),
-            "--endpoint-url",
-            faults.url(),
-        ],
-        &env,
-    ));
+    let refused = refused_deploy();
     assert!(
         refused.contains("a table named portcullis-frn-profiles exists but is not tagged"),
         "{refused}"

@@ -10,16 +10,17 @@
 
 mod apigw;
 mod clients;
+mod describe;
 mod dynamodb;
 mod error;
 mod iam;
 mod lambda;
 mod logs;
+mod progress;
+mod resolve;
 mod retry;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::time::Duration;
 
 /// The SDK crates the clients are built from (their types, for callers of [`Aws`]'s clients).
 pub mod sdk {
@@ -28,165 +29,14 @@ pub mod sdk {
     pub use aws_sdk_dynamodb as dynamodb;
 }
 pub use clients::{Account, Aws, Connection, MAX_ATTEMPTS};
+pub use describe::{Live, LiveFunction, describe};
 pub use error::ApplyError;
 pub use lambda::code_sha256;
+pub(crate) use progress::Record;
+pub use progress::{Action, Change, Event, Wait};
+pub use resolve::Resolved;
 
-use crate::{Plan, Runtime, Value, ids};
-
-/// What happened to one resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// It did not exist and was made.
-    Created,
-    /// It existed and was changed to match the plan.
-    Updated,
-    /// It already matched.
-    Unchanged,
-    /// It was deleted (by [`remove`]).
-    Deleted,
-    /// There was nothing to delete.
-    Absent,
-    /// A resource of the same name exists but is not tagged as this stack's: left alone.
-    Foreign,
-}
-
-impl Action {
-    /// The word progress lines and `--json` use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Created => "created",
-            Action::Updated => "updated",
-            Action::Unchanged => "unchanged",
-            Action::Deleted => "deleted",
-            Action::Absent => "absent",
-            Action::Foreign => "foreign",
-        }
-    }
-
-    fn deleted_if(deleted: bool) -> Action {
-        if deleted {
-            Action::Deleted
-        } else {
-            Action::Absent
-        }
-    }
-}
-
-impl From<portcullis_cognito::sdk::Provisioned> for Action {
-    fn from(done: portcullis_cognito::sdk::Provisioned) -> Action {
-        use portcullis_cognito::sdk::Provisioned;
-        match done {
-            Provisioned::Created => Action::Created,
-            Provisioned::Updated => Action::Updated,
-            Provisioned::Unchanged => Action::Unchanged,
-        }
-    }
-}
-
-/// One resource and what happened to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// `table`, `role`, `function`, …
-    pub kind: &'static str,
-    /// The resource's name.
-    pub name: String,
-    /// What happened.
-    pub action: Action,
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let action = match self.action {
-            Action::Foreign => "left alone (not tagged as this stack's)",
-            other => other.as_str(),
-        };
-        write!(f, "{:<12} {:<44} {action}", self.kind, self.name)
-    }
-}
-
-/// A wait AWS asks for: a resource settling, or a call retried after a refusal that passes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Wait {
-    /// The resource's kind.
-    pub kind: &'static str,
-    /// Its name.
-    pub name: String,
-    /// What is waited for.
-    pub reason: String,
-    /// The retry's number; 0 for a waiter that polls by itself.
-    pub retry: u32,
-    /// The pause before the retry.
-    pub delay: Duration,
-    /// When the wait gives up.
-    pub bound: Duration,
-}
-
-impl Wait {
-    fn settling(kind: &'static str, name: &str, reason: &str, bound: Duration) -> Wait {
-        Wait {
-            kind,
-            name: name.to_owned(),
-            reason: reason.to_owned(),
-            retry: 0,
-            delay: Duration::ZERO,
-            bound,
-        }
-    }
-}
-
-impl fmt::Display for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<12} {:<44} waiting: {}",
-            self.kind, self.name, self.reason
-        )?;
-        if self.retry == 0 {
-            write!(f, " (up to {} s)", self.bound.as_secs())
-        } else {
-            write!(
-                f,
-                " (retry {} in {} s, gives up after {} s)",
-                self.retry,
-                self.delay.as_secs(),
-                self.bound.as_secs()
-            )
-        }
-    }
-}
-
-/// Progress of a run, as it happens.
-#[derive(Debug, Clone, Copy)]
-pub enum Event<'a> {
-    /// A resource was found, made, changed or deleted.
-    Change(&'a Change),
-    /// A wait began.
-    Wait(&'a Wait),
-}
-
-/// The changes of one run, each told to the caller as it happens.
-pub(crate) struct Record<'p> {
-    changes: Vec<Change>,
-    waits: usize,
-    progress: &'p mut dyn FnMut(Event<'_>),
-}
-
-impl Record<'_> {
-    fn note(&mut self, kind: &'static str, name: &str, action: Action) {
-        let change = Change {
-            kind,
-            name: name.to_owned(),
-            action,
-        };
-        (self.progress)(Event::Change(&change));
-        self.changes.push(change);
-    }
-
-    fn wait(&mut self, wait: Wait) {
-        self.waits += 1;
-        (self.progress)(Event::Wait(&wait));
-    }
-}
+use crate::{Plan, Runtime, ids};
 
 /// What a deployment made: where the API answers and the Cognito ids, when created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,75 +49,6 @@ pub struct Deployed {
     pub endpoint: String,
     /// The created (or found) Cognito pool and app client.
     pub cognito: Option<(String, String)>,
-}
-
-/// Values that exist once resources do: the account, the Region and the plan's resources by
-/// logical id.
-pub struct Resolved {
-    region: String,
-    account: Account,
-    refs: BTreeMap<&'static str, String>,
-}
-
-impl Resolved {
-    /// For the plan's resources named so far (`ProfilesTable`, `ProfileLogGroup`).
-    pub fn new(plan: &Plan, region: &str, account: &Account) -> Resolved {
-        let mut refs = BTreeMap::from([(ids::TABLE, plan.table.name.clone())]);
-        if let Some(function) = &plan.function {
-            refs.insert(ids::LOG_GROUP, function.log_group.name.clone());
-        }
-        Resolved {
-            region: region.to_owned(),
-            account: account.clone(),
-            refs,
-        }
-    }
-
-    /// Adds the value of logical id `id` (a pool id, an API id).
-    pub fn set(&mut self, id: &'static str, value: &str) {
-        self.refs.insert(id, value.to_owned());
-    }
-
-    fn lookup(&self, name: &str, value: &Value) -> Result<String, ApplyError> {
-        match name {
-            "AWS::Region" => Ok(self.region.clone()),
-            "AWS::Partition" => Ok(self.account.partition.clone()),
-            "AWS::AccountId" => Ok(self.account.id.clone()),
-            "AWS::URLSuffix" => Ok(self.account.url_suffix.clone()),
-            other => self
-                .refs
-                .get(other)
-                .cloned()
-                .ok_or_else(|| ApplyError::Unresolved {
-                    value: format!("{value:?}"),
-                    name: other.to_owned(),
-                }),
-        }
-    }
-
-    /// The text of `value`.
-    pub fn text(&self, value: &Value) -> Result<String, ApplyError> {
-        match value {
-            Value::Literal(text) => Ok(text.clone()),
-            Value::Ref(name) => self.lookup(name, value),
-            Value::Sub(template) => {
-                let mut out = String::new();
-                let mut rest = template.as_str();
-                while let Some(start) = rest.find("${") {
-                    out.push_str(&rest[..start]);
-                    let after = &rest[start + 2..];
-                    let end = after.find('}').ok_or_else(|| ApplyError::Unresolved {
-                        value: template.clone(),
-                        name: "an unclosed ${".into(),
-                    })?;
-                    out.push_str(&self.lookup(&after[..end], value)?);
-                    rest = &after[end + 1..];
-                }
-                out.push_str(rest);
-                Ok(out)
-            }
-        }
-    }
 }
 
 /// What the HTTP API forwards requests to.
@@ -681,152 +462,4 @@ pub async fn remove(
         }
     }
     Ok(record.changes)
-}
-
-/// A deployment as it stands in the account (what `portcullis info` shows), read without changing
-/// anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Live {
-    /// The API's id and endpoint.
-    pub api: (String, String),
-    /// The JWT authorizer's issuer and audiences, when it exists.
-    pub authorizer: Option<(String, Vec<String>)>,
-    /// Each route: key, authorization type, scopes.
-    pub routes: Vec<(String, String, Vec<String>)>,
-    /// The function, when the plan has one and it exists.
-    pub function: Option<LiveFunction>,
-    /// The table's status, when it exists.
-    pub table: Option<String>,
-    /// The tutorial's pool and app client, when the plan makes them and they exist.
-    pub cognito: Option<(String, String)>,
-}
-
-/// The function as Lambda reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveFunction {
-    /// `Active`, `Pending`, `Inactive`, `Failed`.
-    pub state: String,
-    /// `Successful`, `InProgress`, `Failed`.
-    pub last_update_status: String,
-    /// When it last changed (ISO 8601).
-    pub last_modified: String,
-    /// Runtime and architecture.
-    pub runtime: String,
-    /// Architecture.
-    pub arch: String,
-    /// Memory in MB and timeout in seconds.
-    pub memory_mb: i32,
-    /// Timeout in seconds.
-    pub timeout_s: i32,
-}
-
-/// Reads the deployment of `plan`; `None` when its API does not exist.
-pub async fn describe(plan: &Plan, aws: &Aws) -> Result<Option<Live>, ApplyError> {
-    let Some(api) = apigw::find_api(aws, plan).await? else {
-        return Ok(None);
-    };
-    let id = error::required(api.api_id(), "GetApis", &plan.name, "an api id")?;
-    let endpoint = error::required(api.api_endpoint(), "GetApis", &plan.name, "an api endpoint")?;
-    let routes = apigw::routes(aws, &id).await?;
-    let authorizer = apigw::find_authorizer(aws, &id, &routes, &plan.authorizer.name, false)
-        .await?
-        .and_then(|(_, jwt)| jwt)
-        .map(|jwt| {
-            (
-                jwt.issuer().unwrap_or_default().to_owned(),
-                jwt.audience().to_vec(),
-            )
-        });
-    let mut listed: Vec<(String, String, Vec<String>)> = routes
-        .iter()
-        .map(|r| {
-            (
-                r.route_key().unwrap_or_default().to_owned(),
-                r.authorization_type()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_else(|| "NONE".into()),
-                r.authorization_scopes().to_vec(),
-            )
-        })
-        .collect();
-    listed.sort();
-    let function = match &plan.function {
-        Some(function) => lambda::describe_function(aws, &function.name).await?,
-        None => None,
-    };
-    let table = dynamodb::table_status(aws, &plan.table).await?;
-    let cognito = match &plan.cognito {
-        Some(cognito) => match aws.cognito.find_user_pool(&cognito.pool_name).await? {
-            Some(pool) => aws
-                .cognito
-                .find_app_client(&pool, &cognito.client_name)
-                .await?
-                .map(|client| (pool, client)),
-            None => None,
-        },
-        None => None,
-    };
-    Ok(Some(Live {
-        api: (id, endpoint),
-        authorizer,
-        routes: listed,
-        function,
-        table,
-        cognito,
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn account(partition: &str) -> Account {
-        Account::from_caller_arn(
-            &format!("arn:{partition}:sts::123456789012:assumed-role/deployer/me"),
-            "123456789012",
-        )
-        .expect("account")
-    }
-
-    #[test]
-    fn placeholders_resolve_to_the_account_partition_and_resources() {
-        let mut resolved = Resolved {
-            region: "cn-north-1".into(),
-            account: account("aws-cn"),
-            refs: BTreeMap::from([(ids::TABLE, "portcullis-dev-profiles".to_owned())]),
-        };
-        resolved.set(ids::USER_POOL, "cn-north-1_Abc");
-        assert_eq!(
-            resolved
-                .text(&Value::Sub(
-                    "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ProfilesTable}".into()
-                ))
-                .expect("resolves"),
-            "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/portcullis-dev-profiles"
-        );
-        assert_eq!(
-            resolved
-                .text(&Value::Sub(crate::CREATED_POOL_ISSUER.into()))
-                .expect("resolves"),
-            "https://cognito-idp.cn-north-1.amazonaws.com.cn/cn-north-1_Abc"
-        );
-        let unknown = resolved
-            .text(&Value::Ref(ids::HTTP_API))
-            .expect_err("no API yet");
-        assert!(unknown.to_string().contains("HttpApi"), "{unknown}");
-        let unclosed = resolved.text(&Value::Sub("arn:${AWS::Partition".into()));
-        assert!(unclosed.is_err());
-    }
-
-    #[test]
-    fn the_partition_comes_from_the_caller_and_unknown_ones_are_refused() {
-        assert_eq!(account("aws").url_suffix, "amazonaws.com");
-        assert_eq!(account("aws-us-gov").partition, "aws-us-gov");
-        assert_eq!(account("aws-cn").url_suffix, "amazonaws.com.cn");
-        let refused =
-            Account::from_caller_arn("arn:aws-mars:sts::123456789012:user/x", "123456789012")
-                .expect_err("unknown partition");
-        assert!(refused.to_string().contains("\"aws-mars\""), "{refused}");
-        assert!(Account::from_caller_arn("arn:aws:sts::1:user/x", "1").is_err());
-    }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`AuthLayer`]: judges each request's `Authorization` header exactly as an API Gateway HTTP API JWT
 //!   authorizer would, with the route's scopes, and answers refusals with API Gateway's 401/403 bodies
-//!   and `WWW-Authenticate` header. Accepted requests carry a [`Caller`] extension.
+//!   and `WWW-Authenticate` header. Accepted requests carry a [`Caller`] extension. Every method is
+//!   judged, OPTIONS included (a CORS layer placed outside answers preflights, as API Gateway does
+//!   when the API has a CORS configuration); HEAD is held to the GET rule, whose handler axum runs.
 //! - [`Authenticated`]: the extractor handlers use; a route without the layer refuses (fails closed).
 //! - [`runtime`]: what the standalone server needs around a router: request ids, sensitive headers,
 //!   tracing, timeouts, `/healthz`, graceful shutdown, JSON or pretty logs.
@@ -127,15 +129,20 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         Box::pin(async move {
-            // CORS preflight carries no token: it must never be refused (API Gateway answers it itself).
-            if request.method() == Method::OPTIONS {
-                return inner.call(request).await;
-            }
+            // Every method is judged, OPTIONS included: API Gateway answers a CORS preflight itself
+            // only when the API has a CORS configuration, and a CORS layer placed outside this one
+            // does the same here.
             let path = match request.extensions().get::<MatchedPath>() {
                 Some(matched) => matched.as_str().to_owned(),
                 None => request.uri().path().to_owned(),
             };
-            let scopes = (state.scopes)(request.method(), &path);
+            // axum answers HEAD with the route's GET handler, so the GET rule is the one that holds.
+            let method = if request.method() == Method::HEAD {
+                Method::GET
+            } else {
+                request.method().clone()
+            };
+            let scopes = (state.scopes)(&method, &path);
             let verdict = if request
                 .headers()
                 .get_all(header::AUTHORIZATION)

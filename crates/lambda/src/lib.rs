@@ -179,9 +179,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            if request.method() == http::Method::OPTIONS {
-                return inner.call(request).await;
-            }
+            // Every method is judged: OPTIONS reaches the function only through a route (API
+            // Gateway answers CORS preflights itself when the API has a CORS configuration).
             let Some((claims, gateway_scopes)) = gateway_claims(&request) else {
                 tracing::error!(
                     path = request.uri().path(),
@@ -189,7 +188,13 @@ where
                 );
                 return Ok(refusal(&AuthError::MissingToken));
             };
-            let required = (layer.scopes)(request.method(), request.uri().path());
+            // A HEAD that reached a GET handler is held to the GET rule.
+            let method = if request.method() == http::Method::HEAD {
+                http::Method::GET
+            } else {
+                request.method().clone()
+            };
+            let required = (layer.scopes)(&method, request.uri().path());
             if let Err(refusal_error) = require_any_scope(&claims, &required) {
                 return Ok(refusal(&refusal_error));
             }

@@ -160,3 +160,58 @@ async fn configured_route_scopes_are_checked_again() {
         "a gateway route configured without scopes still fails closed here"
     );
 }
+
+/// [`v2_event`] with another method.
+fn v2_event_with_method(method: &str, authorizer: Option<Value>) -> Value {
+    let mut event = v2_event(authorizer);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["routeKey"] = json!(format!("{method} /user/profile"));
+    event["requestContext"]["routeKey"] = event["routeKey"].clone();
+    event
+}
+
+/// The status the layer answers when GET /user/profile needs `profile/write` and nothing else
+/// has a rule.
+async fn judge_with_get_rule(request: Request) -> u16 {
+    let inner = tower::service_fn(|_: Request| async move {
+        Ok::<_, Infallible>(http::Response::new(Body::from("handled")))
+    });
+    let layer = GatewayLayer::new(Arc::new(OidcMapping), |method, path| {
+        if method == http::Method::GET && path == "/user/profile" {
+            vec!["profile/write".to_owned()]
+        } else {
+            Vec::new()
+        }
+    });
+    let response = layer
+        .layer(inner)
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn options_without_authorizer_claims_is_refused_like_any_request() {
+    assert_eq!(
+        judge_with_get_rule(request(v2_event_with_method("OPTIONS", None))).await,
+        401,
+        "no claims, no pass, whatever the method"
+    );
+}
+
+#[tokio::test]
+async fn head_is_held_to_the_get_rule_s_scopes() {
+    let read_only =
+        json!({"jwt": {"claims": {"sub": "u1", "scope": "profile/read"}, "scopes": null}});
+    assert_eq!(
+        judge_with_get_rule(request(v2_event_with_method("HEAD", Some(read_only)))).await,
+        403
+    );
+    let writer =
+        json!({"jwt": {"claims": {"sub": "u1", "scope": "profile/write"}, "scopes": null}});
+    assert_eq!(
+        judge_with_get_rule(request(v2_event_with_method("HEAD", Some(writer)))).await,
+        200
+    );
+}

@@ -87,9 +87,27 @@ pub fn router(service: Service) -> Router {
         .with_state(service)
 }
 
-/// The routes behind `auth`.
+/// The routes behind `auth`. A request no [`API_ROUTES`] entry matches (HEAD, which axum would
+/// answer with the GET handler; DELETE; OPTIONS without a CORS configuration) is answered as API
+/// Gateway answers a request no route matches, before it is judged: 404 `{"message":"Not Found"}`.
 pub fn app(service: Service, auth: AuthLayer) -> Router {
-    router(service).route_layer(auth)
+    router(service)
+        .route_layer(auth)
+        .layer(axum::middleware::from_fn(only_api_routes))
+}
+
+async fn only_api_routes(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let routed = API_ROUTES.iter().any(|(method, path, _)| {
+        request.method().as_str() == *method && request.uri().path() == *path
+    });
+    if routed {
+        next.run(request).await
+    } else {
+        Problem::new(StatusCode::NOT_FOUND, "Not Found").into_response()
+    }
 }
 
 /// A refused request: status, a `{"message": …}` body in API Gateway's style, and the current

@@ -35,6 +35,14 @@ impl Request {
             body: None,
         }
     }
+    pub fn other(method: &'static str, path: &'static str) -> Request {
+        Request {
+            method,
+            path,
+            headers: vec![],
+            body: None,
+        }
+    }
     pub fn post(path: &'static str, body: &str) -> Request {
         Request {
             method: "POST",
@@ -317,6 +325,20 @@ pub fn cases(t: &Tokens) -> Vec<(&'static str, Request)> {
             Request::get("/user/profile")
                 .bearer(&t.access)
                 .bearer("junk"),
+        ),
+        (
+            // API Gateway routes `GET /user/profile` to GET only: HEAD finds no route.
+            "head_is_not_a_route",
+            Request::other("HEAD", "/user/profile").bearer(&t.read_only),
+        ),
+        (
+            "delete_is_not_a_route",
+            Request::other("DELETE", "/user/profile").bearer(&t.access),
+        ),
+        (
+            // Without a CORS configuration, a preflight is an ordinary request with no route.
+            "options_without_cors_is_not_a_route",
+            Request::other("OPTIONS", "/user/profile"),
         ),
         (
             "expired_token",

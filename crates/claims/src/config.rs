@@ -23,6 +23,9 @@ pub const KEYS_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
 pub const REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 /// Verified tokens remembered by default.
 pub const TOKEN_CACHE_ENTRIES: usize = 4096;
+/// The verified-token cache's default byte budget (its claims' estimated heap size): 16 MiB, a
+/// sixteenth of a 256 MB function, whatever the tokens carry.
+pub const TOKEN_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A signature algorithm this verifier can check. HMAC is deliberately absent: a JWKS publishes
 /// public keys, and an HMAC "verified" with a public key is the algorithm-confusion attack.

@@ -9,7 +9,7 @@ use lru::LruCache;
 use serde_json::{Map, Value};
 
 use crate::claims::Claims;
-use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_ENTRIES};
+use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES};
 use crate::error::AuthError;
 use crate::jwks::{CachePolicy, FetchError, JwksCache, Lookup};
 use crate::token::{Decoded, decode, identity_source};
@@ -21,6 +21,9 @@ pub struct VerifierOptions {
     pub cache_policy: CachePolicy,
     /// Verified tokens remembered (LRU); 0 switches the cache off.
     pub token_cache_entries: usize,
+    /// The most the remembered claims may take (their estimated heap size); the least recently
+    /// used go first, and a token larger than this is verified but never remembered.
+    pub token_cache_bytes: usize,
 }
 
 impl Default for VerifierOptions {
@@ -28,6 +31,7 @@ impl Default for VerifierOptions {
         VerifierOptions {
             cache_policy: CachePolicy::default(),
             token_cache_entries: TOKEN_CACHE_ENTRIES,
+            token_cache_bytes: TOKEN_CACHE_BYTES,
         }
     }
 }
@@ -61,7 +65,45 @@ pub struct Verifier {
 struct Inner {
     config: AuthorizerConfig,
     keys: JwksCache,
-    tokens: Option<Mutex<LruCache<[u8; 32], Remembered>>>,
+    tokens: Option<Mutex<TokenCache>>,
+}
+
+/// Remembered tokens, bounded by count and by bytes.
+#[derive(Debug)]
+struct TokenCache {
+    entries: LruCache<[u8; 32], (Remembered, usize)>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl TokenCache {
+    fn put(&mut self, digest: [u8; 32], remembered: Remembered) {
+        let cost = remembered.cost();
+        if cost > self.max_bytes {
+            return;
+        }
+        if let Some((_, (_, old))) = self.entries.push(digest, (remembered, cost)) {
+            // The same digest replaced, or the least recent one evicted by the count bound.
+            self.bytes -= old;
+        }
+        self.bytes += cost;
+        while self.bytes > self.max_bytes {
+            match self.entries.pop_lru() {
+                Some((_, (_, evicted))) => self.bytes -= evicted,
+                None => break,
+            }
+        }
+    }
+
+    fn get(&mut self, digest: &[u8; 32]) -> Option<Remembered> {
+        self.entries.get(digest).map(|(r, _)| r.clone())
+    }
+
+    fn pop(&mut self, digest: &[u8; 32]) {
+        if let Some((_, cost)) = self.entries.pop(digest) {
+            self.bytes -= cost;
+        }
+    }
 }
 
 /// A token that passed every check but the time claims and route scopes.
@@ -69,6 +111,38 @@ struct Inner {
 struct Remembered {
     claims: Claims,
     kid: Arc<str>,
+}
+
+impl Remembered {
+    /// The entry's estimated heap size: its claims, its kid and the cache's own bookkeeping.
+    fn cost(&self) -> usize {
+        const ENTRY: usize = 128;
+        ENTRY
+            + self.kid.len()
+            + self
+                .claims
+                .as_map()
+                .iter()
+                .map(|(k, v)| MAP_ENTRY + k.len() + value_size(v))
+                .sum::<usize>()
+    }
+}
+
+/// What one member of a JSON map costs beside its key's and value's own bytes (a B-tree slot, the
+/// `String` and `Value` headers).
+const MAP_ENTRY: usize = 80;
+
+/// A JSON value's estimated heap size.
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items.iter().map(|v| 32 + value_size(v)).sum(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| MAP_ENTRY + k.len() + value_size(v))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
 }
 
 impl Verifier {
@@ -83,8 +157,15 @@ impl Verifier {
         options: VerifierOptions,
     ) -> Result<Verifier, ConfigError> {
         let keys = JwksCache::new(&config, options.cache_policy)?;
-        let tokens =
-            NonZeroUsize::new(options.token_cache_entries).map(|n| Mutex::new(LruCache::new(n)));
+        let tokens = NonZeroUsize::new(options.token_cache_entries)
+            .filter(|_| options.token_cache_bytes > 0)
+            .map(|n| {
+                Mutex::new(TokenCache {
+                    entries: LruCache::new(n),
+                    bytes: 0,
+                    max_bytes: options.token_cache_bytes,
+                })
+            });
         Ok(Verifier {
             inner: Arc::new(Inner {
                 config,
@@ -97,6 +178,14 @@ impl Verifier {
     /// The configuration this verifier judges by.
     pub fn config(&self) -> &AuthorizerConfig {
         &self.inner.config
+    }
+
+    /// The verified-token cache's entries and estimated bytes now.
+    pub fn token_cache_usage(&self) -> (usize, usize) {
+        self.inner.tokens.as_ref().map_or((0, 0), |cache| {
+            let cache = lock(cache);
+            (cache.entries.len(), cache.bytes)
+        })
     }
 
     /// The issuer's key cache (to seed it with an embedded JWKS, or to inspect it).
@@ -191,7 +280,7 @@ impl Verifier {
     /// A remembered token, unless its key has since left the issuer's key set.
     fn recall(&self, digest: &[u8; 32]) -> Option<Remembered> {
         let cache = self.inner.tokens.as_ref()?;
-        let remembered = lock(cache).get(digest).cloned()?;
+        let remembered = lock(cache).get(digest)?;
         if self.inner.keys.still_published(&remembered.kid) {
             Some(remembered)
         } else {

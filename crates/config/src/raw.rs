@@ -43,6 +43,8 @@ pub(crate) struct Server {
     pub(crate) listen: Option<String>,
     pub(crate) body_limit_bytes: Option<u64>,
     pub(crate) request_timeout_ms: Option<u64>,
+    pub(crate) header_timeout_ms: Option<u64>,
+    pub(crate) max_connections: Option<u64>,
     pub(crate) log_format: Option<String>,
 }
 

@@ -21,6 +21,11 @@ pub struct ServerSettings {
     pub body_limit: usize,
     /// Requests taking longer are answered 408.
     pub request_timeout: Duration,
+    /// A connection whose next request head has not arrived within this is closed (slow headers,
+    /// idle keep-alive).
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     /// JSON lines (deployed) or human-readable (dev).
     pub log_format: LogFormat,
 }
@@ -67,6 +72,8 @@ pub(crate) fn server(raw: Option<raw::Server>) -> Result<ServerSettings, Setting
         listen: None,
         body_limit_bytes: None,
         request_timeout_ms: None,
+        header_timeout_ms: None,
+        max_connections: None,
         log_format: None,
     });
     let listen = raw.listen.as_deref().unwrap_or("127.0.0.1:3000");
@@ -95,6 +102,24 @@ pub(crate) fn server(raw: Option<raw::Server>) -> Result<ServerSettings, Setting
         )
         .into());
     }
+    let header_timeout = raw.header_timeout_ms.unwrap_or(10_000);
+    if !(100..=300_000).contains(&header_timeout) {
+        return Err(ConfigError::new(
+            "server.header_timeout_ms",
+            header_timeout,
+            "between 100 and 300000 milliseconds",
+        )
+        .into());
+    }
+    let max_connections = raw.max_connections.unwrap_or(1024);
+    if !(1..=65_536).contains(&max_connections) {
+        return Err(ConfigError::new(
+            "server.max_connections",
+            max_connections,
+            "between 1 and 65536",
+        )
+        .into());
+    }
     let log_format = match raw.log_format.as_deref().unwrap_or("json") {
         "json" => LogFormat::Json,
         "pretty" => LogFormat::Pretty,
@@ -108,6 +133,8 @@ pub(crate) fn server(raw: Option<raw::Server>) -> Result<ServerSettings, Setting
         listen,
         body_limit: body_limit as usize,
         request_timeout: Duration::from_millis(timeout),
+        header_timeout: Duration::from_millis(header_timeout),
+        max_connections: max_connections as usize,
         log_format,
     })
 }

@@ -215,6 +215,14 @@ fn every_bad_value_is_refused_naming_key_value_and_expectation() {
         ),
         ("toml_syntax_error", "[auth\nprovider = \"oidc\"\n".into()),
         (
+            "server_header_timeout_too_short",
+            format!("{COGNITO}\n[server]\nheader_timeout_ms = 50\n"),
+        ),
+        (
+            "server_no_connections",
+            format!("{COGNITO}\n[server]\nmax_connections = 0\n"),
+        ),
+        (
             "function_memory_below_lambda",
             format!("{COGNITO}\n[function]\nmemory_mb = 64\n"),
         ),

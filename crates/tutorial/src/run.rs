@@ -2,7 +2,7 @@
 //! the Lambda `bootstrap`, and `portcullis dev`, which runs the same service in its own process.
 
 use portcullis_axum::AuthLayer;
-use portcullis_axum::runtime::{harden, serve};
+use portcullis_axum::runtime::{Limits, harden, serve_with};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::Settings;
 
@@ -33,7 +33,11 @@ pub async fn standalone(
     );
     let service = Service::new(store, settings.server.body_limit);
     let app = harden(app(service, auth), settings.server.request_timeout);
-    serve(listener, app, shutdown)
+    let limits = Limits {
+        header_timeout: settings.server.header_timeout,
+        max_connections: settings.server.max_connections,
+    };
+    serve_with(listener, app, limits, shutdown)
         .await
         .map_err(|e| e.to_string())
 }

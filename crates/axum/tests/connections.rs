@@ -1,0 +1,97 @@
+//! The standalone server bounds what a client can hold: a connection that does not send a whole
+//! request head within the header timeout (slow headers, or idle between kept-alive requests) is
+//! closed, and at most `max_connections` are served at once (the next waits to be accepted).
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use portcullis_axum::runtime::{Limits, serve_with};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn server(limits: Limits) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let app = Router::new().route("/", get(|| async { "ok" }));
+    tokio::spawn(serve_with(listener, app, limits, std::future::pending()));
+    address
+}
+
+/// Reads until the peer closes or `within` passes; whether it closed.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 1024];
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(deadline - Instant::now(), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed_after_the_header_timeout() {
+    let address = server(Limits {
+        header_timeout: Duration::from_millis(300),
+        max_connections: 16,
+    })
+    .await;
+    // Half a request head, then nothing.
+    let mut slow = TcpStream::connect(&address).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(3)).await,
+        "a client sending headers slowly is cut off"
+    );
+    // A connection that never sends anything.
+    let mut silent = TcpStream::connect(&address).await.expect("connect");
+    assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
+    // A kept-alive connection idle after its answer.
+    let mut idle = TcpStream::connect(&address).await.expect("connect");
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = [0u8; 256];
+    let read = idle.read(&mut answer).await.expect("answer");
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+    assert!(closed_within(&mut idle, Duration::from_secs(3)).await);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_bound_wait_to_be_served() {
+    let address = server(Limits {
+        header_timeout: Duration::from_secs(10),
+        max_connections: 2,
+    })
+    .await;
+    let first = TcpStream::connect(&address).await.expect("connect");
+    let second = TcpStream::connect(&address).await.expect("connect");
+    // Let the server take both.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(&address)
+        .await
+        .expect("connect (the OS backlog)");
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let waited =
+        tokio::time::timeout(Duration::from_millis(500), third.read_to_end(&mut answer)).await;
+    assert!(waited.is_err(), "not served while two connections are held");
+    drop(first);
+    let served = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a connection closes")
+        .expect("read");
+    assert!(served > 0);
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    drop(second);
+}

@@ -19,6 +19,9 @@ pub const MAX_JWKS_BYTES: usize = 150_000;
 /// API Gateway caches an issuer's public keys for up to two hours ("Control access to HTTP APIs with
 /// JWT authorizers"): after that we refresh.
 pub const KEYS_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
+/// How long keys that could not be refreshed are still used: 6 hours (three missed refreshes),
+/// then requests fail closed with "keys unavailable" until the issuer answers again.
+pub const KEYS_MAX_STALENESS: Duration = Duration::from_secs(6 * 60 * 60);
 /// Unknown `kid`s trigger at most one refetch per this window, so random kids cause no fetch storm.
 pub const REFRESH_COOLDOWN: Duration = Duration::from_secs(30);
 /// Verified tokens remembered by default.

@@ -7,8 +7,8 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::config::{
-    Algorithm, AuthorizerConfig, FETCH_TIMEOUT, KEYS_MAX_AGE, MAX_JWKS_BYTES, REFRESH_COOLDOWN,
-    check_fetchable,
+    Algorithm, AuthorizerConfig, FETCH_TIMEOUT, KEYS_MAX_AGE, KEYS_MAX_STALENESS, MAX_JWKS_BYTES,
+    REFRESH_COOLDOWN, check_fetchable,
 };
 use crate::jwk::{KeySet, Slot, VerifyingKey};
 
@@ -21,6 +21,9 @@ pub struct CachePolicy {
     pub max_bytes: usize,
     /// Keys older than this are refreshed (and kept if the refresh fails).
     pub max_age: Duration,
+    /// Keys not refreshed for this long are no longer used: requests fail closed ("keys
+    /// unavailable") until a refresh succeeds.
+    pub max_staleness: Duration,
     /// At most one fetch per window for unknown `kid`s, stale keys or retries after a failure.
     pub cooldown: Duration,
 }
@@ -31,6 +34,7 @@ impl Default for CachePolicy {
             timeout: FETCH_TIMEOUT,
             max_bytes: MAX_JWKS_BYTES,
             max_age: KEYS_MAX_AGE,
+            max_staleness: KEYS_MAX_STALENESS,
             cooldown: REFRESH_COOLDOWN,
         }
     }
@@ -197,7 +201,9 @@ impl JwksCache {
         let seen_attempts = {
             let state = read(&self.state);
             match state.keys.get(kid) {
-                Some(slot) if !self.stale(&state) => return slot_lookup(slot),
+                Some(slot) if !self.stale(&state) && !self.too_stale(&state) => {
+                    return slot_lookup(slot);
+                }
                 _ => state.attempts,
             }
         };
@@ -220,6 +226,13 @@ impl JwksCache {
 
     /// The answer once no further fetch will be made for this request.
     fn settled(&self, state: &State, kid: &str) -> Lookup {
+        if self.too_stale(state) {
+            tracing::error!(
+                max_staleness_s = self.policy.max_staleness.as_secs(),
+                "issuer keys not refreshed within the staleness bound; refusing until the issuer answers"
+            );
+            return Lookup::Unavailable;
+        }
         match state.keys.get(kid) {
             Some(slot) => slot_lookup(slot),
             None if state.keys.slots.is_empty() => Lookup::Unavailable,
@@ -227,9 +240,18 @@ impl JwksCache {
         }
     }
 
-    /// Whether `kid` names a usable key in the current set (no fetch).
+    /// Whether `kid` names a usable key in the current set, still within the staleness bound
+    /// (no fetch).
     pub(crate) fn still_published(&self, kid: &str) -> bool {
-        matches!(read(&self.state).keys.get(kid), Some(Slot::Key(_)))
+        let state = read(&self.state);
+        !self.too_stale(&state) && matches!(state.keys.get(kid), Some(Slot::Key(_)))
+    }
+
+    /// Keys last fetched (or seeded) longer ago than the staleness bound.
+    fn too_stale(&self, state: &State) -> bool {
+        state
+            .fetched_at
+            .is_some_and(|at| at.elapsed() >= self.policy.max_staleness)
     }
 
     fn stale(&self, state: &State) -> bool {

@@ -41,9 +41,9 @@ mod verifier;
 pub use crate::authorizer::{Authorizer, SeedError};
 pub use crate::claims::{Claims, gateway_value};
 pub use crate::config::{
-    Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, MAX_AUDIENCES,
-    MAX_JWKS_BYTES, MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN, TOKEN_CACHE_BYTES,
-    TOKEN_CACHE_ENTRIES, check_domain,
+    Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, KEYS_MAX_STALENESS,
+    MAX_AUDIENCES, MAX_JWKS_BYTES, MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN,
+    TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES, check_domain,
 };
 pub use crate::error::{AlgName, AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
 pub use crate::identity::{

@@ -345,3 +345,31 @@ async fn discovery_pointing_jwks_at_plain_http_elsewhere_is_refused() {
     assert!(error.to_string().contains("https jwks_uri"), "{error}");
     assert_eq!(issuer.jwks_fetches(), 0);
 }
+
+#[tokio::test]
+async fn keys_unrefreshed_beyond_the_staleness_bound_fail_closed() {
+    let mut fx = Fixture::start().await;
+    let policy = CachePolicy {
+        max_age: Duration::from_millis(100),
+        max_staleness: Duration::from_millis(400),
+        ..fast_options().cache_policy
+    };
+    let verifier = Verifier::with_options(fx.config(), options(policy)).expect("verifier");
+    assert!(verifier.hydrate().await.is_ok());
+    fx.issuer.stop();
+    // Stale (past max_age) but within the bound: the cached key still verifies.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let token = |sub: &str| fx.rsa.mint(&fx.claims_with(json!({ "sub": sub })));
+    assert!(verifier.verify(&token("within")).await.is_ok());
+    // Past the bound with the issuer still unreachable: keys unavailable, as with no keys at all.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        verifier.verify(&token("beyond")).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+    // A remembered token is no exception.
+    assert_eq!(
+        verifier.verify(&token("within")).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+}

@@ -149,11 +149,17 @@ pub struct AuthSettings {
     pub configs: Vec<AuthorizerConfig>,
     /// How claims become an [`portcullis_claims::Identity`].
     pub mapping: Arc<dyn IdentityMapping>,
+    /// How long keys that could not be refreshed are still used (`auth.keys_max_staleness_seconds`;
+    /// `None`: the verifier's default, 6 hours).
+    pub keys_max_staleness: Option<Duration>,
 }
 
 impl AuthSettings {
-    /// The authorizer for these settings.
-    pub fn authorizer(&self, options: VerifierOptions) -> Result<Authorizer, ConfigError> {
+    /// The authorizer for these settings (`options` with the configured staleness bound).
+    pub fn authorizer(&self, mut options: VerifierOptions) -> Result<Authorizer, ConfigError> {
+        if let Some(bound) = self.keys_max_staleness {
+            options.cache_policy.max_staleness = bound;
+        }
         Authorizer::new(self.configs.clone(), options)
     }
 }
@@ -333,10 +339,23 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
     {
         return Err(ConfigError::new("auth.token_use", token_use, "\"id\" or \"access\"").into());
     }
+    let keys_max_staleness = match auth.keys_max_staleness_seconds {
+        Some(seconds) if !(60..=7 * 86_400).contains(&seconds) => {
+            return Err(ConfigError::new(
+                "auth.keys_max_staleness_seconds",
+                seconds,
+                "between 60 seconds and 7 days (604800): how long keys the issuer could not refresh are still used",
+            )
+            .into());
+        }
+        Some(seconds) => Some(Duration::from_secs(seconds)),
+        None => None,
+    };
     Ok(AuthSettings {
         provider: derived.provider,
         configs,
         mapping: derived.mapping,
+        keys_max_staleness,
     })
 }
 

@@ -215,6 +215,10 @@ fn every_bad_value_is_refused_naming_key_value_and_expectation() {
         ),
         ("toml_syntax_error", "[auth\nprovider = \"oidc\"\n".into()),
         (
+            "keys_staleness_too_short",
+            with(OIDC, "[auth]\n", "[auth]\nkeys_max_staleness_seconds = 5\n"),
+        ),
+        (
             "server_header_timeout_too_short",
             format!("{COGNITO}\n[server]\nheader_timeout_ms = 50\n"),
         ),
@@ -362,4 +366,22 @@ fn route_scopes_keep_path_case_and_fall_back_to_any() {
     );
     assert!(settings.routes.scopes("GET", "/User/Profile").is_empty());
     assert_eq!(settings.routes.scopes("DELETE", "/admin"), ["admin"]);
+}
+
+#[test]
+fn the_key_staleness_bound_is_configurable() {
+    let text = OIDC.replacen("[auth]\n", "[auth]\nkeys_max_staleness_seconds = 3600\n", 1);
+    let settings = load(&Sources::text(&text)).expect("settings");
+    assert_eq!(
+        settings.auth.keys_max_staleness,
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(
+        load(&Sources::text(OIDC))
+            .expect("settings")
+            .auth
+            .keys_max_staleness,
+        None,
+        "unset: the verifier's default bound"
+    );
 }

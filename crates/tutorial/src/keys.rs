@@ -1,6 +1,7 @@
 //! The issuers' keys at start-up: from the key sets built into the package beside the binary
 //! (`cargo xtask build --embed-jwks`), so a cold start verifies its first token with no network
-//! call; otherwise fetched during start-up. Either way they are refreshed as usual at run time.
+//! call, and refreshed from the issuers at once in the background; otherwise fetched during
+//! start-up. Either way they are refreshed as usual at run time.
 
 use std::path::{Path, PathBuf};
 
@@ -29,8 +30,21 @@ pub async fn load_keys(authorizer: &Authorizer, file: Option<&Path>) {
     if seeded == authorizer.verifiers().len() {
         tracing::info!(
             issuers = seeded,
-            "issuer keys from the embedded key sets, no fetch"
+            "issuer keys from the embedded key sets; refreshing in the background"
         );
+        // The embedded sets are as old as the build: they serve the first requests, and the
+        // issuers' current sets replace them as soon as they arrive (a key retired since the
+        // build stops verifying then, not a cache age later).
+        let authorizer = authorizer.clone();
+        tokio::spawn(async move {
+            match authorizer.hydrate().await {
+                Ok(keys) => tracing::info!(keys, "issuer keys refreshed"),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "issuer keys not refreshed; the embedded sets stay in use until the next refresh"
+                ),
+            }
+        });
         return;
     }
     // Keys are fetched now, not on the first request; a failure is not fatal (requests fail

@@ -49,7 +49,7 @@ impl Pool {
 
     fn settings(&self, extra: &str) -> Settings {
         let text = format!(
-            "[auth]\nprovider = \"cognito\"\njwks_uri = \"{}/{}/.well-known/jwks.json\"\n{extra}\n\
+            "[auth]\nprovider = \"cognito\"\nallow_loopback_keys = true\njwks_uri = \"{}/{}/.well-known/jwks.json\"\n{extra}\n\
              [auth.cognito]\nregion = \"us-east-1\"\nuser_pool_id = \"{}\"\nclient_id = \"{}\"\n",
             self.moto.url(),
             self.pool_id,

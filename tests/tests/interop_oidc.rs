@@ -19,7 +19,7 @@ async fn auth0_shaped_tokens_verify_through_the_auth0_profile() {
     let issuer = start_mock_issuer(Shape::Auth0, Some(AUTH0_ISSUER), "https://api.example.com")
         .expect("mock issuer");
     let text = format!(
-        "[auth]\nprovider = \"auth0\"\njwks_uri = \"{}/jwks\"\n\
+        "[auth]\nprovider = \"auth0\"\nallow_loopback_keys = true\njwks_uri = \"{}/jwks\"\n\
          [auth.auth0]\ndomain = \"tenant.eu.auth0.com\"\naudience = \"https://api.example.com\"\n\
          [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n",
         issuer.url()
@@ -85,7 +85,7 @@ async fn okta_shaped_tokens_verify_through_the_okta_profile() {
     let issuer =
         start_mock_issuer(Shape::Okta, Some(OKTA_ISSUER), "api://default").expect("mock issuer");
     let text = format!(
-        "[auth]\nprovider = \"okta\"\njwks_uri = \"{}/jwks\"\n[auth.okta]\ndomain = \"dev-123.okta.com\"\n\
+        "[auth]\nprovider = \"okta\"\nallow_loopback_keys = true\njwks_uri = \"{}/jwks\"\n[auth.okta]\ndomain = \"dev-123.okta.com\"\n\
          [routes.\"GET /user/profile\"]\nscopes = [\"profile/read\"]\n",
         issuer.url()
     );

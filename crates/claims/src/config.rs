@@ -151,6 +151,7 @@ pub struct AuthorizerConfig {
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     token_use: Option<String>,
+    loopback_keys: bool,
 }
 
 impl AuthorizerConfig {
@@ -179,13 +180,33 @@ impl AuthorizerConfig {
             algorithms: Algorithm::GATEWAY_DEFAULT.to_vec(),
             leeway: Duration::ZERO,
             token_use: None,
+            loopback_keys: false,
         })
     }
 
     /// Fetch keys from this URL instead of the `jwks_uri` that OIDC discovery names.
     pub fn with_jwks_uri(mut self, uri: &str) -> Result<Self, ConfigError> {
-        self.jwks_uri = Some(check_fetchable("jwks_uri", uri)?);
+        self.jwks_uri = Some(check_fetchable_for(
+            &self.issuer,
+            self.loopback_keys,
+            "jwks_uri",
+            uri,
+        )?);
         Ok(self)
+    }
+
+    /// Lets an https issuer's keys come from plain http on loopback: for emulators that sign as a
+    /// real issuer but serve keys on 127.0.0.1 (moto's Cognito, oauth2-mock-server). Never in
+    /// production: in Lambda, `127.0.0.1:9001` is the Runtime API. Set it before
+    /// [`AuthorizerConfig::with_jwks_uri`].
+    pub fn allowing_loopback_keys(mut self) -> Self {
+        self.loopback_keys = true;
+        self
+    }
+
+    /// Whether [`AuthorizerConfig::allowing_loopback_keys`] was set.
+    pub fn loopback_keys(&self) -> bool {
+        self.loopback_keys
     }
 
     /// Accept exactly these algorithms (at least one).
@@ -279,6 +300,28 @@ pub(crate) fn check_fetchable(key: &str, value: &str) -> Result<Url, ConfigError
             "an https URL (plain http only for loopback hosts)",
         )),
     }
+}
+
+/// [`check_fetchable`] for a URL `issuer`'s keys are fetched from: plain http only when the issuer
+/// itself is plain http on loopback (the development issuer), never for an https issuer (in Lambda,
+/// `127.0.0.1:9001` is the Runtime API).
+pub(crate) fn check_fetchable_for(
+    issuer: &str,
+    loopback_keys: bool,
+    key: &str,
+    value: &str,
+) -> Result<Url, ConfigError> {
+    let url = check_fetchable(key, value)?;
+    let issuer_is_plain_loopback =
+        Url::parse(issuer).is_ok_and(|issuer| issuer.scheme() == "http" && is_loopback(&issuer));
+    if url.scheme() == "http" && !issuer_is_plain_loopback && !loopback_keys {
+        return Err(ConfigError::new(
+            key,
+            value,
+            "an https URL (plain http only for a plain http loopback issuer)",
+        ));
+    }
+    Ok(url)
 }
 
 pub(crate) fn is_loopback(url: &Url) -> bool {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
 
+use crate::config::check_fetchable_for;
 use crate::config::{
     Algorithm, AuthorizerConfig, FETCH_TIMEOUT, KEYS_MAX_AGE, KEYS_MAX_STALENESS, MAX_JWKS_BYTES,
     REFRESH_COOLDOWN, check_fetchable,
@@ -80,6 +81,10 @@ pub enum FetchError {
 /// Keys by `kid`, shared by every request of a [`crate::Verifier`].
 #[derive(Debug)]
 pub struct JwksCache {
+    /// The issuer the keys are for (its discovery document must name it exactly).
+    issuer: String,
+    /// Plain http loopback keys allowed for an https issuer (emulators only).
+    loopback_keys: bool,
     source: Source,
     algorithms: Vec<Algorithm>,
     policy: CachePolicy,
@@ -129,8 +134,16 @@ impl JwksCache {
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                // Follow a few redirects, never to a place we would refuse to fetch from directly.
+                // Follow a few redirects on the same host, never from https to plain http, never
+                // to a place we would refuse to fetch from directly.
+                let same_place = attempt.previous().last().is_some_and(|from| {
+                    let to = attempt.url();
+                    from.host_str() == to.host_str()
+                        && from.port_or_known_default() == to.port_or_known_default()
+                        && !(from.scheme() == "https" && to.scheme() != "https")
+                });
                 if attempt.previous().len() >= 3
+                    || !same_place
                     || check_fetchable("redirect", attempt.url().as_str()).is_err()
                 {
                     attempt.stop()
@@ -142,6 +155,8 @@ impl JwksCache {
             .build()
             .map_err(|e| crate::ConfigError::new("http client", e, "a working TLS setup"))?;
         Ok(JwksCache {
+            issuer: config.issuer().to_owned(),
+            loopback_keys: config.loopback_keys(),
             source,
             algorithms: config.algorithms().to_vec(),
             policy,
@@ -297,11 +312,19 @@ impl JwksCache {
         };
         let body = self.get(discovery).await?;
         let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|_| invalid())?;
+        // OpenID Connect Discovery §4.3: the document's issuer is exactly the one asked about.
+        if doc.get("issuer").and_then(|v| v.as_str()) != Some(self.issuer.as_str()) {
+            return Err(FetchError::Invalid {
+                url: discovery.to_string(),
+                what: "OpenID Connect discovery document naming the configured issuer",
+            });
+        }
         let jwks_uri = doc
             .get("jwks_uri")
             .and_then(|v| v.as_str())
             .ok_or_else(invalid)?;
-        let url = check_fetchable("jwks_uri", jwks_uri).map_err(|_| invalid())?;
+        let url = check_fetchable_for(&self.issuer, self.loopback_keys, "jwks_uri", jwks_uri)
+            .map_err(|_| invalid())?;
         *write(&self.discovered) = Some(url.clone());
         Ok(url)
     }

@@ -68,6 +68,8 @@ async fn cognito_access_token_is_accepted_by_client_id_without_aud() {
 async fn auth0_token_with_trailing_slash_issuer_and_permissions_is_accepted() {
     let fx = Fixture::start().await;
     let issuer = format!("{}/", fx.iss());
+    // Auth0's discovery names its issuer with the slash, as its tokens do.
+    fx.issuer.set_discovery_issuer(&issuer);
     let config = portcullis_claims::AuthorizerConfig::new(&issuer, ["https://api.example.com"])
         .expect("config");
     let claims = json!({

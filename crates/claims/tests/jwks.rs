@@ -175,6 +175,8 @@ async fn jwks_uri_override_skips_discovery() {
 async fn issuer_with_trailing_slash_finds_discovery_with_one_slash() {
     let fx = Fixture::start().await;
     let issuer = format!("{}/", fx.iss());
+    // The issuer names itself exactly as configured (Auth0's issuers end with a slash).
+    fx.issuer.set_discovery_issuer(&issuer);
     let config = AuthorizerConfig::new(&issuer, [AUDIENCE]).expect("config");
     let verifier = fx.verifier(config);
     let token = fx.rsa.mint(&claims_for(&issuer, AUDIENCE, 60));
@@ -372,4 +374,67 @@ async fn keys_unrefreshed_beyond_the_staleness_bound_fail_closed() {
         verifier.verify(&token("within")).await.unwrap_err(),
         AuthError::KeysUnavailable
     );
+}
+
+#[tokio::test]
+async fn plain_http_keys_only_for_a_plain_http_loopback_issuer() {
+    // An https issuer cannot be pointed at a loopback http key set (in Lambda, 127.0.0.1:9001 is
+    // the Runtime API): not by override...
+    let config = AuthorizerConfig::new("https://issuer.example.com", [AUDIENCE]).expect("config");
+    let error = config
+        .with_jwks_uri("http://127.0.0.1:9001/jwks.json")
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("plain http only for a plain http loopback issuer"),
+        "{error}"
+    );
+    // ...while the development issuer (http on loopback) keeps its own.
+    let dev = AuthorizerConfig::new("http://127.0.0.1:8080", [AUDIENCE]).expect("config");
+    assert!(dev.with_jwks_uri("http://127.0.0.1:8080/jwks.json").is_ok());
+}
+
+#[tokio::test]
+async fn a_discovery_document_naming_another_issuer_is_refused() {
+    let fx = Fixture::start().await;
+    fx.issuer
+        .set_discovery_issuer("https://impostor.example.com");
+    let verifier = fx.verifier(fx.config());
+    let error = verifier.hydrate().await.unwrap_err();
+    assert!(error.to_string().contains("issuer"), "{error}");
+    assert_eq!(fx.issuer.jwks_fetches(), 0, "its jwks_uri is not followed");
+    assert_eq!(
+        verifier
+            .verify(&fx.rsa.mint(&fx.claims()))
+            .await
+            .unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+}
+
+#[tokio::test]
+async fn redirects_never_leave_the_host_or_downgrade() {
+    let fx = Fixture::start().await;
+    // Another server on loopback: a different host:port the key fetch must not be sent to.
+    let elsewhere = Issuer::start(jwks([fx.rsa.jwk()]))
+        .await
+        .expect("elsewhere");
+    fx.issuer.set_discovery_jwks_uri(&format!(
+        "{}/redirect?to={}/jwks.json",
+        fx.iss(),
+        elsewhere.url()
+    ));
+    let verifier = fx.verifier(fx.config());
+    assert!(verifier.hydrate().await.is_err());
+    assert_eq!(
+        elsewhere.jwks_fetches(),
+        0,
+        "the redirect off the host was not followed"
+    );
+    // A redirect within the host is followed.
+    fx.issuer
+        .set_discovery_jwks_uri(&format!("{}/redirect?to={}/jwks.json", fx.iss(), fx.iss()));
+    let verifier = fx.verifier(fx.config());
+    assert!(verifier.hydrate().await.is_ok());
 }

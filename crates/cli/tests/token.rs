@@ -86,7 +86,7 @@ fn cognito_token_signs_in_a_test_user_of_the_deployed_pool() {
     let (pool, client) = aws;
     let settings = |token_use: &str| {
         format!(
-            "[auth]\nprovider = \"cognito\"\ntoken_use = \"{token_use}\"\njwks_uri = \"{}/{pool}/.well-known/jwks.json\"\n\
+            "[auth]\nprovider = \"cognito\"\ntoken_use = \"{token_use}\"\nallow_loopback_keys = true\njwks_uri = \"{}/{pool}/.well-known/jwks.json\"\n\
              [auth.cognito]\nregion = \"us-east-1\"\nuser_pool_id = \"{pool}\"\nclient_id = \"{client}\"\n",
             moto.url()
         )
@@ -122,7 +122,7 @@ fn auth0_token_uses_client_credentials_from_the_environment() {
     let issuer = start_mock_issuer(Shape::Auth0, Some(AUTH0_ISSUER), "https://api.example.com")
         .expect("mock issuer");
     let config = format!(
-        "[auth]\nprovider = \"auth0\"\njwks_uri = \"{}/jwks\"\n\
+        "[auth]\nprovider = \"auth0\"\nallow_loopback_keys = true\njwks_uri = \"{}/jwks\"\n\
          [auth.auth0]\ndomain = \"tenant.eu.auth0.com\"\naudience = \"https://api.example.com\"\n",
         issuer.url()
     );

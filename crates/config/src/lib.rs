@@ -6,7 +6,8 @@
 //! provider = "cognito"            # cognito | auth0 | okta | oidc
 //! # issuer = "https://…"          # oidc: required; others: derived, may be overridden
 //! # audience = ["…"]              # oidc: required; others: derived
-//! # jwks_uri = "http://127.0.0.1:5000/…/jwks.json"   # optional override of discovery
+//! # jwks_uri = "https://…/jwks.json"   # optional override of discovery
+//! # allow_loopback_keys = true         # emulators only: keys from http://127.0.0.1 for an https issuer
 //! [auth.cognito]
 //! region = "us-east-1"
 //! user_pool_id = "us-east-1_AbC123"
@@ -311,6 +312,9 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         .map(|issuer| {
             let mut config =
                 AuthorizerConfig::new(issuer, audiences.clone()).map_err(|e| rekey(e, "auth"))?;
+            if auth.allow_loopback_keys == Some(true) {
+                config = config.allowing_loopback_keys();
+            }
             if let Some(uri) = &auth.jwks_uri {
                 config = config.with_jwks_uri(uri).map_err(|e| rekey(e, "auth"))?;
             }

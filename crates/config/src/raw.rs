@@ -74,6 +74,7 @@ pub(crate) struct Auth {
     pub(crate) algorithms: Option<Vec<String>>,
     pub(crate) leeway_seconds: Option<u64>,
     pub(crate) keys_max_staleness_seconds: Option<u64>,
+    pub(crate) allow_loopback_keys: Option<bool>,
     pub(crate) token_use: Option<String>,
     pub(crate) cognito: Option<Cognito>,
     pub(crate) auth0: Option<Auth0>,

@@ -46,7 +46,7 @@ fn each_provider_derives_its_authorizer_configuration() {
     let both = COGNITO.replace("client_id =", "issuer_type = \"both\"\nclient_id =");
     let moto = COGNITO.replace(
         "provider = \"cognito\"",
-        "provider = \"cognito\"\ntoken_use = \"access\"\njwks_uri = \"http://127.0.0.1:5000/us-east-1_AbC123/.well-known/jwks.json\"",
+        "provider = \"cognito\"\ntoken_use = \"access\"\nallow_loopback_keys = true\njwks_uri = \"http://127.0.0.1:5000/us-east-1_AbC123/.well-known/jwks.json\"",
     );
     let cases = [
         ("cognito", COGNITO.to_owned()),

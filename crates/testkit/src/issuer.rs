@@ -23,6 +23,7 @@ struct Knobs {
     minter: Option<Minter>,
     jwks: Mutex<Value>,
     advertised_jwks_uri: Mutex<Option<String>>,
+    advertised_issuer: Mutex<Option<String>>,
     fail_next: AtomicU64,
     delay_ms: AtomicU64,
     garbage: AtomicBool,
@@ -90,6 +91,7 @@ impl Issuer {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks.json", get(keys))
             .route("/token", axum::routing::post(token))
+            .route("/redirect", get(redirect))
             .with_state((knobs.clone(), url.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -117,6 +119,15 @@ impl Issuer {
     pub fn set_jwks(&self, jwks: Value) {
         *self.knobs.jwks.lock().unwrap_or_else(|p| p.into_inner()) = jwks;
     }
+    /// Makes discovery advertise this `issuer` instead of its own URL.
+    pub fn set_discovery_issuer(&self, issuer: &str) {
+        *self
+            .knobs
+            .advertised_issuer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(issuer.to_owned());
+    }
+
     /// Makes discovery advertise this `jwks_uri` instead of the issuer's own.
     pub fn set_discovery_jwks_uri(&self, uri: &str) {
         *self
@@ -184,7 +195,23 @@ async fn discovery(State((knobs, url)): State<Shared>) -> Response {
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     let jwks_uri = advertised.unwrap_or_else(|| format!("{url}/jwks.json"));
-    answer(&knobs, || json!({"issuer": url, "jwks_uri": jwks_uri})).await
+    let issuer = knobs
+        .advertised_issuer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or(url);
+    answer(&knobs, || json!({"issuer": issuer, "jwks_uri": jwks_uri})).await
+}
+
+/// `GET /redirect?to=URL`: a 302 to `URL` (for redirect rules).
+async fn redirect(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Response {
+    let to = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("to="))
+        .map(decode_form)
+        .unwrap_or_default();
+    (StatusCode::FOUND, [(axum::http::header::LOCATION, to)]).into_response()
 }
 
 async fn keys(State((knobs, _)): State<Shared>) -> Response {

@@ -85,6 +85,14 @@ pub enum GrantError {
         /// What failed.
         reason: String,
     },
+    /// The answer was larger than any token or discovery document; reading stopped there.
+    #[error("{url} sent more than {limit} bytes")]
+    TooLarge {
+        /// The endpoint.
+        url: String,
+        /// The bound.
+        limit: usize,
+    },
     /// The endpoint refused; its OAuth `error` and `error_description` are kept.
     #[error("{url} refused the {grant} grant (HTTP {status}): {detail}")]
     Refused {
@@ -156,18 +164,22 @@ async fn post_form(
 ) -> Result<GrantedToken, GrantError> {
     let url: Url = check_fetchable(key, token_url)?;
     let transport = transport_error(&url);
-    let client = http_client(&url)?;
+    // No redirect is followed: it would send the form (and its client secret) to another place.
+    let client = http_client(&url, reqwest::redirect::Policy::none())?;
     let mut request = client
         .post(url.clone())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
         .body(form);
     if let Some((user, password)) = basic {
-        request = request.basic_auth(user, password);
+        // RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.
+        let encode =
+            |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        request = request.basic_auth(encode(user), password.map(encode));
     }
     let response = request.send().await.map_err(transport)?;
     let status = response.status();
-    let body = response.bytes().await.map_err(transport)?;
+    let body = read_capped(&url, response, MAX_TOKEN_ANSWER).await?;
     if !status.is_success() {
         let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
         return Err(GrantError::Refused {
@@ -193,12 +205,47 @@ fn transport_error(url: &Url) -> impl Fn(reqwest::Error) -> GrantError + Copy + 
     }
 }
 
-/// The client for grant and discovery requests: 10 s for the whole exchange.
-fn http_client(url: &Url) -> Result<reqwest::Client, GrantError> {
+/// The largest token answer read (tokens are bounded by API Gateway's 10 KiB headers).
+const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+/// The largest discovery document read.
+const MAX_DISCOVERY: usize = 100_000;
+
+/// The client for grant and discovery requests: 10 s for the whole exchange, `redirects` as given.
+fn http_client(
+    url: &Url,
+    redirects: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, GrantError> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .redirect(redirects)
         .build()
         .map_err(transport_error(url))
+}
+
+/// The body of `response`, read in chunks and refused once past `limit` bytes.
+async fn read_capped(
+    url: &Url,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, GrantError> {
+    let too_large = || GrantError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error(url))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// An issuer's OAuth endpoints (from its discovery document, or known for the provider).
@@ -215,17 +262,17 @@ impl Endpoints {
     pub async fn discover(config: &crate::AuthorizerConfig) -> Result<Endpoints, GrantError> {
         let url = config.discovery_url()?;
         let transport = transport_error(&url);
-        let client = http_client(&url)?;
+        let client = http_client(&url, crate::jwks::same_host_redirects())?;
         let response = client.get(url.clone()).send().await.map_err(transport)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(transport)?;
+        let body = read_capped(&url, response, MAX_DISCOVERY).await?;
         let refused = |detail: &str| GrantError::Refused {
             grant: "discovery",
             url: url.to_string(),
             status: status.as_u16(),
             detail: detail.to_owned(),
         };
-        if !status.is_success() || body.len() > 100_000 {
+        if !status.is_success() {
             return Err(refused("no discovery document"));
         }
         serde_json::from_slice(&body)

@@ -133,24 +133,7 @@ impl JwksCache {
         let http = reqwest::Client::builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout)
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                // Follow a few redirects on the same host, never from https to plain http, never
-                // to a place we would refuse to fetch from directly.
-                let same_place = attempt.previous().last().is_some_and(|from| {
-                    let to = attempt.url();
-                    from.host_str() == to.host_str()
-                        && from.port_or_known_default() == to.port_or_known_default()
-                        && !(from.scheme() == "https" && to.scheme() != "https")
-                });
-                if attempt.previous().len() >= 3
-                    || !same_place
-                    || check_fetchable("redirect", attempt.url().as_str()).is_err()
-                {
-                    attempt.stop()
-                } else {
-                    attempt.follow()
-                }
-            }))
+            .redirect(same_host_redirects())
             .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| crate::ConfigError::new("http client", e, "a working TLS setup"))?;
@@ -368,6 +351,27 @@ impl JwksCache {
         }
         Ok(body)
     }
+}
+
+/// The redirects every fetch of ours follows: at most 3, on the same host and port, never from
+/// https to plain http, never to a place we would refuse to fetch from directly.
+pub(crate) fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_place = attempt.previous().last().is_some_and(|from| {
+            let to = attempt.url();
+            from.host_str() == to.host_str()
+                && from.port_or_known_default() == to.port_or_known_default()
+                && !(from.scheme() == "https" && to.scheme() != "https")
+        });
+        if attempt.previous().len() >= 3
+            || !same_place
+            || check_fetchable("redirect", attempt.url().as_str()).is_err()
+        {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn slot_lookup(slot: &Slot) -> Lookup {

@@ -162,11 +162,50 @@ impl Claims {
         K: AsRef<str>,
         V: AsRef<str>,
     {
+        Claims::from_rendering(map, true)
+    }
+
+    /// The claims of the bearer token in `authorization` (an `Authorization` header value) when
+    /// they render exactly to `rendered`, the claim map a gateway's JWT authorizer put in the
+    /// request context after verifying that very header: then they are the verified claims with
+    /// their JSON types (lists stay lists, whatever their members hold). The signature is not
+    /// checked here — the rendering match is what ties the token to the verdict — so this is only
+    /// for a header that is the authorizer's identity source. `None` otherwise.
+    pub fn from_verified_header(
+        authorization: &str,
+        rendered: &BTreeMap<String, String>,
+    ) -> Option<Claims> {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .unwrap_or(authorization)
+            .trim();
+        let decoded = crate::token::decode(token, &crate::Algorithm::ALL).ok()?;
+        let claims = Claims::from_map(decoded.payload);
+        (claims.to_gateway_claims() == *rendered).then_some(claims)
+    }
+
+    /// API Gateway's rendering read without guessing: list renderings (`"[Everyone Not admin]"`)
+    /// stay the strings they are, since a member holding a space cannot be told from two members
+    /// (splitting would invent a group `admin`). Numeric dates and JSON objects, which render
+    /// unambiguously, are read back.
+    pub fn from_gateway_rendering<K, V>(map: impl IntoIterator<Item = (K, V)>) -> Claims
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        Claims::from_rendering(map, false)
+    }
+
+    fn from_rendering<K, V>(map: impl IntoIterator<Item = (K, V)>, split_lists: bool) -> Claims
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
         let claims = map
             .into_iter()
             .map(|(k, v)| {
                 let (k, v) = (k.as_ref(), v.as_ref());
-                (k.to_owned(), from_gateway_string(k, v))
+                (k.to_owned(), from_gateway_string(k, v, split_lists))
             })
             .collect();
         Claims(Arc::new(claims))
@@ -205,13 +244,13 @@ fn gateway_element(value: &Value) -> String {
     }
 }
 
-fn from_gateway_string(name: &str, text: &str) -> Value {
+fn from_gateway_string(name: &str, text: &str, split_lists: bool) -> Value {
     if NUMERIC_DATES.contains(&name)
         && let Ok(n) = text.parse::<i64>()
     {
         return Value::from(n);
     }
-    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+    if split_lists && let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
         return Value::Array(
             inner
                 .split_whitespace()

@@ -71,11 +71,34 @@ fn normalize_claims(holder: &mut serde_json::Map<String, Value>) {
 }
 
 /// The claims and scopes API Gateway's authorizer put in the request context, if any: from
-/// `authorizer.jwt` (payload 2.0) or `authorizer.claims` (payload 1.0).
+/// `authorizer.jwt` (payload 2.0) or `authorizer.claims` (payload 1.0). The context holds only
+/// API Gateway's string rendering (a list `["Everyone", "Not admin"]` arrives as
+/// `"[Everyone Not admin]"`), so the exact claims are taken from the `Authorization` header's
+/// token when — and only when — it renders to exactly that context (the token the authorizer
+/// verified); otherwise the rendering is kept as it is, never split into guessed members.
 pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
     let authorizer = request.extensions().get::<RequestContext>()?.authorizer()?;
+    let exact = |rendered: std::collections::BTreeMap<String, String>| {
+        let mut headers = request
+            .headers()
+            .get_all(http::header::AUTHORIZATION)
+            .iter();
+        let recovered = match (headers.next(), headers.next()) {
+            (Some(value), None) => value
+                .to_str()
+                .ok()
+                .and_then(|text| Claims::from_verified_header(text, &rendered)),
+            _ => None,
+        };
+        recovered.unwrap_or_else(|| Claims::from_gateway_rendering(&rendered))
+    };
     if let Some(jwt) = authorizer.jwt.as_ref().filter(|jwt| !jwt.claims.is_empty()) {
-        return Some((Claims::from_gateway_claims(&jwt.claims), jwt.scopes.clone()));
+        let rendered = jwt
+            .claims
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        return Some((exact(rendered), jwt.scopes.clone()));
     }
     let claims = authorizer
         .fields
@@ -84,7 +107,8 @@ pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<V
         .filter(|c| !c.is_empty())?;
     let strings = claims
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)));
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect();
     let scopes = authorizer
         .fields
         .get("scopes")
@@ -95,7 +119,7 @@ pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<V
                 .map(str::to_owned)
                 .collect()
         });
-    Some((Claims::from_gateway_claims(strings), scopes))
+    Some((exact(strings), scopes))
 }
 
 /// The scopes a route requires, given its method and path (empty: any caller the gateway let in).

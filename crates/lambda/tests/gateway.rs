@@ -92,7 +92,15 @@ async fn payload_2_claims_become_the_caller() {
         "claims": {"sub": "u1", "cognito:groups": "[admin poweruser]", "scope": "profile/read", "exp": "1795514400"},
         "scopes": ["profile/read"],
     }});
-    let (status, seen) = judge(request(v2_event(Some(authorizer))), &["profile/read"]).await;
+    // The token the authorizer verified, as API Gateway passes it on in the header.
+    let token = token_with(&json!({
+        "sub": "u1", "cognito:groups": ["admin", "poweruser"], "scope": "profile/read", "exp": 1795514400,
+    }));
+    let (status, seen) = judge(
+        request(v2_event_with_token(authorizer, &token)),
+        &["profile/read"],
+    )
+    .await;
     assert_eq!(status, 200);
     let seen = seen.expect("caller");
     assert_eq!(seen["identity"]["subject"], "u1");
@@ -117,7 +125,8 @@ async fn non_string_claim_values_do_not_break_the_event() {
     let seen = seen.expect("caller");
     assert_eq!(seen["claims"]["exp"], 1_795_514_400);
     assert_eq!(seen["claims"]["email_verified"], "true");
-    assert_eq!(seen["identity"]["groups"], json!(["a", "b"]));
+    // Normalised to API Gateway's rendering, which is kept (no token to recover the list from).
+    assert_eq!(seen["identity"]["groups"], json!(["[a b]"]));
     assert_eq!(seen["claims"]["address"], json!({"c": "NL"}));
     assert!(seen["claims"].get("nickname").is_none());
     assert_eq!(seen["scopes"], Value::Null);
@@ -213,5 +222,87 @@ async fn head_is_held_to_the_get_rule_s_scopes() {
     assert_eq!(
         judge_with_get_rule(request(v2_event_with_method("HEAD", Some(writer)))).await,
         200
+    );
+}
+
+/// [`v2_event`] with `Authorization: Bearer {token}` (the authorizer's identity source).
+fn v2_event_with_token(authorizer: Value, token: &str) -> Value {
+    let mut event = v2_event(Some(authorizer));
+    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    event
+}
+
+/// A JWT with `payload` (the signature is not looked at: the gateway verified the token).
+fn token_with(payload: &Value) -> String {
+    use base64::Engine;
+    let part = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2ln",
+        part(&json!({"alg": "RS256", "kid": "k"})),
+        part(payload)
+    )
+}
+
+#[tokio::test]
+async fn group_names_with_spaces_are_not_split_into_invented_groups() {
+    // API Gateway renders ["Everyone", "Not admin"] as "[Everyone Not admin]".
+    let authorizer = json!({"jwt": {
+        "claims": {"sub": "u1", "cognito:groups": "[Everyone Not admin]"}, "scopes": null,
+    }});
+    let (status, seen) = judge(request(v2_event(Some(authorizer))), &[]).await;
+    assert_eq!(status, 200);
+    let groups = seen.expect("caller")["identity"]["groups"].clone();
+    assert!(
+        !groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|g| g == "admin"),
+        "no group `admin` is invented: {groups}"
+    );
+}
+
+#[tokio::test]
+async fn exact_claims_come_from_the_verified_token_when_it_renders_to_the_context() {
+    let payload =
+        json!({"sub": "u1", "cognito:groups": ["Everyone", "Not admin"], "exp": 1795514400});
+    let rendered =
+        json!({"sub": "u1", "cognito:groups": "[Everyone Not admin]", "exp": "1795514400"});
+    let authorizer = json!({"jwt": {"claims": rendered, "scopes": null}});
+    let (status, seen) = judge(
+        request(v2_event_with_token(authorizer, &token_with(&payload))),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = seen.expect("caller");
+    assert_eq!(seen["identity"]["groups"], json!(["Everyone", "Not admin"]));
+    assert_eq!(
+        seen["claims"]["cognito:groups"],
+        json!(["Everyone", "Not admin"])
+    );
+}
+
+#[tokio::test]
+async fn a_header_token_that_does_not_render_to_the_context_is_not_used() {
+    // Not the token the gateway verified (its claims differ from the context): ignored.
+    let forged = json!({"sub": "u1", "cognito:groups": ["admin"]});
+    let authorizer = json!({"jwt": {
+        "claims": {"sub": "u1", "cognito:groups": "[Everyone Not admin]"}, "scopes": null,
+    }});
+    let (status, seen) = judge(
+        request(v2_event_with_token(authorizer, &token_with(&forged))),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let groups = seen.expect("caller")["identity"]["groups"].clone();
+    assert!(
+        !groups
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|g| g == "admin"),
+        "{groups}"
     );
 }

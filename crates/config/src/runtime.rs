@@ -84,42 +84,31 @@ pub(crate) fn server(raw: Option<raw::Server>) -> Result<ServerSettings, Setting
             "an address and port like 127.0.0.1:3000",
         )
     })?;
-    let body_limit = raw.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT as u64);
-    if body_limit == 0 || body_limit > 10 * 1024 * 1024 {
-        return Err(ConfigError::new(
-            "server.body_limit_bytes",
-            body_limit,
-            "between 1 byte and 10 MiB",
-        )
-        .into());
-    }
-    let timeout = raw.request_timeout_ms.unwrap_or(10_000);
-    if !(100..=300_000).contains(&timeout) {
-        return Err(ConfigError::new(
-            "server.request_timeout_ms",
-            timeout,
-            "between 100 and 300000 milliseconds",
-        )
-        .into());
-    }
-    let header_timeout = raw.header_timeout_ms.unwrap_or(10_000);
-    if !(100..=300_000).contains(&header_timeout) {
-        return Err(ConfigError::new(
-            "server.header_timeout_ms",
-            header_timeout,
-            "between 100 and 300000 milliseconds",
-        )
-        .into());
-    }
-    let max_connections = raw.max_connections.unwrap_or(1024);
-    if !(1..=65_536).contains(&max_connections) {
-        return Err(ConfigError::new(
-            "server.max_connections",
-            max_connections,
-            "between 1 and 65536",
-        )
-        .into());
-    }
+    let body_limit = within(
+        "server.body_limit_bytes",
+        raw.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT as u64),
+        1..=10 * 1024 * 1024,
+        "between 1 byte and 10 MiB",
+    )?;
+    const MILLISECONDS: &str = "between 100 and 300000 milliseconds";
+    let timeout = within(
+        "server.request_timeout_ms",
+        raw.request_timeout_ms.unwrap_or(10_000),
+        100..=300_000,
+        MILLISECONDS,
+    )?;
+    let header_timeout = within(
+        "server.header_timeout_ms",
+        raw.header_timeout_ms.unwrap_or(10_000),
+        100..=300_000,
+        MILLISECONDS,
+    )?;
+    let max_connections = within(
+        "server.max_connections",
+        raw.max_connections.unwrap_or(1024),
+        1..=65_536,
+        "between 1 and 65536",
+    )?;
     let log_format = match raw.log_format.as_deref().unwrap_or("json") {
         "json" => LogFormat::Json,
         "pretty" => LogFormat::Pretty,
@@ -137,6 +126,20 @@ pub(crate) fn server(raw: Option<raw::Server>) -> Result<ServerSettings, Setting
         max_connections: max_connections as usize,
         log_format,
     })
+}
+
+/// `value` of `key` when `range` holds it, else the error naming `expected`.
+fn within(
+    key: &str,
+    value: u64,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &str,
+) -> Result<u64, SettingsError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(key, value, expected).into())
+    }
 }
 
 pub(crate) fn store(raw: Option<raw::Store>) -> Result<StoreSettings, SettingsError> {

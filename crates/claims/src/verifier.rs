@@ -123,23 +123,29 @@ impl Remembered {
                 .claims
                 .as_map()
                 .iter()
-                .map(|(k, v)| MAP_ENTRY + k.len() + value_size(v))
+                .map(|(k, v)| MAP_ENTRY + allocation(k.len()) + value_size(v))
                 .sum::<usize>()
     }
 }
 
-/// What one member of a JSON map costs beside its key's and value's own bytes (a B-tree slot, the
-/// `String` and `Value` headers).
-const MAP_ENTRY: usize = 80;
+/// What one member of a JSON map costs beside its key's and value's own allocations (a B-tree slot
+/// with the `String` and `Value` headers, and the node's share).
+const MAP_ENTRY: usize = 96;
+
+/// One heap allocation of `len` bytes as the allocator spends it (a 16-byte minimum chunk and its
+/// header).
+fn allocation(len: usize) -> usize {
+    len.max(16) + 16
+}
 
 /// A JSON value's estimated heap size.
 fn value_size(value: &Value) -> usize {
     match value {
-        Value::String(text) => text.len(),
+        Value::String(text) => allocation(text.len()),
         Value::Array(items) => items.iter().map(|v| 32 + value_size(v)).sum(),
         Value::Object(map) => map
             .iter()
-            .map(|(k, v)| MAP_ENTRY + k.len() + value_size(v))
+            .map(|(k, v)| MAP_ENTRY + allocation(k.len()) + value_size(v))
             .sum(),
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
     }

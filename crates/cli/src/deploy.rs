@@ -429,7 +429,7 @@ pub(crate) fn same_flags(options: &Options) -> String {
 
 #[cfg(feature = "aws")]
 /// The Hosted UI sign-in URL of the tutorial's pool.
-fn hosted_ui(aws: &Aws, plan: &Plan, pool_id: &str, client_id: &str) -> Option<String> {
+pub(crate) fn hosted_ui(aws: &Aws, plan: &Plan, pool_id: &str, client_id: &str) -> Option<String> {
     let cognito = plan.cognito.as_ref()?;
     portcullis_cognito::CognitoSettings::new(
         &aws.region,

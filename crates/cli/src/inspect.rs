@@ -24,17 +24,10 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
             same_flags(&options)
         );
     };
-    let hosted_ui = live.cognito.as_ref().and_then(|(pool, client)| {
-        let cognito = plan.cognito.as_ref()?;
-        portcullis_cognito::CognitoSettings::new(
-            &aws.region,
-            pool,
-            client,
-            portcullis_cognito::IssuerType::Original,
-        )
-        .ok()
-        .map(|s| s.hosted_ui_url(&cognito.domain, portcullis_deploy::CALLBACK_URL))
-    });
+    let hosted_ui = live
+        .cognito
+        .as_ref()
+        .and_then(|(pool, client)| crate::deploy::hosted_ui(&aws, &plan, pool, client));
     if args.json {
         println!(
             "{}",
@@ -181,10 +174,11 @@ pub(crate) fn logs(args: &LogsArgs) -> Result<()> {
                             same_flags(&options)
                         );
                     }
-                    Err(e) => bail!(
-                        "FilterLogEvents for {group} failed: {}",
-                        aws_sdk_lambda_error(&e)
-                    ),
+                    // The error's sources are printed by main, one line.
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("FilterLogEvents for {group} failed")));
+                    }
                 };
                 for event in page.events() {
                     let at = event.timestamp().unwrap_or_default();
@@ -213,17 +207,6 @@ pub(crate) fn logs(args: &LogsArgs) -> Result<()> {
             }
         }
     })
-}
-
-fn aws_sdk_lambda_error(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(e) = next {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        next = e.source();
-    }
-    text
 }
 
 /// Milliseconds since the epoch as `2026-12-02T01:02:03.456Z`.

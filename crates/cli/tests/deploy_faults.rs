@@ -15,10 +15,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{KEYS, host_arch, portcullis, scratch, succeed};
+use common::{KEYS, host_arch, on_moto, portcullis, succeed};
 use faults::{Behaviour, Faults};
 use portcullis_deploy::apply::Aws;
-use portcullis_testkit::external::start_moto;
 
 const OTHER_APIS: [&str; 3] = ["team-a-orders", "team-b-search", "team-c-billing"];
 const OTHER_POOLS: [&str; 3] = ["team-a-users", "team-b-users", "team-c-users"];
@@ -130,15 +129,7 @@ fn package_marked(dir: &Path, marker: u8) -> std::path::PathBuf {
 }
 
 fn first_deploy_change_then_remove(provider: &str, stage: &str, config: &str) {
-    let moto = start_moto().expect("moto");
-    let dir = scratch(&format!("faults-{provider}"));
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let direct = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
+    let (moto, dir, rt, direct) = on_moto(&format!("faults-{provider}"));
     rt.block_on(other_teams(&direct, stage));
     let faults = Faults::start(moto.url(), Behaviour::default());
     let env: Vec<(&str, &str)> = KEYS
@@ -300,15 +291,7 @@ fn okta_deploys_changes_and_removes_through_aws_behaviour() {
 
 #[test]
 fn a_deploy_interrupted_while_waiting_is_finished_by_the_next_and_cleared_by_remove() {
-    let moto = start_moto().expect("moto");
-    let dir = scratch("faults-interrupted");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let direct = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
+    let (moto, dir, rt, direct) = on_moto("faults-interrupted");
     let package = package_marked(&dir, 1);
     let args = |endpoint: &str| {
         vec![
@@ -441,15 +424,7 @@ fn a_deploy_interrupted_while_waiting_is_finished_by_the_next_and_cleared_by_rem
 
 #[test]
 fn same_named_resources_of_another_stack_are_neither_taken_over_nor_deleted() {
-    let moto = start_moto().expect("moto");
-    let dir = scratch("faults-foreign");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let direct = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
+    let (moto, dir, rt, direct) = on_moto("faults-foreign");
     // Someone else's table and role, named as this stack's would be, without its tag.
     rt.block_on(async {
         direct

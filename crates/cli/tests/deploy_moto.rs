@@ -11,11 +11,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{KEYS, fail, host_arch, package, package_for, portcullis, scratch, succeed};
+use common::{KEYS, fail, host_arch, on_moto, package, package_for, portcullis, scratch, succeed};
 use portcullis_deploy::apply::Aws;
-use portcullis_testkit::external::{Running, start_moto};
+use portcullis_testkit::external::start_moto;
 
 /// What the deployment of `stage` looks like through the SDK.
 struct Seen {
@@ -295,20 +295,6 @@ fn actions(stdout: &str) -> Vec<(String, String)> {
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("runtime")
-}
-
-/// A fresh moto server, a scratch directory, a runtime and SDK clients for reading back.
-fn on_moto(name: &str) -> (Running, PathBuf, tokio::runtime::Runtime, Aws) {
-    let moto = start_moto().expect("moto");
-    let dir = scratch(name);
-    let rt = runtime();
-    let aws = rt.block_on(Aws::with_static_credentials(
-        "us-east-1",
-        Some(moto.url()),
-        "test",
-        "test",
-    ));
-    (moto, dir, rt, aws)
 }
 
 #[test]

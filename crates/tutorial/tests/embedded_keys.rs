@@ -3,9 +3,11 @@
 //! authenticated request with no fetch from the issuer; without the file it fetches at start-up;
 //! a file for another issuer or a broken one is ignored (keys fetched), never trusted blindly.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod server;
+
+use std::path::Path;
+
+use server::{folder, start};
 
 use portcullis_claims::{Authorizer, AuthorizerConfig, VerifierOptions};
 use portcullis_testkit::{Issuer, TestKey, jwks, unix_now};
@@ -13,47 +15,6 @@ use portcullis_tutorial::keys::EMBEDDED_JWKS_FILE;
 use serde_json::json;
 
 const AUDIENCE: &str = "embedded-client";
-
-/// A folder holding the server binary (hard-linked, or copied across file systems) and its config.
-fn folder(name: &str, issuer: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("folder");
-    let binary = Path::new(env!("CARGO_BIN_EXE_portcullis-server"));
-    let target = dir.join("portcullis-server");
-    if std::fs::hard_link(binary, &target).is_err() {
-        std::fs::copy(binary, &target).expect("copy the server");
-    }
-    std::fs::write(
-        dir.join("portcullis.toml"),
-        format!(
-            "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
-             [server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
-            dir.join("profiles.db").display()
-        ),
-    )
-    .expect("config");
-    dir
-}
-
-/// Starts the server in `dir`; returns it and its base URL once it listens.
-fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(dir.join("portcullis-server"))
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().expect("a line").expect("utf-8");
-    let base = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, base)
-}
 
 /// Starts the server in `dir`, sends one `GET /user/profile` with `token`, stops it; returns the
 /// status and the issuer's JWKS fetch count right after the answer.
@@ -92,7 +53,7 @@ async fn a_server_with_embedded_key_sets_verifies_its_first_token_without_fetchi
         EMBEDDED_JWKS_FILE, "jwks.json",
         "the name `cargo xtask build --embed-jwks` writes"
     );
-    let dir = folder("embedded-keys", issuer.url());
+    let dir = folder("embedded-keys", issuer.url(), AUDIENCE);
     std::fs::write(dir.join(EMBEDDED_JWKS_FILE), document.to_string()).expect("embed");
     // The issuer is slow: the refresh that starts at once in the background is still in flight
     // when the first answer, verified with the embedded keys, comes back.
@@ -144,7 +105,7 @@ async fn an_embedded_key_the_issuer_has_since_removed_stops_verifying_once_the_r
     let builder = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
     let document = builder.key_sets().await.expect("key sets");
     issuer.set_jwks(jwks([current.jwk()]));
-    let dir = folder("embedded-keys-retired", issuer.url());
+    let dir = folder("embedded-keys-retired", issuer.url(), AUDIENCE);
     std::fs::write(dir.join(EMBEDDED_JWKS_FILE), document.to_string()).expect("embed");
 
     let (mut server, base) = start(&dir);

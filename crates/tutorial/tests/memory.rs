@@ -3,9 +3,9 @@
 //! default, plus 16 MiB of slack), well inside a 256 MB function. Measured on this machine: +17 MiB
 //! after warm-up; with the count bound alone (4,096 entries) the same run grew by 199 MiB.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod server;
+
+use server::{folder, start};
 
 use portcullis_testkit::{Issuer, TestKey, jwks, unix_now};
 use serde_json::{Map, Value, json};
@@ -23,44 +23,12 @@ fn rss(pid: u32) -> u64 {
     kib * 1024
 }
 
-fn start(dir: &Path, issuer: &str) -> (Child, String) {
-    std::fs::create_dir_all(dir).expect("dir");
-    std::fs::write(
-        dir.join("portcullis.toml"),
-        format!(
-            "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{AUDIENCE}\"\n\
-             [server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
-            dir.join("profiles.db").display()
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis-server"))
-        .current_dir(dir)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next()
-        .expect("a line")
-        .expect("utf-8");
-    let base = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, base)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_bulky_tokens_stay_within_the_cache_budget() {
     let key = TestKey::rsa("memory-key");
     let issuer = Issuer::start(jwks([key.jwk()])).await.expect("issuer");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("memory-bulky-tokens");
-    let _ = std::fs::remove_dir_all(&dir);
-    let (mut server, base) = start(&dir, issuer.url());
+    let dir = folder("memory-bulky-tokens", issuer.url(), AUDIENCE);
+    let (mut server, base) = start(&dir);
     let pid = server.id();
     let client = reqwest::Client::builder()
         .no_proxy()

@@ -118,3 +118,26 @@ pub(crate) fn fail(output: Output) -> String {
     assert!(lines[0].starts_with("error: "), "{stderr}");
     lines[0].to_owned()
 }
+
+/// A fresh moto server, a scratch directory, a runtime and SDK clients straight to moto (for
+/// setting up and reading back).
+#[cfg(feature = "aws")]
+pub(crate) fn on_moto(
+    name: &str,
+) -> (
+    portcullis_testkit::external::Running,
+    PathBuf,
+    tokio::runtime::Runtime,
+    portcullis_deploy::apply::Aws,
+) {
+    let moto = portcullis_testkit::external::start_moto().expect("moto");
+    let dir = scratch(name);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let aws = rt.block_on(portcullis_deploy::apply::Aws::with_static_credentials(
+        "us-east-1",
+        Some(moto.url()),
+        "test",
+        "test",
+    ));
+    (moto, dir, rt, aws)
+}

@@ -1,0 +1,48 @@
+//! The real `portcullis-server` in a folder of its own, as a deployment lays it out, started on an
+//! ephemeral port (shared by the tests that run the binary).
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A folder holding the server binary (hard-linked, or copied across file systems) and its config.
+pub fn folder(name: &str, issuer: &str, audience: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("folder");
+    let binary = Path::new(env!("CARGO_BIN_EXE_portcullis-server"));
+    let target = dir.join("portcullis-server");
+    if std::fs::hard_link(binary, &target).is_err() {
+        std::fs::copy(binary, &target).expect("copy the server");
+    }
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        format!(
+            "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{audience}\"\n\
+             [server]\nlisten = \"127.0.0.1:0\"\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
+            dir.join("profiles.db").display()
+        ),
+    )
+    .expect("config");
+    dir
+}
+
+/// Starts the server in `dir`; returns it and its base URL once it listens.
+pub fn start(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(dir.join("portcullis-server"))
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("a line").expect("utf-8");
+    let base = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, base)
+}

@@ -163,6 +163,30 @@ impl AuthSettings {
         }
         Authorizer::new(self.configs.clone(), options)
     }
+
+    /// The issuer a per-user record (a profile) is kept under for a token issued by `iss`, or `None`
+    /// when `iss` is not a trusted issuer. It is `iss` itself, except that a Cognito pool's two issuer
+    /// forms name one pool: both give the original form, so a user's records survive moving
+    /// `auth.cognito.issuer_type` from `original` through `both` to `updated`.
+    pub fn record_issuer(&self, iss: &str) -> Option<String> {
+        if !self.configs.iter().any(|config| config.issuer() == iss) {
+            return None;
+        }
+        match &self.provider {
+            #[cfg(feature = "cognito")]
+            Provider::Cognito(pool) if iss == pool.updated_issuer() => Some(pool.original_issuer()),
+            _ => Some(iss.to_owned()),
+        }
+    }
+
+    /// Whose the records are that were kept before records were keyed by issuer (keyed by subject
+    /// alone): the first trusted issuer's, as [`AuthSettings::record_issuer`] names it.
+    pub fn legacy_record_issuer(&self) -> String {
+        self.configs
+            .first()
+            .and_then(|config| self.record_issuer(config.issuer()))
+            .unwrap_or_default()
+    }
 }
 
 /// The provider in use.

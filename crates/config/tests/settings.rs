@@ -385,3 +385,37 @@ fn the_key_staleness_bound_is_configurable() {
         "unset: the verifier's default bound"
     );
 }
+
+#[test]
+fn records_are_kept_under_the_token_issuer_and_one_name_per_cognito_pool() {
+    let original = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123";
+    let updated = "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123";
+    // A pool moving from the original issuer form through both to the updated one keeps one name
+    // for its users' records, whichever form their token carries.
+    for issuer_type in ["original", "both", "updated"] {
+        let text = COGNITO.replace(
+            "client_id =",
+            &format!("issuer_type = \"{issuer_type}\"\nclient_id ="),
+        );
+        let auth = load(&Sources::text(&text)).expect("settings").auth;
+        assert_eq!(auth.legacy_record_issuer(), original, "{issuer_type}");
+        for iss in [original, updated] {
+            let trusted = auth.configs.iter().any(|c| c.issuer() == iss);
+            assert_eq!(
+                auth.record_issuer(iss).as_deref(),
+                trusted.then_some(original),
+                "{issuer_type}: {iss}"
+            );
+        }
+    }
+    // Another issuer is its own name; an untrusted one has none.
+    let oidc = load(&Sources::text(OIDC)).expect("settings").auth;
+    let issuer = "https://login.example.com/realms/main";
+    assert_eq!(oidc.record_issuer(issuer).as_deref(), Some(issuer));
+    assert_eq!(oidc.legacy_record_issuer(), issuer);
+    assert_eq!(oidc.record_issuer(original), None);
+    assert_eq!(
+        oidc.record_issuer("https://login.example.com/realms/main/"),
+        None
+    );
+}

@@ -12,7 +12,7 @@ use portcullis_axum::AuthLayer;
 use portcullis_axum::runtime::serve;
 use portcullis_claims::{Caller, Claims, OidcMapping, VerifierOptions};
 use portcullis_config::{Sources, load};
-use portcullis_tutorial::{Service, app, open_store, router};
+use portcullis_tutorial::{ProfileIssuers, Service, app, open_store, router};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -34,9 +34,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         file: Some(config.into()),
         ..Sources::default()
     })?;
+    let issuers = ProfileIssuers::from_settings(&settings.auth);
     let service = Service::new(
-        open_store(&settings.store).await?,
+        open_store(&settings.store, issuers.legacy()).await?,
         settings.server.body_limit,
+        issuers,
     );
     let app = if auth_on {
         let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
@@ -49,9 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }),
         )
     } else {
-        let claims = Claims::from_json(
-            serde_json::json!({"sub": "dev-user", "scope": "profile/read profile/write"}),
-        )
+        let claims = Claims::from_json(serde_json::json!({
+            "iss": settings.auth.configs.first().map(|config| config.issuer()),
+            "sub": "dev-user",
+            "scope": "profile/read profile/write",
+        }))
         .ok_or("claims")?;
         let caller = Arc::new(Caller::new(claims, &OidcMapping, false));
         router(service).route_layer(from_fn(

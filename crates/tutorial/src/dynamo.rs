@@ -1,5 +1,14 @@
-//! Profiles in a DynamoDB table (feature `dynamodb`): item `{sub: S, body: S (JSON), version: N}`.
-//! Every write is one conditional `UpdateItem`, so the version check and the write are atomic.
+//! Profiles in a DynamoDB table (feature `dynamodb`): item
+//! `{sub: S (the key), issuer: S, subject: S, body: S (JSON), version: N}`, where the key is the
+//! issuer and subject as a JSON array (`["https://issuer.example.com/","alice"]`), which no two
+//! profiles share. Every write is one conditional `UpdateItem`, so the version check and the
+//! write are atomic.
+//!
+//! The table's key attribute is still called `sub` (a table's key cannot change): releases before
+//! profiles were keyed by issuer wrote `{sub: S (the subject), body, version}`. Such an item is
+//! adopted the first time its user is read or written under the store's legacy issuer: one
+//! transaction writes it under its new key (version kept) and deletes the old item, so nothing is
+//! lost and no scan of the table is ever needed.
 //!
 //! The store speaks DynamoDB's JSON protocol itself (one SigV4-signed HTTPS `POST` per call, see
 //! `sigv4.rs`) instead of linking the AWS SDK: the SDK's client, runtime and HTTP/2 stack were
@@ -11,7 +20,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 pub use crate::sigv4::Credentials;
-use crate::store::{Precondition, ProfileStore, StoreError, StoreFuture, StoredProfile};
+use crate::store::{
+    Precondition, ProfileKey, ProfileStore, StoreError, StoreFuture, StoredProfile,
+};
 
 /// DynamoDB's JSON protocol version (`X-Amz-Target: DynamoDB_20120810.GetItem`).
 const TARGET_PREFIX: &str = "DynamoDB_20120810";
@@ -83,6 +94,8 @@ pub struct DynamoStore {
     region: String,
     credentials: Arc<CredentialSource>,
     table: String,
+    /// Whose the items keyed by subject alone are (see the module documentation).
+    legacy_issuer: Option<String>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -91,6 +104,7 @@ impl std::fmt::Debug for DynamoStore {
             .field("endpoint", &self.endpoint.as_str())
             .field("region", &self.region)
             .field("table", &self.table)
+            .field("legacy_issuer", &self.legacy_issuer)
             .finish()
     }
 }
@@ -202,7 +216,15 @@ impl DynamoStore {
             region: region.to_owned(),
             credentials: Arc::new(credentials),
             table: table.to_owned(),
+            legacy_issuer: None,
         })
+    }
+
+    /// The store, adopting items an older release kept by subject alone as `issuer`'s profiles
+    /// (the issuer the service trusted when they were written). Without it they are never read.
+    pub fn with_legacy_issuer(mut self, issuer: impl Into<String>) -> DynamoStore {
+        self.legacy_issuer = Some(issuer.into());
+        self
     }
 
     /// A store from the environment, with optional region and endpoint overrides: with feature
@@ -405,6 +427,14 @@ impl DynamoStore {
     }
 }
 
+/// DynamoDB's refusal of a write whose condition did not hold.
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+/// The item key of `key`: its issuer and subject as a JSON array.
+fn item_key(key: &ProfileKey) -> String {
+    Value::from(vec![key.issuer.as_str(), key.subject.as_str()]).to_string()
+}
+
 fn decode(item: &Value) -> Result<StoredProfile, StoreError> {
     let body = item["body"]["S"].as_str();
     let version = item["version"]["N"].as_str().and_then(|n| n.parse().ok());
@@ -416,63 +446,203 @@ fn decode(item: &Value) -> Result<StoredProfile, StoreError> {
     }
 }
 
-impl ProfileStore for DynamoStore {
-    fn get<'a>(&'a self, sub: &'a str) -> StoreFuture<'a, Option<StoredProfile>> {
-        Box::pin(async move {
-            let answer = self
-                .call(
-                    "GetItem",
-                    json!({
+/// Whether `item` is `key`'s profile, not an older release's item whose subject happens to spell
+/// `key`'s item key.
+fn holds(item: &Value, key: &ProfileKey) -> bool {
+    item["issuer"]["S"].as_str() == Some(key.issuer.as_str())
+        && item["subject"]["S"].as_str() == Some(key.subject.as_str())
+}
+
+/// What a write requires of the item besides the caller's precondition.
+#[derive(Debug, Clone, Copy)]
+enum Guard {
+    /// The item exists under its new key (every write after a user's first).
+    Keyed,
+    /// No older release's item sits on the key.
+    NotLegacy,
+}
+
+impl DynamoStore {
+    /// Whether `key` is the legacy issuer's, whose users may still have items keyed by subject.
+    fn adopts(&self, key: &ProfileKey) -> bool {
+        self.legacy_issuer.as_deref() == Some(key.issuer.as_str())
+    }
+
+    async fn get_item(&self, item_key: &str) -> Result<Option<Value>, StoreError> {
+        let answer = self
+            .call(
+                "GetItem",
+                json!({
+                    "TableName": self.table,
+                    "Key": {"sub": {"S": item_key}},
+                    "ConsistentRead": true,
+                }),
+            )
+            .await
+            .map_err(|e| self.backend("GetItem", e))?;
+        Ok(answer.get("Item").filter(|item| item.is_object()).cloned())
+    }
+
+    /// `key`'s profile under its own key.
+    async fn get_keyed(&self, key: &ProfileKey) -> Result<Option<StoredProfile>, StoreError> {
+        match self.get_item(&item_key(key)).await? {
+            Some(item) if holds(&item, key) => decode(&item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Moves the older release's item of `key.subject`, if there is one and `key` is the legacy
+    /// issuer's, to `key`: one transaction puts it under the new key (unless something is there)
+    /// and deletes the old item (unless it changed meanwhile). Returns what `key` holds then.
+    async fn adopt(&self, key: &ProfileKey) -> Result<Option<StoredProfile>, StoreError> {
+        if !self.adopts(key) {
+            return Ok(None);
+        }
+        let Some(item) = self.get_item(&key.subject).await? else {
+            return Ok(None);
+        };
+        if item.get("issuer").is_some() {
+            // A profile of this release whose item key happens to be this subject.
+            return Ok(None);
+        }
+        let profile = decode(&item)?;
+        let version = json!({"N": profile.version.to_string()});
+        let moved = self
+            .call(
+                "TransactWriteItems",
+                json!({"TransactItems": [
+                    {"Put": {
                         "TableName": self.table,
-                        "Key": {"sub": {"S": sub}},
-                        "ConsistentRead": true,
-                    }),
-                )
-                .await
-                .map_err(|e| self.backend("GetItem", e))?;
-            match answer.get("Item") {
-                Some(item) if item.is_object() => decode(item).map(Some),
-                _ => Ok(None),
+                        "Item": {
+                            "sub": {"S": item_key(key)},
+                            "issuer": {"S": key.issuer},
+                            "subject": {"S": key.subject},
+                            "body": item["body"],
+                            "version": version,
+                        },
+                        "ConditionExpression": "attribute_not_exists(#key)",
+                        "ExpressionAttributeNames": {"#key": "sub"},
+                    }},
+                    {"Delete": {
+                        "TableName": self.table,
+                        "Key": {"sub": {"S": key.subject}},
+                        "ConditionExpression": "attribute_not_exists(#issuer) AND #version = :version",
+                        "ExpressionAttributeNames": {"#issuer": "issuer", "#version": "version"},
+                        "ExpressionAttributeValues": {":version": version},
+                    }},
+                ]}),
+            )
+            .await;
+        match moved {
+            Ok(_) => {
+                tracing::info!(
+                    table = %self.table,
+                    issuer = %key.issuer,
+                    version = profile.version,
+                    "a profile kept by subject alone is now kept by issuer and subject"
+                );
+                Ok(Some(profile))
+            }
+            // Another request moved it (or wrote the new key) first: what is there now holds.
+            Err(CallError::Service { kind, .. }) if kind == "TransactionCanceledException" => {
+                self.get_keyed(key).await
+            }
+            Err(error) => Err(self.backend("TransactWriteItems", error)),
+        }
+    }
+
+    /// One conditional `UpdateItem` writing `body` as `key`'s profile.
+    async fn update(
+        &self,
+        key: &ProfileKey,
+        body: &Map<String, Value>,
+        precondition: Precondition,
+        guard: Guard,
+    ) -> Result<Value, CallError> {
+        let mut names = json!({
+            "#body": "body", "#issuer": "issuer", "#subject": "subject", "#version": "version",
+        });
+        let mut values = json!({
+            ":body": {"S": Value::Object(body.clone()).to_string()},
+            ":issuer": {"S": key.issuer},
+            ":subject": {"S": key.subject},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+        });
+        let mut conditions = vec![match guard {
+            Guard::Keyed => "attribute_exists(#issuer)",
+            Guard::NotLegacy => {
+                names["#key"] = json!("sub");
+                "(attribute_not_exists(#key) OR attribute_exists(#issuer))"
+            }
+        }];
+        match precondition {
+            Precondition::None => {}
+            Precondition::Exists => conditions.push("attribute_exists(#version)"),
+            Precondition::Version(v) => {
+                conditions.push("#version = :expected");
+                values[":expected"] = json!({"N": v.to_string()});
+            }
+        }
+        let input = json!({
+            "TableName": self.table,
+            "Key": {"sub": {"S": item_key(key)}},
+            "UpdateExpression":
+                "SET #body = :body, #issuer = :issuer, #subject = :subject, \
+                 #version = if_not_exists(#version, :zero) + :one",
+            "ConditionExpression": conditions.join(" AND "),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        });
+        self.call("UpdateItem", input).await
+    }
+}
+
+impl ProfileStore for DynamoStore {
+    fn get<'a>(&'a self, key: &'a ProfileKey) -> StoreFuture<'a, Option<StoredProfile>> {
+        Box::pin(async move {
+            match self.get_keyed(key).await? {
+                Some(profile) => Ok(Some(profile)),
+                None => self.adopt(key).await,
             }
         })
     }
 
     fn put<'a>(
         &'a self,
-        sub: &'a str,
+        key: &'a ProfileKey,
         body: Map<String, Value>,
         precondition: Precondition,
     ) -> StoreFuture<'a, StoredProfile> {
         Box::pin(async move {
-            let mut input = json!({
-                "TableName": self.table,
-                "Key": {"sub": {"S": sub}},
-                "UpdateExpression": "SET #body = :body, #version = if_not_exists(#version, :zero) + :one",
-                "ExpressionAttributeNames": {"#body": "body", "#version": "version"},
-                "ExpressionAttributeValues": {
-                    ":body": {"S": Value::Object(body).to_string()},
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                },
-                "ReturnValues": "ALL_NEW",
-            });
-            match precondition {
-                Precondition::None => {}
-                Precondition::Exists => {
-                    input["ConditionExpression"] = json!("attribute_exists(#version)");
-                }
-                Precondition::Version(v) => {
-                    input["ConditionExpression"] = json!("#version = :expected");
-                    input["ExpressionAttributeValues"][":expected"] = json!({"N": v.to_string()});
+            if self.adopts(key) {
+                // Most writes find the profile under its key; a user's first write may first
+                // have to adopt an older release's item.
+                match self.update(key, &body, precondition, Guard::Keyed).await {
+                    Ok(answer) => return decode(&answer["Attributes"]),
+                    Err(CallError::Service { kind, .. }) if kind == CONDITION_FAILED => {
+                        self.adopt(key).await?;
+                    }
+                    Err(error) => return Err(self.backend("UpdateItem", error)),
                 }
             }
-            match self.call("UpdateItem", input).await {
+            match self
+                .update(key, &body, precondition, Guard::NotLegacy)
+                .await
+            {
                 Ok(answer) => decode(&answer["Attributes"]),
-                Err(CallError::Service { kind, .. })
-                    if kind == "ConditionalCheckFailedException" =>
-                {
-                    let current = self.get(sub).await?.map(|p| p.version);
-                    Err(StoreError::Conflict { current })
+                Err(CallError::Service { kind, .. }) if kind == CONDITION_FAILED => {
+                    match self.get_item(&item_key(key)).await? {
+                        Some(item) if !holds(&item, key) => Err(StoreError::Backend(format!(
+                            "DynamoDB table {}: an item this release did not write holds a \
+                             profile's key; left as it is",
+                            self.table
+                        ))),
+                        item => Err(StoreError::Conflict {
+                            current: item.as_ref().map(decode).transpose()?.map(|p| p.version),
+                        }),
+                    }
                 }
                 Err(error) => Err(self.backend("UpdateItem", error)),
             }

@@ -6,7 +6,7 @@
 //!   claims exactly as API Gateway passes them to Lambda, and the stored profile (or null), with its
 //!   version as `ETag`.
 //! - `POST /user/profile` → a JSON object of at most 16 KiB (configurable) becomes the caller's profile
-//!   (keyed by `sub`); 200 with `ETag`. `If-Match` with a stale version → 412 and nothing written.
+//!   (keyed by issuer and `sub`: see [`ProfileIssuers`]); 200 with `ETag`. `If-Match` with a stale version → 412 and nothing written.
 //!   Wrong content type → 415; invalid JSON or not an object → 400 naming the problem; too large → 413.
 
 #[cfg(feature = "dynamodb")]
@@ -33,22 +33,28 @@ use serde_json::{Value, json};
 
 #[cfg(feature = "sqlite")]
 pub use crate::sqlite::SqliteStore;
-pub use crate::store::{Precondition, ProfileStore, StoreError, StoredProfile};
+pub use crate::store::{Precondition, ProfileKey, ProfileStore, StoreError, StoredProfile};
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names. Profiles an older release kept by subject alone
+/// become `legacy_issuer`'s ([`ProfileIssuers::legacy`]).
 pub async fn open_store(
     settings: &portcullis_config::StoreSettings,
+    legacy_issuer: &str,
 ) -> Result<Arc<dyn ProfileStore>, StoreError> {
     match settings {
         #[cfg(feature = "sqlite")]
-        portcullis_config::StoreSettings::Sqlite { path } => Ok(Arc::new(SqliteStore::open(path)?)),
+        portcullis_config::StoreSettings::Sqlite { path } => {
+            Ok(Arc::new(SqliteStore::open(path, Some(legacy_issuer))?))
+        }
         #[cfg(not(feature = "sqlite"))]
         portcullis_config::StoreSettings::Sqlite { .. } => Err(StoreError::Backend(
             "store.kind = \"sqlite\" is not compiled into this build (a Lambda package for DynamoDB): rebuild with cargo feature \"sqlite\"".into(),
         )),
         #[cfg(feature = "dynamodb")]
         portcullis_config::StoreSettings::DynamoDb { table, region, endpoint_url } => Ok(Arc::new(
-            dynamo::DynamoStore::from_env(table, region.as_deref(), endpoint_url.as_deref()).await?,
+            dynamo::DynamoStore::from_env(table, region.as_deref(), endpoint_url.as_deref())
+                .await?
+                .with_legacy_issuer(legacy_issuer),
         )),
         #[cfg(not(feature = "dynamodb"))]
         portcullis_config::StoreSettings::DynamoDb { .. } => Err(StoreError::Backend(
@@ -65,17 +71,91 @@ pub const API_ROUTES: [(&str, &str, bool); 3] = [
     ("GET", "/healthz", false),
 ];
 
+/// Which issuer a caller's profile is kept under, for each trusted `iss`: the token's issuer,
+/// except that a Cognito pool's two issuer forms keep one profile
+/// ([`portcullis_config::AuthSettings::record_issuer`]). A token of an issuer it does not name
+/// gets no profile (403).
+#[derive(Debug, Clone)]
+pub struct ProfileIssuers {
+    /// `(iss, record issuer)`, the first trusted issuer first.
+    issuers: Arc<[(String, String)]>,
+}
+
+impl ProfileIssuers {
+    /// The issuers the settings trust.
+    pub fn from_settings(auth: &portcullis_config::AuthSettings) -> ProfileIssuers {
+        ProfileIssuers {
+            issuers: auth
+                .configs
+                .iter()
+                .filter_map(|config| {
+                    let iss = config.issuer();
+                    Some((iss.to_owned(), auth.record_issuer(iss)?))
+                })
+                .collect(),
+        }
+    }
+
+    /// Exactly one issuer, its profiles kept under its own name.
+    pub fn single(issuer: &str) -> ProfileIssuers {
+        ProfileIssuers {
+            issuers: Arc::new([(issuer.to_owned(), issuer.to_owned())]),
+        }
+    }
+
+    /// Whose the profiles an older release kept by subject alone are: the first trusted issuer's.
+    pub fn legacy(&self) -> &str {
+        self.issuers
+            .first()
+            .map_or("", |(_, record)| record.as_str())
+    }
+
+    /// The key of `caller`'s profile.
+    fn key(&self, caller: &Caller) -> Result<ProfileKey, Problem> {
+        let subject = caller.identity.subject.as_deref().ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "the token has no sub claim to key a profile by",
+            )
+        })?;
+        let iss = caller.claims.iss().unwrap_or_default();
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|(trusted, _)| trusted == iss)
+            .map(|(_, record)| record)
+            .ok_or_else(|| {
+                tracing::error!(
+                    iss,
+                    "a caller's issuer is not one this service keeps profiles for; refusing"
+                );
+                Problem::new(StatusCode::FORBIDDEN, "Forbidden")
+            })?;
+        Ok(ProfileKey::new(issuer, subject))
+    }
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn ProfileStore>,
     body_limit: usize,
+    issuers: ProfileIssuers,
 }
 
 impl Service {
-    /// The service over `store`, accepting profile bodies up to `body_limit` bytes.
-    pub fn new(store: Arc<dyn ProfileStore>, body_limit: usize) -> Service {
-        Service { store, body_limit }
+    /// The service over `store`, accepting profile bodies up to `body_limit` bytes, keeping each
+    /// caller's profile under the issuer `issuers` names.
+    pub fn new(
+        store: Arc<dyn ProfileStore>,
+        body_limit: usize,
+        issuers: ProfileIssuers,
+    ) -> Service {
+        Service {
+            store,
+            body_limit,
+            issuers,
+        }
     }
 }
 
@@ -176,20 +256,11 @@ fn json_response(status: StatusCode, body: &Value, version: Option<u64>) -> Resp
     response
 }
 
-fn subject(caller: &Caller) -> Result<&str, Problem> {
-    caller.identity.subject.as_deref().ok_or_else(|| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "the token has no sub claim to key a profile by",
-        )
-    })
-}
-
 async fn get_profile(
     State(service): State<Service>,
     Authenticated(caller): Authenticated,
 ) -> Result<Response, Problem> {
-    let stored = service.store.get(subject(&caller)?).await?;
+    let stored = service.store.get(&service.issuers.key(&caller)?).await?;
     let version = stored.as_ref().map(|s| s.version);
     let body = json!({
         "identity": caller.identity,
@@ -207,7 +278,7 @@ async fn post_profile(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let sub = subject(&caller)?;
+    let key = service.issuers.key(&caller)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -256,7 +327,10 @@ async fn post_profile(
             ));
         }
     };
-    let stored = service.store.put(sub, profile, if_match(&headers)?).await?;
+    let stored = service
+        .store
+        .put(&key, profile, if_match(&headers)?)
+        .await?;
     let body = json!({ "profile": Value::Object(stored.body), "version": stored.version });
     Ok(json_response(StatusCode::OK, &body, Some(stored.version)))
 }

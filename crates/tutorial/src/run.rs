@@ -7,7 +7,7 @@ use portcullis_claims::VerifierOptions;
 use portcullis_config::Settings;
 
 use crate::keys::{embedded_jwks_path, load_keys};
-use crate::{Service, app, open_store};
+use crate::{ProfileIssuers, Service, app, open_store};
 
 /// Serves the standalone server on `listener` until `shutdown` completes.
 pub async fn standalone(
@@ -15,7 +15,8 @@ pub async fn standalone(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let store = open_store(&settings.store)
+    let issuers = ProfileIssuers::from_settings(&settings.auth);
+    let store = open_store(&settings.store, issuers.legacy())
         .await
         .map_err(|e| e.to_string())?;
     let authorizer = settings
@@ -31,7 +32,7 @@ pub async fn standalone(
         settings.auth.mapping.clone(),
         move |method, path| routes.scopes(method.as_str(), path).to_vec(),
     );
-    let service = Service::new(store, settings.server.body_limit);
+    let service = Service::new(store, settings.server.body_limit, issuers);
     let app = harden(app(service, auth), settings.server.request_timeout);
     let limits = Limits {
         header_timeout: settings.server.header_timeout,
@@ -53,10 +54,11 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
     use portcullis_config::LambdaMode;
     use portcullis_lambda::GatewayLayer;
 
-    let store = open_store(&settings.store)
+    let issuers = ProfileIssuers::from_settings(&settings.auth);
+    let store = open_store(&settings.store, issuers.legacy())
         .await
         .map_err(|e| e.to_string())?;
-    let service = Service::new(store, settings.server.body_limit);
+    let service = Service::new(store, settings.server.body_limit, issuers);
     let routes = settings.routes.clone();
     let scopes = move |method: &portcullis_lambda::http::Method, path: &str| {
         routes.scopes(method.as_str(), path).to_vec()

@@ -1,13 +1,32 @@
 //! The SQLite profile store (cargo feature `sqlite`, on by default; a Lambda package whose store is
 //! DynamoDB leaves it out).
+//!
+//! Schema 2 (`PRAGMA user_version = 2`) keys profiles by issuer and subject. A file of schema 1
+//! (no `user_version`, profiles keyed by `sub` alone, as every release before it wrote them) is
+//! migrated when opened, in one transaction: its profiles, versions and times are kept, under the
+//! issuer the opener names as theirs.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
 
-use crate::store::{Precondition, ProfileStore, StoreError, StoreFuture, StoredProfile, decode};
+use crate::store::{
+    Precondition, ProfileKey, ProfileStore, StoreError, StoreFuture, StoredProfile, decode,
+};
+
+/// The schema this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+
+const CREATE_PROFILES: &str = "CREATE TABLE profiles (
+    issuer TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+    PRIMARY KEY (issuer, sub)
+)";
 
 /// An SQLite file (WAL journal, so readers never wait on the writer). Survives restarts; several
 /// processes may share it (writes take SQLite's write lock, `BEGIN IMMEDIATE`).
@@ -18,26 +37,40 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, and its parent folder.
-    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    /// Opens (creating if needed) the database at `path`, and its parent folder. Profiles an older
+    /// release kept by subject alone become `legacy_issuer`'s (the issuer the service trusted when
+    /// they were written); a file holding such profiles is refused when `legacy_issuer` is `None`.
+    pub fn open(path: &Path, legacy_issuer: Option<&str>) -> Result<SqliteStore, StoreError> {
         let fail =
             |e: &dyn std::fmt::Display| StoreError::Backend(format!("{}: {e}", path.display()));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
         }
-        let connection = Connection::open(path).map_err(|e| fail(&e))?;
+        let mut connection = Connection::open(path).map_err(|e| fail(&e))?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
-                 PRAGMA busy_timeout = 5000;
-                 CREATE TABLE IF NOT EXISTS profiles (
-                     sub TEXT PRIMARY KEY NOT NULL,
-                     body TEXT NOT NULL,
-                     version INTEGER NOT NULL,
-                     updated_at INTEGER NOT NULL DEFAULT (unixepoch())
-                 );",
+                 PRAGMA busy_timeout = 5000;",
             )
             .map_err(|e| fail(&e))?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| fail(&e))?;
+        match migrate(&tx, legacy_issuer) {
+            Ok(moved) => {
+                tx.commit().map_err(|e| fail(&e))?;
+                if let Some((rows, issuer)) = moved {
+                    tracing::info!(
+                        path = %path.display(),
+                        rows,
+                        issuer,
+                        "profiles keyed by subject alone are now keyed by issuer and subject"
+                    );
+                }
+            }
+            Err(Migration::Sql(e)) => return Err(fail(&e)),
+            Err(Migration::Refused(why)) => return Err(fail(&why)),
+        }
         Ok(SqliteStore {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_owned(),
@@ -68,18 +101,80 @@ impl SqliteStore {
     }
 }
 
+enum Migration {
+    Sql(rusqlite::Error),
+    Refused(String),
+}
+
+impl From<rusqlite::Error> for Migration {
+    fn from(e: rusqlite::Error) -> Migration {
+        Migration::Sql(e)
+    }
+}
+
+/// Brings the file to [`SCHEMA_VERSION`] inside `tx`; returns how many profiles moved under
+/// which issuer, when some did.
+fn migrate(
+    tx: &Transaction<'_>,
+    legacy_issuer: Option<&str>,
+) -> Result<Option<(i64, String)>, Migration> {
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == SCHEMA_VERSION {
+        return Ok(None);
+    }
+    if version > SCHEMA_VERSION {
+        return Err(Migration::Refused(format!(
+            "written by a newer release (schema {version}; this build reads up to {SCHEMA_VERSION})"
+        )));
+    }
+    let keyed_by_subject: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'profiles'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut moved = None;
+    if keyed_by_subject {
+        let rows: i64 = tx.query_row("SELECT count(*) FROM profiles", [], |r| r.get(0))?;
+        let issuer = match legacy_issuer {
+            Some(issuer) => issuer,
+            None if rows == 0 => "",
+            None => {
+                return Err(Migration::Refused(format!(
+                    "{rows} profiles are keyed by subject alone (written before profiles were keyed by \
+                     issuer): open the store naming the issuer whose tokens wrote them"
+                )));
+            }
+        };
+        tx.execute_batch("ALTER TABLE profiles RENAME TO profiles_by_subject")?;
+        tx.execute_batch(CREATE_PROFILES)?;
+        tx.execute(
+            "INSERT INTO profiles (issuer, sub, body, version, updated_at)
+             SELECT ?1, sub, body, version, updated_at FROM profiles_by_subject",
+            params![issuer],
+        )?;
+        tx.execute_batch("DROP TABLE profiles_by_subject")?;
+        if rows > 0 {
+            moved = Some((rows, issuer.to_owned()));
+        }
+    } else {
+        tx.execute_batch(CREATE_PROFILES)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(moved)
+}
+
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
 impl ProfileStore for SqliteStore {
-    fn get<'a>(&'a self, sub: &'a str) -> StoreFuture<'a, Option<StoredProfile>> {
-        let sub = sub.to_owned();
+    fn get<'a>(&'a self, key: &'a ProfileKey) -> StoreFuture<'a, Option<StoredProfile>> {
+        let key = key.clone();
         self.blocking(move |c| {
             let row: Option<(String, i64)> = c
                 .query_row(
-                    "SELECT body, version FROM profiles WHERE sub = ?1",
-                    params![sub],
+                    "SELECT body, version FROM profiles WHERE issuer = ?1 AND sub = ?2",
+                    params![key.issuer, key.subject],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
@@ -91,15 +186,21 @@ impl ProfileStore for SqliteStore {
 
     fn put<'a>(
         &'a self,
-        sub: &'a str,
+        key: &'a ProfileKey,
         body: Map<String, Value>,
         precondition: Precondition,
     ) -> StoreFuture<'a, StoredProfile> {
-        let sub = sub.to_owned();
+        let key = key.clone();
         self.blocking(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
             let current: Option<i64> = tx
-                .query_row("SELECT version FROM profiles WHERE sub = ?1", params![sub], |r| r.get(0))
+                .query_row(
+                    "SELECT version FROM profiles WHERE issuer = ?1 AND sub = ?2",
+                    params![key.issuer, key.subject],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(backend)?;
             let current = current.map(|v| v as u64);
@@ -109,10 +210,11 @@ impl ProfileStore for SqliteStore {
             let version = current.unwrap_or(0) + 1;
             let text = Value::Object(body.clone()).to_string();
             tx.execute(
-                "INSERT INTO profiles (sub, body, version, updated_at) VALUES (?1, ?2, ?3, unixepoch())
-                 ON CONFLICT(sub) DO UPDATE SET body = excluded.body, version = excluded.version,
-                 updated_at = excluded.updated_at",
-                params![sub, text, version as i64],
+                "INSERT INTO profiles (issuer, sub, body, version, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, unixepoch())
+                 ON CONFLICT(issuer, sub) DO UPDATE SET body = excluded.body,
+                 version = excluded.version, updated_at = excluded.updated_at",
+                params![key.issuer, key.subject, text, version as i64],
             )
             .map_err(backend)?;
             tx.commit().map_err(backend)?;

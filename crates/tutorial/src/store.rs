@@ -1,9 +1,31 @@
-//! Where profiles live: one JSON object per subject, with a version for optimistic concurrency.
+//! Where profiles live: one JSON object per user (issuer and subject), with a version for
+//! optimistic concurrency.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use serde_json::{Map, Value};
+
+/// Whose a profile is: the issuer that vouches for the user and the user's subject (`sub`) there.
+/// Subjects are unique only within their issuer: two issuers (or one provider after another) may
+/// both issue `sub = "alice"`, and those are two users.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProfileKey {
+    /// The issuer, as the service keeps records under it (`AuthSettings::record_issuer`).
+    pub issuer: String,
+    /// The subject.
+    pub subject: String,
+}
+
+impl ProfileKey {
+    /// The key of `subject` at `issuer`.
+    pub fn new(issuer: impl Into<String>, subject: impl Into<String>) -> ProfileKey {
+        ProfileKey {
+            issuer: issuer.into(),
+            subject: subject.into(),
+        }
+    }
+}
 
 /// A stored profile and its version (1 on first write, +1 on each write).
 #[derive(Debug, Clone, PartialEq)]
@@ -54,14 +76,17 @@ pub enum StoreError {
 /// A boxed future, so stores can be chosen at run time.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// Profiles by subject. Writes are atomic compare-and-set on the version.
+/// Profiles by [`ProfileKey`]. Writes are atomic compare-and-set on the version.
+///
+/// Stores written before profiles were keyed by issuer kept them by subject alone; each store
+/// takes the issuer those belong to (the one the service trusted then) and migrates them.
 pub trait ProfileStore: Send + Sync + 'static {
-    /// The profile of `sub`, if any.
-    fn get<'a>(&'a self, sub: &'a str) -> StoreFuture<'a, Option<StoredProfile>>;
-    /// Writes `body` as the profile of `sub` if `precondition` holds, returning the new version.
+    /// The profile of `key`, if any.
+    fn get<'a>(&'a self, key: &'a ProfileKey) -> StoreFuture<'a, Option<StoredProfile>>;
+    /// Writes `body` as the profile of `key` if `precondition` holds, returning the new version.
     fn put<'a>(
         &'a self,
-        sub: &'a str,
+        key: &'a ProfileKey,
         body: Map<String, Value>,
         precondition: Precondition,
     ) -> StoreFuture<'a, StoredProfile>;

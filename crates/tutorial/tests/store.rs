@@ -1,12 +1,14 @@
-//! The profile-store contract, against a real SQLite file: versions, preconditions, survival across a
-//! restart, and concurrent conditional writes with exactly one winner per version.
+//! The profile-store contract, against a real SQLite file and moto's DynamoDB: versions,
+//! preconditions, survival across a restart, concurrent conditional writes with exactly one winner
+//! per version, profiles kept per issuer and subject, and the migration of stores an older release
+//! wrote (`fixtures/`, keyed by subject alone).
 
 mod runtimes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use portcullis_tutorial::{Precondition, ProfileStore, SqliteStore, StoreError};
+use portcullis_tutorial::{Precondition, ProfileKey, ProfileStore, SqliteStore, StoreError};
 use runtimes::Scratch;
 use serde_json::{Map, Value, json};
 
@@ -17,11 +19,20 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
+/// The issuer the fixtures' profiles belong to, and another one.
+const LEGACY: &str = "https://issuer-a.example.com/";
+const OTHER: &str = "https://issuer-b.example.com/";
+
+fn key(issuer: &str, subject: &str) -> ProfileKey {
+    ProfileKey::new(issuer, subject)
+}
+
 /// The contract every store passes.
 async fn contract(store: &dyn ProfileStore) {
-    assert_eq!(store.get("alice").await.expect("get"), None);
+    let alice = &key(LEGACY, "alice");
+    assert_eq!(store.get(alice).await.expect("get"), None);
     let conflict = store
-        .put("alice", object(json!({"a": 1})), Precondition::Version(1))
+        .put(alice, object(json!({"a": 1})), Precondition::Version(1))
         .await
         .expect_err("the precondition must fail");
     assert!(
@@ -29,30 +40,30 @@ async fn contract(store: &dyn ProfileStore) {
         "{conflict:?}"
     );
     let conflict = store
-        .put("alice", object(json!({"a": 1})), Precondition::Exists)
+        .put(alice, object(json!({"a": 1})), Precondition::Exists)
         .await
         .expect_err("the precondition must fail");
     assert!(matches!(conflict, StoreError::Conflict { current: None }));
 
     let first = store
-        .put("alice", object(json!({"a": 1})), Precondition::None)
+        .put(alice, object(json!({"a": 1})), Precondition::None)
         .await
         .expect("put");
     assert_eq!(first.version, 1);
     let second = store
-        .put("alice", object(json!({"a": 2})), Precondition::Version(1))
+        .put(alice, object(json!({"a": 2})), Precondition::Version(1))
         .await
         .expect("put");
     assert_eq!(second.version, 2);
     let stale = store
-        .put("alice", object(json!({"a": 3})), Precondition::Version(1))
+        .put(alice, object(json!({"a": 3})), Precondition::Version(1))
         .await
         .expect_err("the precondition must fail");
     assert!(
         matches!(stale, StoreError::Conflict { current: Some(2) }),
         "{stale:?}"
     );
-    let current = store.get("alice").await.expect("get").expect("profile");
+    let current = store.get(alice).await.expect("get").expect("profile");
     assert_eq!(
         (current.version, current.body),
         (2, object(json!({"a": 2}))),
@@ -60,16 +71,35 @@ async fn contract(store: &dyn ProfileStore) {
     );
     assert_eq!(
         store
-            .put("alice", object(json!({"a": 4})), Precondition::Exists)
+            .put(alice, object(json!({"a": 4})), Precondition::Exists)
             .await
             .expect("put")
             .version,
         3
     );
     assert_eq!(
-        store.get("bob").await.expect("get"),
+        store.get(&key(LEGACY, "bob")).await.expect("get"),
         None,
         "profiles are per subject"
+    );
+
+    // The same subject at another issuer is another user, with a profile of their own.
+    let other_alice = &key(OTHER, "alice");
+    assert_eq!(
+        store.get(other_alice).await.expect("get"),
+        None,
+        "profiles are per issuer"
+    );
+    let theirs = store
+        .put(other_alice, object(json!({"b": 1})), Precondition::None)
+        .await
+        .expect("put");
+    assert_eq!(theirs.version, 1);
+    let mine = store.get(alice).await.expect("get").expect("profile");
+    assert_eq!(
+        (mine.version, mine.body),
+        (3, object(json!({"a": 4}))),
+        "another issuer's user does not touch it"
     );
 }
 
@@ -78,12 +108,12 @@ async fn sqlite_store_keeps_the_contract_and_survives_a_restart() {
     let scratch = Scratch::new("store");
     let path = scratch.0.join("nested/profiles.db");
     {
-        let store = SqliteStore::open(&path).expect("open");
+        let store = SqliteStore::open(&path, None).expect("open");
         contract(&store).await;
     }
-    let reopened = SqliteStore::open(&path).expect("reopen");
+    let reopened = SqliteStore::open(&path, None).expect("reopen");
     let profile = reopened
-        .get("alice")
+        .get(&key(LEGACY, "alice"))
         .await
         .expect("get")
         .expect("still there");
@@ -97,16 +127,17 @@ async fn sqlite_store_keeps_the_contract_and_survives_a_restart() {
 async fn sqlite_conditional_writes_have_one_winner_per_version() {
     let scratch = Scratch::new("race");
     race(Arc::new(
-        SqliteStore::open(&scratch.0.join("profiles.db")).expect("open"),
+        SqliteStore::open(&scratch.0.join("profiles.db"), None).expect("open"),
     ))
     .await;
 }
 
 /// 20 clients × 10 conditional writes on one profile: one winner per version, no lost or torn write.
 async fn race(store: Arc<dyn ProfileStore>) {
+    let shared = key(LEGACY, "shared");
     store
         .put(
-            "shared",
+            &shared,
             object(json!({"writer": "seed"})),
             Precondition::None,
         )
@@ -116,17 +147,18 @@ async fn race(store: Arc<dyn ProfileStore>) {
     let mut clients = Vec::new();
     for client in 0..20 {
         let store = store.clone();
+        let shared = shared.clone();
         clients.push(tokio::spawn(async move {
             let mut won = Vec::new();
             for attempt in 0..10 {
                 let seen = store
-                    .get("shared")
+                    .get(&shared)
                     .await
                     .expect("get")
                     .expect("profile")
                     .version;
                 let body = object(json!({"writer": client, "attempt": attempt, "based_on": seen}));
-                match store.put("shared", body, Precondition::Version(seen)).await {
+                match store.put(&shared, body, Precondition::Version(seen)).await {
                     Ok(stored) => won.push((stored.version, client, attempt)),
                     Err(StoreError::Conflict { .. }) => {}
                     Err(other) => panic!("store failed: {other}"),
@@ -149,7 +181,7 @@ async fn race(store: Arc<dyn ProfileStore>) {
         "the writers interleaved, so some conditional writes must have been refused"
     );
     // Every version from 2 to the last has exactly one winner: no lost or duplicated update.
-    let last = store.get("shared").await.expect("get").expect("profile");
+    let last = store.get(&shared).await.expect("get").expect("profile");
     let versions: Vec<u64> = winners.keys().copied().collect();
     assert_eq!(versions, (2..=last.version).collect::<Vec<_>>());
     // The stored body is the last winner's whole write, not a mix (no torn write).
@@ -216,24 +248,24 @@ struct OneAtATime<S> {
 impl<S: ProfileStore> ProfileStore for OneAtATime<S> {
     fn get<'a>(
         &'a self,
-        sub: &'a str,
+        key: &'a ProfileKey,
     ) -> portcullis_tutorial::store::StoreFuture<'a, Option<portcullis_tutorial::StoredProfile>>
     {
         Box::pin(async move {
             let _turn = self.turn.lock().await;
-            self.store.get(sub).await
+            self.store.get(key).await
         })
     }
 
     fn put<'a>(
         &'a self,
-        sub: &'a str,
+        key: &'a ProfileKey,
         body: Map<String, Value>,
         precondition: Precondition,
     ) -> portcullis_tutorial::store::StoreFuture<'a, portcullis_tutorial::StoredProfile> {
         Box::pin(async move {
             let _turn = self.turn.lock().await;
-            self.store.put(sub, body, precondition).await
+            self.store.put(key, body, precondition).await
         })
     }
 }
@@ -307,10 +339,13 @@ const THROTTLED: (u16, &str) = (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_throttling_is_retried_with_a_bound_and_every_request_is_signed() {
-    let item = r#"{"Item":{"sub":{"S":"u"},"body":{"S":"{\"a\":1}"},"version":{"N":"3"}}}"#;
+    let item = r#"{"Item":{"sub":{"S":"[\"https://issuer-a.example.com/\",\"u\"]"},"issuer":{"S":"https://issuer-a.example.com/"},"subject":{"S":"u"},"body":{"S":"{\"a\":1}"},"version":{"N":"3"}}}"#;
     let (url, seen) = scripted_dynamodb(vec![THROTTLED, THROTTLED, (200, item)]).await;
     let store = store_at(&url);
-    let found = store.get("u").await.expect("the third attempt answers");
+    let found = store
+        .get(&key(LEGACY, "u"))
+        .await
+        .expect("the third attempt answers");
     assert_eq!(found.map(|p| p.version), Some(3));
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 3);
@@ -328,7 +363,10 @@ async fn dynamodb_throttling_is_retried_with_a_bound_and_every_request_is_signed
 
     // Throttled on every attempt: a bounded number of tries, then the error names it.
     let (url, seen) = scripted_dynamodb(vec![THROTTLED; 10]).await;
-    let error = store_at(&url).get("u").await.expect_err("gives up");
+    let error = store_at(&url)
+        .get(&key(LEGACY, "u"))
+        .await
+        .expect_err("gives up");
     assert!(error.to_string().contains("ThrottlingException"), "{error}");
     assert_eq!(
         seen.lock().expect("lock").len(),
@@ -343,10 +381,14 @@ async fn a_refused_conditional_write_is_a_conflict_and_is_not_retried() {
         400,
         r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#,
     );
-    let current = r#"{"Item":{"sub":{"S":"u"},"body":{"S":"{}"},"version":{"N":"7"}}}"#;
+    let current = r#"{"Item":{"sub":{"S":"[\"https://issuer-a.example.com/\",\"u\"]"},"issuer":{"S":"https://issuer-a.example.com/"},"subject":{"S":"u"},"body":{"S":"{}"},"version":{"N":"7"}}}"#;
     let (url, seen) = scripted_dynamodb(vec![failed, (200, current)]).await;
     let outcome = store_at(&url)
-        .put("u", object(json!({"a": 1})), Precondition::Version(6))
+        .put(
+            &key(LEGACY, "u"),
+            object(json!({"a": 1})),
+            Precondition::Version(6),
+        )
         .await;
     assert!(
         matches!(outcome, Err(StoreError::Conflict { current: Some(7) })),
@@ -362,4 +404,332 @@ async fn a_refused_conditional_write_is_a_conflict_and_is_not_retried() {
         targets,
         ["DynamoDB_20120810.UpdateItem", "DynamoDB_20120810.GetItem"]
     );
+}
+
+/// The fixtures' profiles, as the release before wrote them: subject, version, body.
+fn fixture_profiles() -> Vec<(&'static str, u64, Map<String, Value>)> {
+    vec![
+        ("alice", 3, object(json!({"name": "Alice", "edit": 3}))),
+        ("bob", 1, object(json!({"name": "Bob", "tags": ["a", "b"]}))),
+        (
+            "ünïcode/ß 1",
+            1,
+            object(json!({"note": "spaces and non-ASCII in sub"})),
+        ),
+    ]
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_file_keyed_by_subject_keeps_every_profile_under_the_legacy_issuer() {
+    let scratch = Scratch::new("migrate");
+    let path = scratch.0.join("profiles.db");
+    std::fs::copy(fixture("profiles-v1.db"), &path).expect("copy the fixture");
+
+    // Without the issuer the profiles belong to, the file is refused, and left as it was.
+    let refused = SqliteStore::open(&path, None).expect_err("whose are they?");
+    assert!(
+        refused
+            .to_string()
+            .contains("3 profiles are keyed by subject alone"),
+        "{refused}"
+    );
+
+    let store = SqliteStore::open(&path, Some(LEGACY)).expect("open and migrate");
+    for (subject, version, body) in fixture_profiles() {
+        let found = store.get(&key(LEGACY, subject)).await.expect("get");
+        assert_eq!(
+            found.map(|p| (p.version, p.body)),
+            Some((version, body)),
+            "{subject}"
+        );
+        assert_eq!(
+            store.get(&key(OTHER, subject)).await.expect("get"),
+            None,
+            "another issuer's {subject} is someone else"
+        );
+    }
+    // Versions carry on: a client holding the old ETag writes on it.
+    let next = store
+        .put(
+            &key(LEGACY, "alice"),
+            object(json!({"edit": 4})),
+            Precondition::Version(3),
+        )
+        .await
+        .expect("put");
+    assert_eq!(next.version, 4);
+    drop(store);
+
+    // Migrated once: reopening (with or without the legacy issuer) changes nothing.
+    let reopened = SqliteStore::open(&path, None).expect("reopen");
+    assert_eq!(
+        reopened
+            .get(&key(LEGACY, "alice"))
+            .await
+            .expect("get")
+            .map(|p| p.version),
+        Some(4)
+    );
+    assert_eq!(
+        reopened
+            .get(&key(LEGACY, "bob"))
+            .await
+            .expect("get")
+            .map(|p| p.version),
+        Some(1)
+    );
+}
+
+/// Sends one DynamoDB JSON-protocol call to moto (which checks no signature).
+async fn moto_call(
+    moto: &portcullis_testkit::external::Running,
+    target: &str,
+    input: Value,
+) -> Value {
+    let answer = reqwest::Client::new()
+        .post(moto.url())
+        .header("x-amz-target", format!("DynamoDB_20120810.{target}"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(input.to_string())
+        .send()
+        .await
+        .expect("moto answers");
+    assert!(
+        answer.status().is_success(),
+        "{target}: {}",
+        answer.status()
+    );
+    serde_json::from_str(&answer.text().await.expect("body")).expect("JSON")
+}
+
+/// Every item of `table`, sorted by key.
+async fn scan(moto: &portcullis_testkit::external::Running, table: &str) -> Vec<Value> {
+    let answer = moto_call(moto, "Scan", json!({"TableName": table})).await;
+    let mut items = answer["Items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|item| item["sub"]["S"].as_str().unwrap_or_default().to_owned());
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_table_keyed_by_subject_keeps_every_profile_under_the_legacy_issuer() {
+    let moto = portcullis_testkit::external::start_moto().expect("moto");
+    let plain = dynamo(&moto, "profiles").await;
+    let items: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixture("profiles-v1.dynamodb.json")).expect("fixture"),
+    )
+    .expect("fixture JSON");
+    for item in &items {
+        moto_call(
+            &moto,
+            "PutItem",
+            json!({"TableName": "profiles", "Item": item}),
+        )
+        .await;
+    }
+
+    // A store that names no legacy issuer never reads (nor moves) an item keyed by subject.
+    assert_eq!(plain.get(&key(LEGACY, "alice")).await.expect("get"), None);
+    let store = plain.clone().with_legacy_issuer(LEGACY);
+    // Another issuer's alice is someone else: nothing adopted.
+    assert_eq!(store.get(&key(OTHER, "alice")).await.expect("get"), None);
+    assert_eq!(scan(&moto, "profiles").await, items, "nothing moved yet");
+
+    // Read first: adopted with its version.
+    let profiles = fixture_profiles();
+    let alice = store
+        .get(&key(LEGACY, "alice"))
+        .await
+        .expect("get")
+        .expect("adopted");
+    assert_eq!((alice.version, alice.body), (3, profiles[0].2.clone()));
+    // Written first, on the old ETag: adopted, then written.
+    let bob = store
+        .put(
+            &key(LEGACY, "bob"),
+            object(json!({"name": "Robert"})),
+            Precondition::Version(1),
+        )
+        .await
+        .expect("put on the old version");
+    assert_eq!(bob.version, 2);
+    // Written first on a stale ETag: adopted, and the write refused with the current version.
+    let stale = store
+        .put(
+            &key(LEGACY, "ünïcode/ß 1"),
+            object(json!({"note": "lost?"})),
+            Precondition::Version(5),
+        )
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(stale, StoreError::Conflict { current: Some(1) }),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store
+            .get(&key(LEGACY, "ünïcode/ß 1"))
+            .await
+            .expect("get")
+            .map(|p| (p.version, p.body)),
+        Some((1, profiles[2].2.clone()))
+    );
+
+    // Every item is now keyed by issuer and subject; none is left keyed by subject.
+    let after = scan(&moto, "profiles").await;
+    assert_eq!(after.len(), 3, "{after:#?}");
+    for item in &after {
+        assert_eq!(item["issuer"]["S"], LEGACY, "{item}");
+        let subject = item["subject"]["S"].as_str().expect("subject");
+        assert_eq!(
+            item["sub"]["S"],
+            Value::from(vec![LEGACY, subject]).to_string()
+        );
+    }
+    // And reading again finds them under their keys, as any store does.
+    assert_eq!(
+        plain
+            .get(&key(LEGACY, "alice"))
+            .await
+            .expect("get")
+            .map(|p| p.version),
+        Some(3)
+    );
+}
+
+/// The profile service over the SQLite file at `path`, trusting `issuer` (and keeping profiles
+/// for the issuers the settings name, unless `keeps` says otherwise), on 127.0.0.1.
+async fn serve_profiles(
+    issuer: &str,
+    path: &std::path::Path,
+    keeps: Option<portcullis_tutorial::ProfileIssuers>,
+) -> String {
+    let settings = runtimes::settings(issuer);
+    let issuers =
+        keeps.unwrap_or_else(|| portcullis_tutorial::ProfileIssuers::from_settings(&settings.auth));
+    let store = Arc::new(SqliteStore::open(path, Some(issuers.legacy())).expect("store"));
+    let authorizer = settings
+        .auth
+        .authorizer(portcullis_claims::VerifierOptions::default())
+        .expect("authorizer");
+    let routes = settings.routes.clone();
+    let auth =
+        portcullis_axum::AuthLayer::new(authorizer, settings.auth.mapping.clone(), move |m, p| {
+            routes.scopes(m.as_str(), p).to_vec()
+        });
+    let app = portcullis_tutorial::app(
+        portcullis_tutorial::Service::new(store, settings.server.body_limit, issuers),
+        auth,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(portcullis_axum::runtime::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_subject_at_two_issuers_is_two_users_with_two_profiles() {
+    // One store, as after a provider switch: the service first trusts issuer A, then issuer B,
+    // whose user "user-1" is not A's "user-1".
+    let scratch = Scratch::new("two-issuers");
+    let path = scratch.0.join("profiles.db");
+    let jwks = || portcullis_testkit::jwks([portcullis_testkit::TestKey::rsa("dev-key").jwk()]);
+    let a = portcullis_testkit::Issuer::start(jwks())
+        .await
+        .expect("issuer A");
+    let b = portcullis_testkit::Issuer::start(jwks())
+        .await
+        .expect("issuer B");
+    let (at_a, at_b) = (
+        serve_profiles(a.url(), &path, None).await,
+        serve_profiles(b.url(), &path, None).await,
+    );
+    let (token_a, token_b) = (
+        runtimes::Tokens::mint(a.url()).access,
+        runtimes::Tokens::mint(b.url()).access,
+    );
+    let client = reqwest::Client::new();
+    let written = client
+        .post(format!("{at_a}/user/profile"))
+        .bearer_auth(&token_a)
+        .header("content-type", "application/json")
+        .body(r#"{"secret":"A's user-1 only"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(written.status(), 200);
+    let profile = |base: String, token: String| {
+        let client = client.clone();
+        async move {
+            let answer = client
+                .get(format!("{base}/user/profile"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(answer.status(), 200);
+            let body: Value =
+                serde_json::from_str(&answer.text().await.expect("body")).expect("JSON");
+            body["profile"].clone()
+        }
+    };
+    assert_eq!(
+        profile(at_b.clone(), token_b).await,
+        Value::Null,
+        "B's user-1 must not read A's user-1's profile"
+    );
+    assert_eq!(
+        profile(at_a, token_a).await,
+        json!({"secret": "A's user-1 only"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_of_an_issuer_the_service_keeps_no_profiles_for_is_refused() {
+    // The authorizer let the token through (as a gateway configured for another issuer would),
+    // but profiles are kept only for OTHER: no profile is read or written under a guessed issuer.
+    let scratch = Scratch::new("unkept-issuer");
+    let issuer = portcullis_testkit::Issuer::start(portcullis_testkit::jwks([
+        portcullis_testkit::TestKey::rsa("dev-key").jwk(),
+    ]))
+    .await
+    .expect("issuer");
+    let base = serve_profiles(
+        issuer.url(),
+        &scratch.0.join("profiles.db"),
+        Some(portcullis_tutorial::ProfileIssuers::single(OTHER)),
+    )
+    .await;
+    let token = runtimes::Tokens::mint(issuer.url()).access;
+    let client = reqwest::Client::new();
+    for request in [
+        client.get(format!("{base}/user/profile")),
+        client
+            .post(format!("{base}/user/profile"))
+            .header("content-type", "application/json")
+            .body("{}"),
+    ] {
+        let answer = request.bearer_auth(&token).send().await.expect("answer");
+        assert_eq!(answer.status(), 403);
+        assert_eq!(
+            answer.text().await.expect("body"),
+            r#"{"message":"Forbidden"}"#
+        );
+    }
 }

@@ -158,16 +158,25 @@ impl CognitoSettings {
         self.issuer_type
     }
 
-    /// The trusted issuer identifiers, original first.
-    pub fn issuers(&self) -> Vec<String> {
-        let original = format!(
+    /// The pool's original issuer form, `https://cognito-idp.{region}.amazonaws.com/{pool}`.
+    pub fn original_issuer(&self) -> String {
+        format!(
             "https://cognito-idp.{}.amazonaws.com/{}",
             self.region, self.user_pool_id
-        );
-        let updated = format!(
+        )
+    }
+
+    /// The pool's updated issuer form, `https://issuer-cognito-idp.{region}.amazonaws.com/{pool}`.
+    pub fn updated_issuer(&self) -> String {
+        format!(
             "https://issuer-cognito-idp.{}.amazonaws.com/{}",
             self.region, self.user_pool_id
-        );
+        )
+    }
+
+    /// The trusted issuer identifiers, original first.
+    pub fn issuers(&self) -> Vec<String> {
+        let (original, updated) = (self.original_issuer(), self.updated_issuer());
         match self.issuer_type {
             IssuerType::Original => vec![original],
             IssuerType::Updated => vec![updated],

@@ -11,7 +11,7 @@ use portcullis_claims::VerifierOptions;
 use portcullis_config::{Settings, Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey, unix_now};
-use portcullis_tutorial::{API_ROUTES, ProfileStore, Service, SqliteStore, app};
+use portcullis_tutorial::{API_ROUTES, ProfileIssuers, ProfileStore, Service, SqliteStore, app};
 use serde_json::{Value, json};
 
 pub const CLIENT: &str = "dev-client";
@@ -198,8 +198,11 @@ impl Standalone {
             .expect("issuer");
         let settings = settings(issuer.url());
         let scratch = Scratch::new("standalone");
-        let store: Arc<dyn ProfileStore> =
-            Arc::new(SqliteStore::open(&scratch.0.join("profiles.db")).expect("store"));
+        let issuers = ProfileIssuers::from_settings(&settings.auth);
+        let store: Arc<dyn ProfileStore> = Arc::new(
+            SqliteStore::open(&scratch.0.join("profiles.db"), Some(issuers.legacy()))
+                .expect("store"),
+        );
         let authorizer = settings
             .auth
             .authorizer(VerifierOptions::default())
@@ -209,7 +212,10 @@ impl Standalone {
             routes.scopes(m.as_str(), p).to_vec()
         });
         let router = harden(
-            app(Service::new(store, settings.server.body_limit), auth),
+            app(
+                Service::new(store, settings.server.body_limit, issuers),
+                auth,
+            ),
             settings.server.request_timeout,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

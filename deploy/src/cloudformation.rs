@@ -119,7 +119,7 @@ pub fn template(plan: &Plan) -> Json {
         ids::HTTP_API,
         json!({
             "Type": "AWS::ApiGatewayV2::Api",
-            "Properties": { "Name": plan.name, "ProtocolType": "HTTP", "Tags": tags_map(plan) }
+            "Properties": api_properties(plan),
         }),
     );
     add(
@@ -306,6 +306,32 @@ pub fn template(plan: &Plan) -> Json {
 /// The template as YAML.
 pub fn render(plan: &Plan) -> String {
     crate::yaml::to_yaml(&template(plan))
+}
+
+/// The HTTP API's properties: name, protocol, tags, and the CORS configuration when `[cors]` has one.
+fn api_properties(plan: &Plan) -> Json {
+    let mut properties =
+        json!({ "Name": plan.name, "ProtocolType": "HTTP", "Tags": tags_map(plan) });
+    if let Some(cors) = &plan.cors {
+        let mut configuration = json!({
+            "AllowOrigins": cors.allow_origins,
+            "AllowCredentials": cors.allow_credentials,
+        });
+        for (key, list) in [
+            ("AllowMethods", &cors.allow_methods),
+            ("AllowHeaders", &cors.allow_headers),
+            ("ExposeHeaders", &cors.expose_headers),
+        ] {
+            if !list.is_empty() {
+                configuration[key] = json!(list);
+            }
+        }
+        if let Some(seconds) = cors.max_age_seconds {
+            configuration["MaxAge"] = json!(seconds);
+        }
+        properties["CorsConfiguration"] = configuration;
+    }
+    properties
 }
 
 #[cfg(test)]

@@ -89,6 +89,8 @@ pub struct Target {
     pub domain_suffix: String,
     /// The function's memory, timeout and environment of the user's own (`[function]`).
     pub function: FunctionSettings,
+    /// The HTTP API's CORS configuration (`[cors]`).
+    pub cors: Option<portcullis_config::CorsSettings>,
 }
 
 /// The HTTP API's JWT authorizer.
@@ -300,6 +302,8 @@ pub struct Plan {
     pub routes: Vec<Route>,
     /// The stage.
     pub stage: Stage,
+    /// The API's CORS configuration (`None`: API Gateway routes OPTIONS like any method).
+    pub cors: Option<portcullis_config::CorsSettings>,
     /// How the API's integrations forward (one shape per runtime).
     pub integration: IntegrationShape,
     /// The function (Lambda runtime).
@@ -540,6 +544,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
             name: "$default",
             auto_deploy: true,
         },
+        cors: target.cors.clone(),
         integration: match target.runtime {
             Runtime::Lambda => LAMBDA_PROXY,
             Runtime::Standalone => HTTP_PROXY,

@@ -39,6 +39,7 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
             arch: Arch::Arm64,
             domain_suffix: "x7k2".into(),
             function: Default::default(),
+            cors: None,
         };
         let routes = load(&Sources::text(&configured("oidc")))
             .expect("settings")
@@ -58,6 +59,26 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
                 ),
             ));
         }
+        // [cors] becomes the API's CorsConfiguration.
+        let text = format!(
+            "{}[cors]\nallow_origins = [\"https://app.example.com\", \"http://localhost:5173\"]\n\
+             allow_methods = [\"GET\", \"POST\"]\nallow_headers = [\"authorization\", \"content-type\"]\n\
+             expose_headers = [\"etag\"]\nmax_age_seconds = 600\nallow_credentials = true\n",
+            configured("oidc")
+        );
+        let settings = load(&Sources::text(&text)).expect("settings");
+        let with_cors = Target {
+            cors: settings.cors.clone(),
+            ..target.clone()
+        };
+        cases.push((
+            format!("oidc_{runtime_name}_with_cors"),
+            plan(
+                Issuer::Configured(&settings.auth),
+                &settings.routes,
+                &with_cors,
+            ),
+        ));
         if runtime == Runtime::Standalone {
             // A route with request parameter mappings gets an HTTP proxy integration of its own.
             let text = format!(

@@ -5,6 +5,8 @@
 //!   and `WWW-Authenticate` header. Accepted requests carry a [`Caller`] extension. Every method is
 //!   judged, OPTIONS included (a CORS layer placed outside answers preflights, as API Gateway does
 //!   when the API has a CORS configuration); HEAD is held to the GET rule, whose handler axum runs.
+//! - [`cors::CorsLayer`]: an HTTP API's CORS configuration — preflights answered before routing
+//!   and judging, CORS headers on every cross-origin answer.
 //! - [`Authenticated`]: the extractor handlers use; a route without the layer refuses (fails closed).
 //! - [`runtime`]: what the standalone server needs around a router: request ids, sensitive headers,
 //!   tracing, timeouts, `/healthz`, graceful shutdown, JSON or pretty logs.
@@ -25,6 +27,7 @@
 //! let app: Router = Router::new().route("/me", get(me)).route_layer(layer);
 //! ```
 
+pub mod cors;
 pub mod runtime;
 
 use std::convert::Infallible;

@@ -28,6 +28,7 @@
 mod authorizer;
 mod claims;
 mod config;
+pub mod cors;
 mod error;
 pub mod grant;
 mod identity;
@@ -53,6 +54,30 @@ pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache};
 pub use crate::utc::UtcTime;
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
+
+/// The parsers the fuzz targets drive directly (feature `fuzzing`; not a stable API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::{Map, Value};
+
+    /// The token from an `Authorization` value, as the verifier takes it (prefix, size).
+    pub fn identity_source(value: &str) -> Option<&str> {
+        crate::token::identity_source(value).ok()
+    }
+
+    /// A compact JWS decoded as the verifier decodes it before any key is looked up: the
+    /// algorithm's name, the `kid` and the payload.
+    pub fn decode(token: &str) -> Option<(&'static str, String, Map<String, Value>)> {
+        let decoded = crate::token::decode(token, &crate::Algorithm::ALL).ok()?;
+        Some((decoded.alg.as_str(), decoded.kid, decoded.payload))
+    }
+
+    /// The strict JSON object parser of token headers and payloads.
+    pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+        crate::json::parse_object(bytes)
+    }
+}
 
 /// The README's examples, compiled (and those without `no_run` run) as doc tests.
 #[cfg(doctest)]

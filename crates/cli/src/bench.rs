@@ -427,7 +427,13 @@ async fn cold_starts(
     for start in 0..=COLD_STARTS {
         let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
         authorizer.hydrate().await?;
-        let emulator = Emulator::start(authorizer, routes.clone(), "127.0.0.1:0").await?;
+        let emulator = Emulator::start(
+            authorizer,
+            routes.clone(),
+            settings.cors.clone(),
+            "127.0.0.1:0",
+        )
+        .await?;
         let started = Instant::now();
         let mut child = Command::new(binary)
             .current_dir(dir)

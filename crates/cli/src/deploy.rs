@@ -70,6 +70,7 @@ pub(crate) fn resolve_plan(
         arch: options.arch,
         domain_suffix,
         function: Default::default(),
+        cors: None,
     };
     let file = options
         .config
@@ -96,6 +97,7 @@ pub(crate) fn resolve_plan(
     match load(&sources) {
         Ok(settings) => {
             target.function = settings.function.clone();
+            target.cors = settings.cors.clone();
             Ok((
                 plan(
                     Issuer::Configured(&settings.auth),
@@ -110,10 +112,14 @@ pub(crate) fn resolve_plan(
         Err(portcullis_config::SettingsError::Missing { key, .. })
             if options.provider == Provider::Cognito && key == "auth.cognito" =>
         {
-            let (routes, function) = portcullis_config::load_without_auth(&sources)
+            let read = portcullis_config::load_without_auth(&sources)
                 .map_err(|error| anyhow::anyhow!("{}{error}", in_file()))?;
-            target.function = function;
-            Ok((plan(Issuer::TutorialCognitoPool, &routes, &target), None))
+            target.function = read.function;
+            target.cors = read.cors;
+            Ok((
+                plan(Issuer::TutorialCognitoPool, &read.routes, &target),
+                None,
+            ))
         }
         Err(error) if has_file => bail!("{}{error}", in_file()),
         Err(error) => bail!(

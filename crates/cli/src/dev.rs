@@ -114,7 +114,7 @@ async fn run(args: &DevArgs) -> Result<()> {
             let routes = settings
                 .routes
                 .with_served(&portcullis_deploy::SERVICE_ROUTES);
-            let emulator = Emulator::start(authorizer, routes, &args.listen)
+            let emulator = Emulator::start(authorizer, routes, settings.cors.clone(), &args.listen)
                 .await
                 .with_context(|| format!("starting the local HTTP API on {}", args.listen))?;
             // The function reads portcullis.toml from its working directory, as from /var/task.

@@ -89,9 +89,15 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         ),
         (None, None) => bail!("gateway needs --upstream URL or --lambda PATH"),
     };
-    let emulator = Emulator::start_with(authorizer, routes.clone(), &args.listen, integration)
-        .await
-        .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
+    let emulator = Emulator::start_with(
+        authorizer,
+        routes.clone(),
+        settings.cors.clone(),
+        &args.listen,
+        integration,
+    )
+    .await
+    .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
     let mut function = match &args.lambda {
         Some(path) => Some(
             Command::new(path)

@@ -690,6 +690,130 @@ fn deploy_standalone_gives_routes_their_parameter_mappings_and_replaces_them_whe
     succeed(portcullis(&dir, &remove, &env));
 }
 
+/// The CORS configuration of `stage`'s API as GetApi reports it: origins, methods, headers,
+/// expose headers, max age, credentials.
+type CorsSeen = (
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Option<i32>,
+    Option<bool>,
+);
+
+async fn api_cors(aws: &Aws, stage: &str) -> Option<CorsSeen> {
+    let name = format!("portcullis-{stage}");
+    let apis = aws.apigw.get_apis().send().await.expect("apis");
+    let id = apis
+        .items()
+        .iter()
+        .find(|a| a.name() == Some(&name))
+        .and_then(|a| a.api_id())
+        .expect("the API")
+        .to_owned();
+    let api = aws.apigw.get_api().api_id(id).send().await.expect("GetApi");
+    api.cors_configuration().map(|cors| {
+        (
+            cors.allow_origins().to_vec(),
+            cors.allow_methods().to_vec(),
+            cors.allow_headers().to_vec(),
+            cors.expose_headers().to_vec(),
+            cors.max_age(),
+            cors.allow_credentials(),
+        )
+    })
+}
+
+#[test]
+fn deploy_gives_the_api_the_cors_configuration_changes_it_and_deletes_it_with_the_section() {
+    let (moto, dir, rt, aws) = on_moto("deploy-cors");
+    let config = |cors: &str| {
+        format!(
+            "[auth]\nprovider = \"auth0\"\n[auth.auth0]\ndomain = \"tenant.eu.auth0.com\"\naudience = \"https://api.example.com\"\n{cors}"
+        )
+    };
+    let cors = |max_age: u32| {
+        format!(
+            "[cors]\nallow_origins = [\"https://app.example.com\"]\nallow_methods = [\"get\", \"POST\"]\n\
+             allow_headers = [\"Authorization\", \"content-type\"]\nexpose_headers = [\"etag\"]\n\
+             max_age_seconds = {max_age}\nallow_credentials = true\n"
+        )
+    };
+    let env: Vec<(&str, &str)> = KEYS
+        .iter()
+        .copied()
+        .chain([("AWS_REGION", "us-east-1")])
+        .collect();
+    let deploy = [
+        "deploy",
+        "--provider",
+        "auth0",
+        "--stage",
+        "e2ecors",
+        "--runtime",
+        "standalone",
+        "--backend-url",
+        "https://profiles.example.com",
+        "--endpoint-url",
+        moto.url(),
+    ];
+    let expected = |max_age: i32| {
+        Some((
+            vec!["https://app.example.com".to_owned()],
+            vec!["GET".to_owned(), "POST".to_owned()],
+            vec!["authorization".to_owned(), "content-type".to_owned()],
+            vec!["etag".to_owned()],
+            Some(max_age),
+            Some(true),
+        ))
+    };
+    std::fs::write(dir.join("portcullis.toml"), config(&cors(600))).expect("config");
+    succeed(portcullis(&dir, &deploy, &env));
+    assert_eq!(rt.block_on(api_cors(&aws, "e2ecors")), expected(600));
+    let again = succeed(portcullis(&dir, &deploy, &env));
+    assert!(again.contains("nothing changed: all"), "{again}");
+
+    // A changed section updates the API in place.
+    std::fs::write(dir.join("portcullis.toml"), config(&cors(60))).expect("config");
+    let changed = actions(&succeed(portcullis(&dir, &deploy, &env)));
+    assert!(
+        changed.contains(&(
+            "http api portcullis-e2ecors".to_owned(),
+            "updated".to_owned()
+        )),
+        "{changed:?}"
+    );
+    assert_eq!(rt.block_on(api_cors(&aws, "e2ecors")), expected(60));
+
+    // Without the section the API has no CORS configuration: OPTIONS is routed again.
+    std::fs::write(dir.join("portcullis.toml"), config("")).expect("config");
+    let changed = actions(&succeed(portcullis(&dir, &deploy, &env)));
+    assert!(
+        changed.contains(&(
+            "http api portcullis-e2ecors".to_owned(),
+            "updated".to_owned()
+        )),
+        "{changed:?}"
+    );
+    assert_eq!(rt.block_on(api_cors(&aws, "e2ecors")), None);
+
+    // A section API Gateway would refuse is refused before anything is made.
+    std::fs::write(
+        dir.join("portcullis.toml"),
+        config("[cors]\nallow_origins = [\"*\"]\nallow_credentials = true\n"),
+    )
+    .expect("config");
+    let line = fail(portcullis(&dir, &deploy, &env));
+    assert!(line.contains("cors.allow_credentials"), "{line}");
+
+    std::fs::write(dir.join("portcullis.toml"), config("")).expect("config");
+    let mut remove = vec!["remove"];
+    remove.extend(&deploy[1..9]);
+    remove.extend(["--endpoint-url", moto.url()]);
+    remove.retain(|a| *a != "--backend-url" && *a != "https://profiles.example.com");
+    succeed(portcullis(&dir, &remove, &env));
+}
+
 #[test]
 fn bad_input_fails_in_one_line_naming_what_to_fix_before_anything_is_created() {
     let moto = start_moto().expect("moto");

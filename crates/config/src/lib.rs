@@ -55,6 +55,7 @@ pub use crate::runtime::{
     DEFAULT_BODY_LIMIT, FunctionSettings, LAMBDA_ENVIRONMENT_BYTES, LambdaMode, LogFormat,
     ServerSettings, StoreSettings,
 };
+pub use portcullis_claims::cors::CorsConfiguration as CorsSettings;
 
 /// The default configuration file, read from the working directory when present.
 pub const DEFAULT_FILE: &str = "portcullis.toml";
@@ -139,6 +140,8 @@ pub struct Settings {
     pub lambda: LambdaMode,
     /// The deployed Lambda function's memory, timeout and environment.
     pub function: FunctionSettings,
+    /// The HTTP API's CORS configuration (`[cors]`; `None`: OPTIONS is routed and judged).
+    pub cors: Option<CorsSettings>,
 }
 
 /// The chosen provider and the authorizer configuration derived from it.
@@ -238,15 +241,31 @@ pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
         store: runtime::store(raw.store)?,
         lambda: runtime::lambda(raw.lambda)?,
         function: runtime::function(raw.function)?,
+        cors: runtime::cors(raw.cors)?,
     })
 }
 
-/// What a deployment reads besides `[auth]`: the routes and the function settings. For a
+/// What a deployment reads besides `[auth]`: the routes, the function settings and `[cors]`. For a
 /// deployment that brings its own issuer (`portcullis deploy --provider cognito` without an
 /// `[auth.cognito]` section creates the tutorial's pool).
-pub fn load_without_auth(sources: &Sources) -> Result<(Routes, FunctionSettings), SettingsError> {
+pub fn load_without_auth(sources: &Sources) -> Result<WithoutAuth, SettingsError> {
     let raw = raw::read(sources)?;
-    Ok((Routes::parse(raw.routes)?, runtime::function(raw.function)?))
+    Ok(WithoutAuth {
+        routes: Routes::parse(raw.routes)?,
+        function: runtime::function(raw.function)?,
+        cors: runtime::cors(raw.cors)?,
+    })
+}
+
+/// What [`load_without_auth`] reads.
+#[derive(Debug, Clone)]
+pub struct WithoutAuth {
+    /// Scopes per route.
+    pub routes: Routes,
+    /// The deployed Lambda function's memory, timeout and environment.
+    pub function: FunctionSettings,
+    /// The HTTP API's CORS configuration.
+    pub cors: Option<CorsSettings>,
 }
 
 /// What a provider contributes before the generic `[auth]` overrides are applied.

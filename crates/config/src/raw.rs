@@ -26,6 +26,18 @@ pub(crate) struct Settings {
     pub(crate) store: Option<Store>,
     pub(crate) lambda: Option<Lambda>,
     pub(crate) function: Option<Function>,
+    pub(crate) cors: Option<Cors>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Cors {
+    pub(crate) allow_origins: Option<OneOrMany>,
+    pub(crate) allow_methods: Option<OneOrMany>,
+    pub(crate) allow_headers: Option<OneOrMany>,
+    pub(crate) expose_headers: Option<OneOrMany>,
+    pub(crate) max_age_seconds: Option<i64>,
+    pub(crate) allow_credentials: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +187,10 @@ pub(crate) fn read(sources: &Sources) -> Result<Settings, SettingsError> {
         .list_separator(",")
         .with_list_parse_key("auth.audience")
         .with_list_parse_key("auth.algorithms")
+        .with_list_parse_key("cors.allow_origins")
+        .with_list_parse_key("cors.allow_methods")
+        .with_list_parse_key("cors.allow_headers")
+        .with_list_parse_key("cors.expose_headers")
         .source(sources.env.clone());
     builder = builder.add_source(environment);
     for (key, value) in &sources.overrides {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use portcullis_claims::ConfigError;
 
-use crate::SettingsError;
 use crate::raw;
+use crate::{CorsSettings, SettingsError};
 
 /// The largest profile body accepted by default (16 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
@@ -331,4 +331,20 @@ pub(crate) fn function(raw: Option<raw::Function>) -> Result<FunctionSettings, S
         timeout_s: timeout_s as u32,
         environment: raw.environment,
     })
+}
+
+pub(crate) fn cors(raw: Option<raw::Cors>) -> Result<Option<CorsSettings>, SettingsError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let list =
+        |value: Option<raw::OneOrMany>| value.map(raw::OneOrMany::into_vec).unwrap_or_default();
+    Ok(Some(CorsSettings::new(
+        list(raw.allow_origins),
+        list(raw.allow_methods),
+        list(raw.allow_headers),
+        list(raw.expose_headers),
+        raw.max_age_seconds,
+        raw.allow_credentials.unwrap_or(false),
+    )?))
 }

@@ -419,3 +419,67 @@ fn records_are_kept_under_the_token_issuer_and_one_name_per_cognito_pool() {
         None
     );
 }
+
+#[test]
+fn cors_is_read_from_the_file_or_the_environment_and_bad_values_name_their_key() {
+    let file = format!(
+        "{OIDC}[cors]\nallow_origins = \"https://app.example.com\"\nallow_methods = [\"get\", \"*\"]\n\
+         allow_headers = [\"Authorization\"]\nmax_age_seconds = -1\n"
+    );
+    let cors = load(&Sources::text(&file))
+        .expect("settings")
+        .cors
+        .expect("a [cors] section");
+    assert_eq!(cors.allow_origins, ["https://app.example.com"]);
+    assert_eq!(cors.allow_methods, ["GET", "*"]);
+    assert_eq!(cors.allow_headers, ["authorization"]);
+    assert_eq!(cors.max_age_seconds, Some(-1));
+    assert!(!cors.allow_credentials);
+    assert!(load(&Sources::text(OIDC)).expect("settings").cors.is_none());
+
+    let mut env = HashMap::new();
+    env.insert(
+        "PORTCULLIS_CORS__ALLOW_ORIGINS".to_owned(),
+        "https://a.example.com,http://localhost:5173".to_owned(),
+    );
+    env.insert(
+        "PORTCULLIS_CORS__ALLOW_CREDENTIALS".to_owned(),
+        "true".to_owned(),
+    );
+    let sources = Sources {
+        text: Some(OIDC.to_owned()),
+        env: Some(env),
+        ..Sources::default()
+    };
+    let cors = load(&sources)
+        .expect("settings")
+        .cors
+        .expect("from the environment");
+    assert_eq!(
+        cors.allow_origins,
+        ["https://a.example.com", "http://localhost:5173"]
+    );
+    assert!(cors.allow_credentials);
+
+    for (section, start) in [
+        ("[cors]\n", "invalid cors.allow_origins \"[]\""),
+        (
+            "[cors]\nallow_origins = [\"https://app.example.com/path\"]\n",
+            "invalid cors.allow_origins \"https://app.example.com/path\"",
+        ),
+        (
+            "[cors]\nallow_origins = [\"*\"]\nmax_age_seconds = 90000\n",
+            "invalid cors.max_age_seconds \"90000\"",
+        ),
+        (
+            // A typo is refused, never ignored.
+            "[cors]\nallow_origins = [\"*\"]\nallowed_origins = [\"*\"]\n",
+            "unknown field `allowed_origins`",
+        ),
+    ] {
+        let error = load(&Sources::text(&format!("{OIDC}{section}")))
+            .expect_err(section)
+            .to_string();
+        assert!(error.contains(start), "{section}: {error}");
+    }
+}

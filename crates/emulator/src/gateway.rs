@@ -55,8 +55,15 @@ impl Gateway {
     }
 }
 
-pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new().fallback(handle).with_state(gateway)
+pub(crate) fn router(
+    gateway: Arc<Gateway>,
+    cors: Option<portcullis_config::CorsSettings>,
+) -> Router {
+    let router = Router::new().fallback(handle).with_state(gateway);
+    match cors {
+        Some(cors) => router.layer(portcullis_axum::cors::CorsLayer::new(cors)),
+        None => router,
+    }
 }
 
 /// API Gateway's own answers: `{"message": …}` as JSON.
@@ -95,8 +102,8 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     else {
         return api_error(StatusCode::NOT_FOUND, "Not Found");
     };
-    // OPTIONS is judged like any method: API Gateway answers a CORS preflight itself only when
-    // the API has a CORS configuration (none here yet), and never forwards one unjudged.
+    // OPTIONS is judged like any method: a CORS preflight was answered before routing when the
+    // API has a CORS configuration ([`router`]); otherwise it is routed and judged.
     let mut caller = None;
     if route.is_protected() {
         let authorization = request

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::Router;
 use portcullis_claims::Authorizer;
-use portcullis_config::Routes;
+use portcullis_config::{CorsSettings, Routes};
 use tokio::sync::oneshot;
 
 use crate::runtime_api::Queue;
@@ -67,16 +67,26 @@ impl Emulator {
     pub async fn start(
         authorizer: Authorizer,
         routes: Routes,
+        cors: Option<CorsSettings>,
         gateway_listen: &str,
     ) -> std::io::Result<Emulator> {
-        Emulator::start_with(authorizer, routes, gateway_listen, Integration::Lambda).await
+        Emulator::start_with(
+            authorizer,
+            routes,
+            cors,
+            gateway_listen,
+            Integration::Lambda,
+        )
+        .await
     }
 
     /// Starts a gateway with the given integration (the Runtime API runs either way, idle for an
-    /// HTTP backend).
+    /// HTTP backend). With `cors`, the gateway answers CORS preflights and adds CORS headers, as
+    /// an HTTP API with that `CorsConfiguration` does.
     pub async fn start_with(
         authorizer: Authorizer,
         routes: Routes,
+        cors: Option<CorsSettings>,
         gateway_listen: &str,
         integration: Integration,
     ) -> std::io::Result<Emulator> {
@@ -95,7 +105,7 @@ impl Emulator {
         let mut stop = Vec::new();
         for (listener, app) in [
             (runtime_listener, runtime_api::router(queue.clone())),
-            (gateway_listener, gateway::router(state)),
+            (gateway_listener, gateway::router(state, cors)),
         ] {
             stop.push(spawn_server(listener, app));
         }

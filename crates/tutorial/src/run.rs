@@ -33,7 +33,10 @@ pub async fn standalone(
         move |method, path| routes.scopes(method.as_str(), path).to_vec(),
     );
     let service = Service::new(store, settings.server.body_limit, issuers);
-    let app = harden(app(service, auth), settings.server.request_timeout);
+    let app = harden(
+        with_cors(app(service, auth), settings),
+        settings.server.request_timeout,
+    );
     let limits = Limits {
         header_timeout: settings.server.header_timeout,
         max_connections: settings.server.max_connections,
@@ -41,6 +44,15 @@ pub async fn standalone(
     serve_with(listener, app, limits, shutdown)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// `router` behind the settings' `[cors]`, as the HTTP API in front of it would be: preflights
+/// answered before routing and judging, CORS headers on cross-origin answers. Unchanged without.
+pub fn with_cors(router: axum::Router, settings: &Settings) -> axum::Router {
+    match &settings.cors {
+        Some(cors) => router.layer(portcullis_axum::cors::CorsLayer::new(cors.clone())),
+        None => router,
+    }
 }
 
 /// Logs as the function's logging configuration says (`AWS_LAMBDA_LOG_FORMAT`,

@@ -93,3 +93,35 @@ async fn two_hundred_concurrent_conditional_posts_over_http_have_one_winner_per_
         "no lost update"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cors_a_preflight_is_routed_like_any_request() {
+    // No [cors]: nothing answers the preflight before routing; OPTIONS has no route (404), and
+    // the answer carries no CORS header.
+    let runtime = Standalone::start_with(runtimes::settings_text_without_cors).await;
+    let preflight = Request::preflight(
+        "/user/profile",
+        runtimes::PAGE_ORIGIN,
+        "POST",
+        "authorization",
+    );
+    let answer = runtime.send(&preflight).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (404, r#"{"message":"Not Found"}"#)
+    );
+    assert!(
+        !answer
+            .headers
+            .keys()
+            .any(|h| h.starts_with("access-control-")),
+        "{:?}",
+        answer.headers
+    );
+    let cross_origin = Request::get("/user/profile")
+        .bearer(&runtime.tokens().access)
+        .header("origin", runtimes::PAGE_ORIGIN);
+    let answer = runtime.send(&cross_origin).await;
+    assert_eq!(answer.status, 200);
+    assert!(!answer.headers.contains_key("access-control-allow-origin"));
+}

@@ -91,7 +91,32 @@ pub(crate) async fn ensure_api(
             id: required(api.api_id(), "GetApis", &plan.name, "an api id")?,
             endpoint: required(api.api_endpoint(), "GetApis", &plan.name, "an api endpoint")?,
         };
-        return Ok((found, super::Action::Unchanged));
+        let wanted = cors_configuration(plan);
+        if same_cors(api.cors_configuration(), wanted.as_ref()) {
+            return Ok((found, super::Action::Unchanged));
+        }
+        if !dry {
+            match wanted {
+                Some(cors) => {
+                    aws.apigw
+                        .update_api()
+                        .api_id(&found.id)
+                        .cors_configuration(cors)
+                        .send()
+                        .await
+                        .map_err(call("UpdateApi", &plan.name))?;
+                }
+                None => {
+                    aws.apigw
+                        .delete_cors_configuration()
+                        .api_id(&found.id)
+                        .send()
+                        .await
+                        .map_err(call("DeleteCorsConfiguration", &plan.name))?;
+                }
+            }
+        }
+        return Ok((found, super::Action::Updated));
     }
     if dry {
         let api = Api {
@@ -105,6 +130,7 @@ pub(crate) async fn ensure_api(
         .create_api()
         .name(&plan.name)
         .protocol_type(apigw::types::ProtocolType::Http)
+        .set_cors_configuration(cors_configuration(plan))
         .set_tags(Some(tags.clone()))
         .send()
         .await
@@ -119,6 +145,43 @@ pub(crate) async fn ensure_api(
         )?,
     };
     Ok((api, super::Action::Created))
+}
+
+/// The plan's `[cors]` as the API's `CorsConfiguration`.
+fn cors_configuration(plan: &Plan) -> Option<apigw::types::Cors> {
+    let cors = plan.cors.as_ref()?;
+    let list = |items: &[String]| (!items.is_empty()).then(|| items.to_vec());
+    Some(
+        apigw::types::Cors::builder()
+            .set_allow_origins(list(&cors.allow_origins))
+            .set_allow_methods(list(&cors.allow_methods))
+            .set_allow_headers(list(&cors.allow_headers))
+            .set_expose_headers(list(&cors.expose_headers))
+            .set_max_age(cors.max_age_seconds)
+            .allow_credentials(cors.allow_credentials)
+            .build(),
+    )
+}
+
+/// Whether the API's CORS configuration is the plan's: lists compared as sets, ignoring case (API
+/// Gateway matches origins, methods and headers so), an absent list as an empty one, credentials
+/// off as absent.
+fn same_cors(live: Option<&apigw::types::Cors>, wanted: Option<&apigw::types::Cors>) -> bool {
+    type Shape = ([std::collections::BTreeSet<String>; 4], Option<i32>, bool);
+    let shape = |cors: &apigw::types::Cors| -> Shape {
+        let set = |items: &[String]| items.iter().map(|i| i.to_ascii_lowercase()).collect();
+        (
+            [
+                set(cors.allow_origins()),
+                set(cors.allow_methods()),
+                set(cors.allow_headers()),
+                set(cors.expose_headers()),
+            ],
+            cors.max_age(),
+            cors.allow_credentials().unwrap_or(false),
+        )
+    };
+    live.map(shape) == wanted.map(shape)
 }
 
 /// Deletes the plan's API (its routes, integrations, authorizer and stage go with it): every API

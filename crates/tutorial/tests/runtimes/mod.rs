@@ -11,6 +11,7 @@ use portcullis_claims::VerifierOptions;
 use portcullis_config::{Settings, Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey, unix_now};
+use portcullis_tutorial::run::with_cors;
 use portcullis_tutorial::{API_ROUTES, ProfileIssuers, ProfileStore, Service, SqliteStore, app};
 use serde_json::{Value, json};
 
@@ -65,6 +66,17 @@ impl Request {
         self.headers.push(("if-match", value.into()));
         self
     }
+    pub fn header(mut self, name: &'static str, value: &str) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// A CORS preflight from `origin` asking for `method` with `headers`.
+    pub fn preflight(path: &'static str, origin: &str, method: &str, headers: &str) -> Request {
+        Request::other("OPTIONS", path)
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header("access-control-request-headers", headers)
+    }
 }
 
 /// What came back, reduced to what must be identical across runtimes.
@@ -81,7 +93,18 @@ impl Answer {
     /// Status, the headers that matter, and the body (JSON pretty-printed, times and ports masked).
     pub fn render(&self) -> String {
         let mut out = format!("{}\n", self.status);
-        for name in ["content-type", "etag", "www-authenticate"] {
+        for name in [
+            "content-type",
+            "etag",
+            "www-authenticate",
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-allow-methods",
+            "access-control-allow-headers",
+            "access-control-expose-headers",
+            "access-control-max-age",
+            "vary",
+        ] {
             if let Some(value) = self.headers.get(name) {
                 out.push_str(&format!("{name}: {value}\n"));
             }
@@ -145,6 +168,17 @@ impl Tokens {
 
 /// The configuration every runtime uses: the development issuer, the tutorial's routes.
 pub fn settings_text(issuer: &str) -> String {
+    format!("{}{CORS}", settings_text_without_cors(issuer))
+}
+
+/// The web page the table's cross-origin requests come from, and the API's CORS configuration.
+pub const PAGE_ORIGIN: &str = "https://app.example.com";
+const CORS: &str = "[cors]\nallow_origins = [\"https://app.example.com\"]\n\
+    allow_methods = [\"GET\", \"POST\"]\nallow_headers = [\"authorization\", \"content-type\", \"if-match\"]\n\
+    expose_headers = [\"etag\"]\nmax_age_seconds = 600\n";
+
+/// [`settings_text`] without its `[cors]` section.
+pub fn settings_text_without_cors(issuer: &str) -> String {
     format!(
         "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{CLIENT}\"\n\
          [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n"
@@ -193,10 +227,15 @@ pub struct Standalone {
 
 impl Standalone {
     pub async fn start() -> Standalone {
+        Standalone::start_with(settings_text).await
+    }
+
+    /// The server with the settings `text` gives for the issuer's URL.
+    pub async fn start_with(text: fn(&str) -> String) -> Standalone {
         let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()]))
             .await
             .expect("issuer");
-        let settings = settings(issuer.url());
+        let settings = load(&Sources::text(&text(issuer.url()))).expect("test settings");
         let scratch = Scratch::new("standalone");
         let issuers = ProfileIssuers::from_settings(&settings.auth);
         let store: Arc<dyn ProfileStore> = Arc::new(
@@ -212,9 +251,12 @@ impl Standalone {
             routes.scopes(m.as_str(), p).to_vec()
         });
         let router = harden(
-            app(
-                Service::new(store, settings.server.body_limit, issuers),
-                auth,
+            with_cors(
+                app(
+                    Service::new(store, settings.server.body_limit, issuers),
+                    auth,
+                ),
+                &settings,
             ),
             settings.server.request_timeout,
         );
@@ -270,7 +312,7 @@ impl Lambda {
             .authorizer(VerifierOptions::default())
             .expect("authorizer");
         let routes = settings.routes.with_served(&API_ROUTES);
-        let emulator = Emulator::start(authorizer, routes, "127.0.0.1:0")
+        let emulator = Emulator::start(authorizer, routes, settings.cors.clone(), "127.0.0.1:0")
             .await
             .expect("emulator");
         let log = std::fs::File::create(scratch.0.join("bootstrap.log")).expect("log file");
@@ -342,9 +384,44 @@ pub fn cases(t: &Tokens) -> Vec<(&'static str, Request)> {
             Request::other("DELETE", "/user/profile").bearer(&t.access),
         ),
         (
-            // Without a CORS configuration, a preflight is an ordinary request with no route.
-            "options_without_cors_is_not_a_route",
+            // An OPTIONS that is no preflight (no Origin, no Access-Control-Request-Method) is
+            // routed like any request, CORS configuration or not: no route.
+            "options_that_is_no_preflight_is_not_a_route",
             Request::other("OPTIONS", "/user/profile"),
+        ),
+        (
+            // The API's [cors] answers a preflight before routing and judging (no token).
+            "preflight_from_the_allowed_origin",
+            Request::preflight(
+                "/user/profile",
+                PAGE_ORIGIN,
+                "POST",
+                "authorization,content-type",
+            ),
+        ),
+        (
+            // Answered, but without CORS headers: the browser does not send the request.
+            "preflight_from_another_origin",
+            Request::preflight(
+                "/user/profile",
+                "https://evil.example",
+                "POST",
+                "authorization",
+            ),
+        ),
+        (
+            "preflight_asking_for_a_header_not_allowed",
+            Request::preflight(
+                "/user/profile",
+                PAGE_ORIGIN,
+                "GET",
+                "authorization,x-secret",
+            ),
+        ),
+        (
+            // A refusal carries the CORS headers too, so the page can read why.
+            "cross_origin_request_without_token",
+            Request::get("/user/profile").header("origin", PAGE_ORIGIN),
         ),
         (
             "expired_token",
@@ -404,6 +481,18 @@ pub fn cases(t: &Tokens) -> Vec<(&'static str, Request)> {
         (
             "access_token_get_after_post",
             Request::get("/user/profile").bearer(&t.access),
+        ),
+        (
+            "cross_origin_get_from_the_allowed_origin",
+            Request::get("/user/profile")
+                .bearer(&t.access)
+                .header("origin", PAGE_ORIGIN),
+        ),
+        (
+            "cross_origin_get_from_another_origin",
+            Request::get("/user/profile")
+                .bearer(&t.access)
+                .header("origin", "https://evil.example"),
         ),
         (
             "post_with_current_if_match",

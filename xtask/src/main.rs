@@ -7,11 +7,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod fuzz;
+
 const USAGE: &str = "\
 usage: cargo xtask <command> [flags]
 
   test     fmt check, clippy -D warnings, every test (nextest when installed), doc tests, docs,
-           and a smoke run of `dev` on both runtimes
+           each fuzz target for 25 s (when the nightly toolchain is installed), and a smoke run
+           of `dev` on both runtimes
+  fuzz     the fuzz targets of fuzz/, each for a bounded time (--seconds N; needs nightly)
   dev      the example service locally (portcullis dev)
   gateway  Portcullis in front of your own API (portcullis gateway)
   build, deploy, remove, info, logs, invoke, token, login, bench: the portcullis commands of the same names
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some(command) if FORWARDED.iter().any(|(c, _)| *c == command) => {
             return forward(command, &args[1..]);
         }
@@ -47,7 +52,7 @@ fn main() -> ExitCode {
         }
         Some(other) => {
             eprintln!(
-                "error: unknown command {other:?}: expected test, dev, gateway, build, deploy, remove, token, login or bench"
+                "error: unknown command {other:?}: expected test, fuzz, dev, gateway, build, deploy, remove, info, logs, invoke, token, login or bench"
             );
             return ExitCode::from(2);
         }
@@ -160,6 +165,16 @@ fn test(args: &[String]) -> Result<()> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     step("docs", doc)?;
+    // Each fuzz target briefly (2 minutes in all), where the nightly toolchain is.
+    if fuzz::has_nightly() {
+        let started_fuzz = Instant::now();
+        println!("==> fuzz (25 s per target)");
+        let outcomes = fuzz::run(&fuzz::TARGETS, 25)?;
+        fuzz::report(&outcomes);
+        println!("==> fuzz: ok in {:.1?}", started_fuzz.elapsed());
+    } else {
+        println!("==> fuzz: skipped: no nightly toolchain (cargo-fuzz needs it)");
+    }
     for runtime in ["standalone", "lambda"] {
         let mut smoke = portcullis(false);
         smoke.args([

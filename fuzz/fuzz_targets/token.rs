@@ -1,0 +1,40 @@
+//! The token path before any key: the `Authorization` value, the compact JWS decoder, and the
+//! strict JSON parser of its header and payload. Nothing panics, and the strict parser agrees with
+//! serde_json on every object without a repeated member.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use portcullis_claims::fuzzing::{decode, identity_source, parse_object};
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    // The strict parser: what it accepts is what serde_json reads, and an object serde_json
+    // reads, once written without repeats, the strict parser reads the same.
+    let strict = parse_object(data);
+    if let Some(map) = &strict {
+        assert_eq!(
+            serde_json::from_slice::<Value>(data).ok(),
+            Some(Value::Object(map.clone())),
+            "the strict parser read what serde_json does not"
+        );
+    }
+    if let Ok(Value::Object(lenient)) = serde_json::from_slice::<Value>(data) {
+        let written = serde_json::to_vec(&lenient).expect("a Value serializes");
+        assert_eq!(
+            parse_object(&written),
+            Some(lenient),
+            "an object without repeated members was refused"
+        );
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(token) = identity_source(text) {
+        assert!(token.len() <= text.len());
+        let _ = decode(token);
+    }
+    if let Some((alg, kid, _payload)) = decode(text) {
+        assert!(!kid.is_empty(), "{alg}: a token without a kid was decoded");
+        assert_ne!(alg, "none");
+    }
+});

@@ -1,0 +1,260 @@
+//! `cargo xtask fuzz`: the cargo-fuzz targets of `fuzz/` (libFuzzer, AddressSanitizer with leak
+//! detection), each for a bounded time, with a summary of executions and corpus sizes.
+//!
+//! Needs the nightly toolchain (cargo-fuzz builds with `-Z` flags); cargo-fuzz itself is installed
+//! from crates.io into `target/tools` on first use. The corpus grows in `target/fuzz/corpus/NAME`,
+//! started from the committed seeds in `fuzz/seeds/NAME`; a crashing input is kept in
+//! `fuzz/artifacts/NAME/` (reproduce it with `cargo +nightly fuzz run NAME FILE`) and becomes a
+//! regression test on stable.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// The targets, in the order they run.
+pub(crate) const TARGETS: [&str; 4] = ["token", "jwks", "gateway", "config"];
+
+/// The cargo-fuzz release installed into `target/tools`.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+pub(crate) const USAGE: &str = "\
+usage: cargo xtask fuzz [--seconds N] [--target NAME]
+
+  Runs each fuzz target of fuzz/ for N seconds (default 60): token (Authorization value, JWS
+  decoder, strict JSON), jwks (key set parsing), gateway (Lambda event normaliser, claim rendering
+  round trip), config (the configuration loader). Needs the nightly toolchain; installs cargo-fuzz
+  into target/tools on first use. Prints executions, corpus size and peak memory per target.
+";
+
+/// What one run of a target did.
+pub(crate) struct Outcome {
+    pub(crate) target: &'static str,
+    pub(crate) executions: u64,
+    pub(crate) corpus: usize,
+    pub(crate) peak_rss_mb: u64,
+}
+
+/// Parses `cargo xtask fuzz` flags and runs.
+pub(crate) fn command(args: &[String]) -> Result<()> {
+    let mut seconds = 60;
+    let mut only = None;
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--seconds" => {
+                let value = args.next().context("--seconds needs a number")?;
+                seconds = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .with_context(|| {
+                        format!("--seconds {value:?}: expected a whole number of seconds from 1 to 86400")
+                    })?;
+            }
+            "--target" => {
+                let value = args.next().context("--target needs a name")?;
+                let Some(target) = TARGETS.iter().find(|t| *t == value) else {
+                    bail!("--target {value:?}: expected one of {}", TARGETS.join(", "));
+                };
+                only = Some(*target);
+            }
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unknown flag {other:?}: expected --seconds N or --target NAME"),
+        }
+    }
+    if !has_nightly() {
+        bail!("fuzzing needs the nightly toolchain (rustup toolchain list shows none)");
+    }
+    let targets: Vec<&'static str> = match only {
+        Some(target) => vec![target],
+        None => TARGETS.to_vec(),
+    };
+    let outcomes = run(&targets, seconds)?;
+    report(&outcomes);
+    Ok(())
+}
+
+/// Whether the nightly toolchain is installed.
+pub(crate) fn has_nightly() -> bool {
+    Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The workspace root (xtask's parent).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// cargo-fuzz in `target/tools`, installed there from crates.io unless that version is present.
+fn cargo_fuzz() -> Result<PathBuf> {
+    let tools = root().join("target/tools");
+    let binary = tools.join("bin/cargo-fuzz");
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .is_some_and(|out| String::from_utf8_lossy(&out.stdout).contains(CARGO_FUZZ_VERSION));
+    if !installed {
+        println!(
+            "==> installing cargo-fuzz {CARGO_FUZZ_VERSION} into {}",
+            tools.display()
+        );
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "install",
+                "cargo-fuzz",
+                "--locked",
+                "--version",
+                CARGO_FUZZ_VERSION,
+                "--root",
+            ])
+            .arg(&tools)
+            .status()
+            .context("could not start cargo install")?;
+        if !status.success() {
+            bail!("installing cargo-fuzz {CARGO_FUZZ_VERSION} failed ({status})");
+        }
+    }
+    Ok(binary)
+}
+
+/// Runs `targets` for `seconds` each; fails on the first crash, leak or timeout.
+pub(crate) fn run(targets: &[&'static str], seconds: u64) -> Result<Vec<Outcome>> {
+    let cargo_fuzz = cargo_fuzz()?;
+    let root = root();
+    let logs = root.join("target/fuzz/logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let mut outcomes = Vec::new();
+    for &target in targets {
+        let started = Instant::now();
+        let corpus = root.join("target/fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        let log_path = logs.join(format!("{target}.log"));
+        println!(
+            "==> fuzz {target}: building, then {seconds} s (log: {})",
+            log_path.display()
+        );
+        let mut child = Command::new(&cargo_fuzz)
+            .current_dir(&root)
+            // cargo-fuzz calls `cargo`: the rustup proxy, on nightly (not the stable cargo that runs xtask).
+            .env_remove("CARGO")
+            .env_remove("RUSTC")
+            .env_remove("RUSTFLAGS")
+            .env("RUSTUP_TOOLCHAIN", "nightly")
+            .args([
+                "fuzz",
+                "run",
+                "--fuzz-dir",
+                "fuzz",
+                "--target-dir",
+                "target/fuzz/build",
+                target,
+            ])
+            .arg(&corpus)
+            .arg(root.join("fuzz/seeds").join(target))
+            .arg("--")
+            .arg(format!("-max_total_time={seconds}"))
+            .args([
+                "-print_final_stats=1",
+                "-rss_limit_mb=2048",
+                "-timeout=10",
+                "-max_len=16384",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("could not start cargo-fuzz")?;
+        // libFuzzer writes to stderr; cargo's build output goes there too. All of it to the log,
+        // the status lines to the terminal.
+        let stderr = child.stderr.take().context("no stderr")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let out_thread = std::thread::spawn(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
+        let mut log = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Compiling portcullis")
+                || line.contains(" DONE ")
+                || line.contains("pulse")
+                || line.starts_with("==")
+                || line.contains("panicked")
+            {
+                println!("    {line}");
+            }
+            log.push(line);
+        }
+        let status = child.wait().context("waiting for cargo-fuzz")?;
+        log.extend(out_thread.join().unwrap_or_default());
+        std::fs::write(&log_path, log.join("\n") + "\n")
+            .with_context(|| format!("writing {}", log_path.display()))?;
+        if !status.success() {
+            let tail: Vec<&str> = log
+                .iter()
+                .rev()
+                .take(40)
+                .rev()
+                .map(String::as_str)
+                .collect();
+            bail!(
+                "fuzz target {target} failed ({status}) after {:.0?}; the end of its log:\n{}",
+                started.elapsed(),
+                tail.join("\n")
+            );
+        }
+        let stat = |name: &str| {
+            log.iter()
+                .filter_map(|line| line.strip_prefix(&format!("stat::{name}:")))
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .next_back()
+                .unwrap_or(0)
+        };
+        let outcome = Outcome {
+            target,
+            executions: stat("number_of_executed_units"),
+            corpus: std::fs::read_dir(&corpus).map_or(0, |d| d.count()),
+            peak_rss_mb: stat("peak_rss_mb"),
+        };
+        println!(
+            "==> fuzz {target}: {} executions, corpus {} inputs, peak RSS {} MB, in {:.0?}",
+            outcome.executions,
+            outcome.corpus,
+            outcome.peak_rss_mb,
+            started.elapsed()
+        );
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// One line per target and the total.
+pub(crate) fn report(outcomes: &[Outcome]) {
+    println!(
+        "\n{:<10} {:>14} {:>8} {:>9}",
+        "target", "executions", "corpus", "peak MB"
+    );
+    for o in outcomes {
+        println!(
+            "{:<10} {:>14} {:>8} {:>9}",
+            o.target, o.executions, o.corpus, o.peak_rss_mb
+        );
+    }
+    let total: u64 = outcomes.iter().map(|o| o.executions).sum();
+    println!("{:<10} {:>14}", "total", total);
+}

@@ -104,7 +104,7 @@ async fn id_and_access_tokens_from_moto_verify_through_the_cognito_profile() {
         Some(pool.client_id.as_str()),
         "…but a client_id"
     );
-    assert_eq!(who.scopes, ["aws.cognito.signin.user.admin"]);
+    assert_eq!(who.token_scopes, ["aws.cognito.signin.user.admin"]);
 
     let admin = pool
         .admin

@@ -117,7 +117,7 @@ async fn okta_shaped_tokens_verify_through_the_okta_profile() {
         claims.get("scope").is_none(),
         "Okta puts scopes in scp only"
     );
-    assert_eq!(who.scopes, ["profile/read"]);
+    assert_eq!(who.token_scopes, ["profile/read"]);
     assert_eq!(who.client_id.as_deref(), Some("0oa-client"));
 
     // A route needing a scope the token lacks answers 403.

@@ -37,15 +37,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, MatchedPath};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, Request, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, Request};
+use axum::response::Response;
 use portcullis_claims::{AuthError, Authorizer, Caller, IdentityMapping};
 use tower::{Layer, Service};
 
-/// The scopes a route requires, given its method and matched path (empty: any valid token).
-pub type ScopeRule = Arc<dyn Fn(&Method, &str) -> Vec<String> + Send + Sync>;
+pub use portcullis_claims::http::ScopeRule;
 
 /// A tower layer that authorizes requests as API Gateway's JWT authorizer does.
 #[derive(Clone)]
@@ -69,7 +68,9 @@ impl std::fmt::Debug for AuthLayer {
 
 impl AuthLayer {
     /// A layer judging with `authorizer`, mapping claims with `mapping`, and asking `scopes` which
-    /// scopes each route requires (method and matched path, e.g. `POST`, `/user/profile`).
+    /// scopes each request requires, given its method and path as the client sent it (`POST`,
+    /// `/user/profile`), as API Gateway matches a route: `portcullis_config::Routes::scopes`
+    /// matches `/items/42` to the route `GET /items/{id}`.
     pub fn new(
         authorizer: Authorizer,
         mapping: Arc<dyn IdentityMapping>,
@@ -134,31 +135,15 @@ where
         Box::pin(async move {
             // Every method is judged, OPTIONS included: API Gateway answers a CORS preflight itself
             // only when the API has a CORS configuration, and a CORS layer placed outside this one
-            // does the same here.
-            let path = match request.extensions().get::<MatchedPath>() {
-                Some(matched) => matched.as_str().to_owned(),
-                None => request.uri().path().to_owned(),
-            };
-            // axum answers HEAD with the route's GET handler, so the GET rule is the one that holds.
-            let method = if request.method() == Method::HEAD {
-                Method::GET
-            } else {
-                request.method().clone()
-            };
-            let scopes = (state.scopes)(&method, &path);
-            let verdict = if request
-                .headers()
-                .get_all(header::AUTHORIZATION)
-                .iter()
-                .count()
-                > 1
-            {
-                Err(AuthError::RepeatedToken)
-            } else {
-                let value = request.headers().get(header::AUTHORIZATION);
-                let text = value.map(|v| String::from_utf8_lossy(v.as_bytes()));
-                state.authorizer.authorize(text.as_deref(), &scopes).await
-            };
+            // ([`cors::CorsLayer`]) does the same here. The rule is looked up by the request's own
+            // path, as API Gateway matches it (not by the route the service matched), and HEAD is
+            // held to the GET rule, whose handler axum runs.
+            let method = portcullis_claims::http::rule_method(request.method());
+            let scopes = (state.scopes)(&method, request.uri().path());
+            let verdict = state
+                .authorizer
+                .authorize_headers(request.headers(), &scopes)
+                .await;
             match verdict {
                 Ok(claims) => {
                     let caller = Caller::new(claims, state.mapping.as_ref(), !scopes.is_empty());
@@ -171,19 +156,10 @@ where
     }
 }
 
-/// API Gateway's answer to a refusal: status, `{"message":…}` body, `WWW-Authenticate`.
+/// API Gateway's answer to a refusal: status, `{"message":…}` body, `WWW-Authenticate`
+/// ([`portcullis_claims::http::refusal`], the one every runtime sends).
 pub fn refusal_response(refusal: &AuthError) -> Response {
-    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let mut response = (status, refusal.body()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&refusal.www_authenticate()) {
-        headers.insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
+    portcullis_claims::http::refusal(refusal)
 }
 
 /// The authenticated caller; refuses with 401 when no authorization layer ran (fail closed).

@@ -97,3 +97,40 @@ async fn options_is_judged_like_any_request() {
         StatusCode::METHOD_NOT_ALLOWED
     );
 }
+
+#[tokio::test]
+async fn the_rule_is_found_by_the_request_path_not_by_the_services_own_route() {
+    // The service serves everything from one wildcard route, while the gateway's rule is for
+    // `/report`: the rule must be looked up by the path the client sent (as API Gateway matches
+    // it), not by the service's matched route `/{*rest}`, which no rule names.
+    let key = TestKey::rsa("k1");
+    let issuer = Issuer::start(portcullis_testkit::jwks([key.jwk()]))
+        .await
+        .expect("issuer");
+    let config = AuthorizerConfig::new(issuer.url(), ["api"]).expect("config");
+    let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
+    let layer = AuthLayer::new(authorizer, Arc::new(OidcMapping), |method, path| {
+        if method == Method::GET && path == "/report" {
+            vec!["report/read".to_owned()]
+        } else {
+            Vec::new()
+        }
+    });
+    let app = Router::new()
+        .route(
+            "/{*rest}",
+            get(|Authenticated(_): Authenticated| async { "anything" }),
+        )
+        .route_layer(layer);
+    let other = token(&key, &issuer, "other/scope");
+    let reader = token(&key, &issuer, "report/read");
+    assert_eq!(
+        status(&app, Method::GET, Some(&other)).await,
+        StatusCode::FORBIDDEN,
+        "GET /report's scopes apply whatever route of the service answers it"
+    );
+    assert_eq!(
+        status(&app, Method::GET, Some(&reader)).await,
+        StatusCode::OK
+    );
+}

@@ -31,8 +31,10 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// Fine-grained permissions (Auth0 RBAC `permissions`).
     pub permissions: Vec<String>,
-    /// OAuth scopes (`scope` or `scp`).
-    pub scopes: Vec<String>,
+    /// Every OAuth scope the token carries (`scope` or `scp`), whatever the route requires; in
+    /// JSON `scopes`. (Not [`Caller::gateway_scopes`], which is what API Gateway reports.)
+    #[serde(rename = "scopes")]
+    pub token_scopes: Vec<String>,
     /// The OAuth client the token was issued to (`client_id`, `azp`, `cid`).
     pub client_id: Option<String>,
     /// Id or access token.
@@ -54,7 +56,7 @@ pub trait IdentityMapping: fmt::Debug + Send + Sync {
 /// })).unwrap();
 /// let who = OidcMapping.identity(&claims);
 /// assert_eq!(who.username.as_deref(), Some("alice"));
-/// assert_eq!(who.scopes, ["read", "write"]);
+/// assert_eq!(who.token_scopes, ["read", "write"]);
 /// assert_eq!(who.client_id.as_deref(), Some("web"));
 /// assert_eq!(who.token_kind, TokenKind::Access); // it carries scopes
 /// ```
@@ -72,7 +74,7 @@ impl IdentityMapping for OidcMapping {
             email: claims.email().map(str::to_owned),
             groups: owned(claims.groups()),
             permissions: owned(claims.strings("permissions")),
-            scopes: owned(claims.scopes()),
+            token_scopes: owned(claims.scopes()),
             client_id: first_string(claims, &["client_id", "azp", "cid"]),
             token_kind: token_kind(claims),
         }
@@ -107,32 +109,46 @@ pub fn token_kind(claims: &Claims) -> TokenKind {
 
 /// The authenticated caller of one request, as every runtime hands it to handlers: the verified (or
 /// gateway-provided) claims, the mapped identity, and the scopes as API Gateway reports them
-/// (`None` on routes without authorization scopes).
+/// (`None` on routes without authorization scopes). Made only by its constructors: [`Caller::new`]
+/// for claims a verifier judged, [`Caller::from_gateway`] for a context API Gateway built.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Caller {
     /// The claims.
     pub claims: Claims,
     /// Who the claims say the caller is.
     pub identity: Identity,
-    /// `requestContext.authorizer.jwt.scopes`: null on unscoped routes, the token's scopes otherwise.
-    pub scopes: Option<Vec<String>>,
+    /// `requestContext.authorizer.jwt.scopes` as API Gateway reports them: `None` on routes
+    /// without authorization scopes, the token's whole scope list otherwise. (The token's own scopes
+    /// on any route are [`Identity::token_scopes`].)
+    pub gateway_scopes: Option<Vec<String>>,
 }
 
 impl Caller {
     /// A caller from claims, mapped with `mapping`, on a route with or without scopes.
     pub fn new(claims: Claims, mapping: &dyn IdentityMapping, route_has_scopes: bool) -> Caller {
+        let gateway_scopes = claims.gateway_scopes(route_has_scopes);
+        Caller::from_gateway(claims, mapping, gateway_scopes)
+    }
+
+    /// A caller from the claims and scopes an API Gateway JWT authorizer put in the request
+    /// context, mapped with `mapping`.
+    pub fn from_gateway(
+        claims: Claims,
+        mapping: &dyn IdentityMapping,
+        gateway_scopes: Option<Vec<String>>,
+    ) -> Caller {
         let identity = mapping.identity(&claims);
-        let scopes = claims.gateway_scopes(route_has_scopes);
         Caller {
             claims,
             identity,
-            scopes,
+            gateway_scopes,
         }
     }
 
     /// `requestContext.authorizer.jwt` as API Gateway builds it for payload 2.0:
     /// `{"claims": {…strings…}, "scopes": null | [...]}`.
     pub fn gateway_jwt(&self) -> serde_json::Value {
-        serde_json::json!({ "claims": self.claims.to_gateway_claims(), "scopes": self.scopes })
+        serde_json::json!({ "claims": self.claims.to_gateway_claims(), "scopes": self.gateway_scopes })
     }
 }

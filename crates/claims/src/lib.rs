@@ -31,6 +31,8 @@ mod config;
 pub mod cors;
 mod error;
 pub mod grant;
+#[cfg(feature = "http")]
+pub mod http;
 mod identity;
 mod json;
 mod jwk;

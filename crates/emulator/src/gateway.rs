@@ -106,24 +106,10 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     // API has a CORS configuration ([`router`]); otherwise it is routed and judged.
     let mut caller = None;
     if route.is_protected() {
-        let authorization = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let repeated = request
-            .headers()
-            .get_all(header::AUTHORIZATION)
-            .iter()
-            .count()
-            > 1;
-        let verdict = if repeated {
-            Err(portcullis_claims::AuthError::RepeatedToken)
-        } else {
-            gateway
-                .authorizer
-                .authorize(authorization.as_deref(), route.scopes())
-                .await
-        };
+        let verdict = gateway
+            .authorizer
+            .authorize_headers(request.headers(), route.scopes())
+            .await;
         match verdict {
             Ok(claims) => {
                 caller = Some(Caller::new(

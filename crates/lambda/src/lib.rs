@@ -122,8 +122,7 @@ pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<V
     Some((exact(strings), scopes))
 }
 
-/// The scopes a route requires, given its method and path (empty: any caller the gateway let in).
-pub type ScopeRule = Arc<dyn Fn(&http::Method, &str) -> Vec<String> + Send + Sync>;
+pub use portcullis_claims::http::{ScopeRule, refusal};
 
 pub use lambda_http::http;
 
@@ -212,41 +211,19 @@ where
                 );
                 return Ok(refusal(&AuthError::MissingToken));
             };
-            // A HEAD that reached a GET handler is held to the GET rule.
-            let method = if request.method() == http::Method::HEAD {
-                http::Method::GET
-            } else {
-                request.method().clone()
-            };
+            let method = portcullis_claims::http::rule_method(request.method());
             let required = (layer.scopes)(&method, request.uri().path());
             if let Err(refusal_error) = require_any_scope(&claims, &required) {
                 return Ok(refusal(&refusal_error));
             }
-            let identity = layer.mapping.identity(&claims);
-            request.extensions_mut().insert(Caller {
+            request.extensions_mut().insert(Caller::from_gateway(
                 claims,
-                identity,
-                scopes: gateway_scopes,
-            });
+                layer.mapping.as_ref(),
+                gateway_scopes,
+            ));
             inner.call(request).await
         })
     }
-}
-
-/// API Gateway's refusal, for any body type that can be built from a string.
-pub fn refusal<ResBody: From<String>>(error: &AuthError) -> http::Response<ResBody> {
-    let mut response = http::Response::new(ResBody::from(error.body().to_owned()));
-    *response.status_mut() =
-        http::StatusCode::from_u16(error.status()).unwrap_or(http::StatusCode::UNAUTHORIZED);
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&error.www_authenticate()) {
-        headers.insert(http::header::WWW_AUTHENTICATE, value);
-    }
-    response
 }
 
 /// Serves `service` on the Lambda Runtime API, normalising each event first (see [`normalize_event`]).

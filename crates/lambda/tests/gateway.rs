@@ -61,7 +61,7 @@ async fn judge(request: Request, route_scopes: &'static [&'static str]) -> (u16,
             .cloned()
             .expect("the layer set a caller");
         let seen = json!({
-            "claims": caller.claims.as_map(), "identity": caller.identity, "scopes": caller.scopes,
+            "claims": caller.claims.as_map(), "identity": caller.identity, "scopes": caller.gateway_scopes,
         });
         Ok::<_, Infallible>(http::Response::new(Body::from(seen.to_string())))
     });

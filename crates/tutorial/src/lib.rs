@@ -265,7 +265,7 @@ async fn get_profile(
     let body = json!({
         "identity": caller.identity,
         "claims": caller.claims.to_gateway_claims(),
-        "scopes": caller.scopes,
+        "scopes": caller.gateway_scopes,
         "profile": stored.map(|s| Value::Object(s.body)),
         "version": version,
     });

@@ -126,7 +126,7 @@ impl IdentityMapping for Auth0Mapping {
                 .map(|c| owned(claims.strings(c)))
                 .unwrap_or_default(),
             permissions: owned(claims.strings("permissions")),
-            scopes: owned(claims.scopes()),
+            token_scopes: owned(claims.scopes()),
             client_id: first_string(claims, &["azp", "client_id"]),
             token_kind: token_kind(claims),
         }

@@ -254,7 +254,7 @@ impl IdentityMapping for CognitoMapping {
             email: claims.email().map(str::to_owned),
             groups: owned(claims.strings("cognito:groups")),
             permissions: Vec::new(),
-            scopes: owned(claims.scopes()),
+            token_scopes: owned(claims.scopes()),
             client_id: first_string(claims, &["client_id", "aud"]),
             token_kind: token_kind(claims),
         }

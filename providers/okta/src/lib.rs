@@ -140,7 +140,7 @@ impl IdentityMapping for OktaMapping {
             email: claims.email().map(str::to_owned),
             groups: owned(claims.groups()),
             permissions: Vec::new(),
-            scopes: owned(claims.scopes()),
+            token_scopes: owned(claims.scopes()),
             client_id: first_string(claims, &["cid", "client_id"]),
             token_kind: token_kind(claims),
         }

@@ -1,0 +1,105 @@
+//! The request path every runtime shares (feature `http`, on the `http` crate's types): which
+//! `Authorization` header is judged, which route rule holds for a method, and API Gateway's answer
+//! to a refusal. `portcullis-axum`'s layer, `portcullis-lambda`'s gateway layer and the local
+//! gateway all take them from here, so the three cannot drift apart.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+
+use crate::{AuthError, Authorizer, Claims};
+
+/// The scopes a route requires, given the request's method and path (empty: any valid token).
+/// Built from `portcullis_config::Routes::scopes`, it matches the path as API Gateway matches a
+/// route key (`GET /items/{id}` for `/items/42`).
+pub type ScopeRule = Arc<dyn Fn(&Method, &str) -> Vec<String> + Send + Sync>;
+
+/// The method whose route rule judges a request: HEAD is answered by the route's GET handler
+/// (axum and lambda_http both do), so GET's rule holds for it; any other method is its own.
+pub fn rule_method(method: &Method) -> Method {
+    if method == Method::HEAD {
+        Method::GET
+    } else {
+        method.clone()
+    }
+}
+
+/// The request's one `Authorization` value (lossily decoded: a byte that is not UTF-8 makes a
+/// token no verifier accepts), `None` without one, and a refusal when there are two or more:
+/// which of them a gateway would judge is not ours to guess.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AuthError::RepeatedToken);
+    }
+    Ok(first.map(|value| String::from_utf8_lossy(value.as_bytes())))
+}
+
+impl Authorizer {
+    /// Judges a request by its headers ([`authorization`]) against `route_scopes`.
+    pub async fn authorize_headers<S: AsRef<str>>(
+        &self,
+        headers: &HeaderMap,
+        route_scopes: &[S],
+    ) -> Result<Claims, AuthError> {
+        let value = authorization(headers)?;
+        self.authorize(value.as_deref(), route_scopes).await
+    }
+}
+
+/// API Gateway's answer to a refusal, for any body type built from a string: the status, the
+/// `{"message":…}` body as JSON, and `WWW-Authenticate`.
+pub fn refusal<B: From<String>>(error: &AuthError) -> Response<B> {
+    let mut response = Response::new(B::from(error.body().to_owned()));
+    *response.status_mut() =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&error.www_authenticate()) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, HeaderValue, Method, header};
+
+    use super::{authorization, refusal, rule_method};
+    use crate::AuthError;
+
+    #[test]
+    fn head_is_judged_by_the_get_rule_and_every_other_method_by_its_own() {
+        assert_eq!(rule_method(&Method::HEAD), Method::GET);
+        for method in [Method::GET, Method::POST, Method::OPTIONS, Method::DELETE] {
+            assert_eq!(rule_method(&method), method);
+        }
+    }
+
+    #[test]
+    fn one_authorization_header_is_read_and_two_are_refused() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(authorization(&headers).expect("none"), None);
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(
+            authorization(&headers).expect("one").as_deref(),
+            Some("Bearer a")
+        );
+        headers.append(header::AUTHORIZATION, HeaderValue::from_static("junk"));
+        assert_eq!(authorization(&headers), Err(AuthError::RepeatedToken));
+    }
+
+    #[test]
+    fn a_refusal_is_api_gateways_status_body_and_challenge() {
+        let response = refusal::<String>(&AuthError::MissingToken);
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.body(), r#"{"message":"Unauthorized"}"#);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+    }
+}

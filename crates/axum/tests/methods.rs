@@ -16,6 +16,11 @@ use serde_json::json;
 use tower::ServiceExt;
 
 async fn app() -> (Router, TestKey, Issuer) {
+    app_serving("/report").await
+}
+
+/// The handler served at the axum route `route`, behind the layer.
+async fn app_serving(route: &str) -> (Router, TestKey, Issuer) {
     let key = TestKey::rsa("k1");
     let issuer = Issuer::start(portcullis_testkit::jwks([key.jwk()]))
         .await
@@ -32,7 +37,7 @@ async fn app() -> (Router, TestKey, Issuer) {
     });
     let app = Router::new()
         .route(
-            "/report",
+            route,
             get(|Authenticated(_): Authenticated| async { "secret report" }),
         )
         .route_layer(layer);
@@ -103,25 +108,7 @@ async fn the_rule_is_found_by_the_request_path_not_by_the_services_own_route() {
     // The service serves everything from one wildcard route, while the gateway's rule is for
     // `/report`: the rule must be looked up by the path the client sent (as API Gateway matches
     // it), not by the service's matched route `/{*rest}`, which no rule names.
-    let key = TestKey::rsa("k1");
-    let issuer = Issuer::start(portcullis_testkit::jwks([key.jwk()]))
-        .await
-        .expect("issuer");
-    let config = AuthorizerConfig::new(issuer.url(), ["api"]).expect("config");
-    let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
-    let layer = AuthLayer::new(authorizer, Arc::new(OidcMapping), |method, path| {
-        if method == Method::GET && path == "/report" {
-            vec!["report/read".to_owned()]
-        } else {
-            Vec::new()
-        }
-    });
-    let app = Router::new()
-        .route(
-            "/{*rest}",
-            get(|Authenticated(_): Authenticated| async { "anything" }),
-        )
-        .route_layer(layer);
+    let (app, key, issuer) = app_serving("/{*rest}").await;
     let other = token(&key, &issuer, "other/scope");
     let reader = token(&key, &issuer, "report/read");
     assert_eq!(

@@ -530,6 +530,36 @@ fn deploy_standalone_forwards_every_route_to_the_backend_url() {
 }
 
 /// Each route's integration as deployed: route key → the integration's request parameters.
+/// `deploy` of the auth0 provider on the standalone runtime at `stage` (backend
+/// https://profiles.example.com), against the AWS endpoint `endpoint`, and the `remove` of it.
+fn standalone_auth0<'a>(stage: &'a str, endpoint: &'a str) -> ([&'a str; 11], [&'a str; 9]) {
+    let deploy = [
+        "deploy",
+        "--provider",
+        "auth0",
+        "--stage",
+        stage,
+        "--runtime",
+        "standalone",
+        "--backend-url",
+        "https://profiles.example.com",
+        "--endpoint-url",
+        endpoint,
+    ];
+    let remove = [
+        "remove",
+        "--provider",
+        "auth0",
+        "--stage",
+        stage,
+        "--runtime",
+        "standalone",
+        "--endpoint-url",
+        endpoint,
+    ];
+    (deploy, remove)
+}
+
 async fn route_parameters(aws: &Aws, stage: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     let name = format!("portcullis-{stage}");
     let apis = aws.apigw.get_apis().send().await.expect("apis");
@@ -598,19 +628,7 @@ fn deploy_standalone_gives_routes_their_parameter_mappings_and_replaces_them_whe
         .copied()
         .chain([("AWS_REGION", "us-east-1")])
         .collect();
-    let deploy = [
-        "deploy",
-        "--provider",
-        "auth0",
-        "--stage",
-        "e2emap",
-        "--runtime",
-        "standalone",
-        "--backend-url",
-        "https://profiles.example.com",
-        "--endpoint-url",
-        moto.url(),
-    ];
+    let (deploy, remove) = standalone_auth0("e2emap", moto.url());
     let path = ("overwrite:path".to_owned(), "$request.path".to_owned());
     let expected = |mapping: &str| {
         BTreeMap::from([
@@ -683,10 +701,6 @@ fn deploy_standalone_gives_routes_their_parameter_mappings_and_replaces_them_whe
         ),
         "{line}"
     );
-    let mut remove = vec!["remove"];
-    remove.extend(&deploy[1..9]);
-    remove.extend(["--endpoint-url", moto.url()]);
-    remove.retain(|a| *a != "--backend-url" && *a != "https://profiles.example.com");
     succeed(portcullis(&dir, &remove, &env));
 }
 
@@ -744,19 +758,7 @@ fn deploy_gives_the_api_the_cors_configuration_changes_it_and_deletes_it_with_th
         .copied()
         .chain([("AWS_REGION", "us-east-1")])
         .collect();
-    let deploy = [
-        "deploy",
-        "--provider",
-        "auth0",
-        "--stage",
-        "e2ecors",
-        "--runtime",
-        "standalone",
-        "--backend-url",
-        "https://profiles.example.com",
-        "--endpoint-url",
-        moto.url(),
-    ];
+    let (deploy, remove) = standalone_auth0("e2ecors", moto.url());
     let expected = |max_age: i32| {
         Some((
             vec!["https://app.example.com".to_owned()],
@@ -807,10 +809,6 @@ fn deploy_gives_the_api_the_cors_configuration_changes_it_and_deletes_it_with_th
     assert!(line.contains("cors.allow_credentials"), "{line}");
 
     std::fs::write(dir.join("portcullis.toml"), config("")).expect("config");
-    let mut remove = vec!["remove"];
-    remove.extend(&deploy[1..9]);
-    remove.extend(["--endpoint-url", moto.url()]);
-    remove.retain(|a| *a != "--backend-url" && *a != "https://profiles.example.com");
     succeed(portcullis(&dir, &remove, &env));
 }
 

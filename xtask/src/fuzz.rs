@@ -75,7 +75,7 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
         Some(target) => vec![target],
         None => TARGETS.to_vec(),
     };
-    let outcomes = run(&targets, seconds)?;
+    let outcomes = run(&targets, seconds, None)?;
     report(&outcomes);
     Ok(())
 }
@@ -132,8 +132,13 @@ fn cargo_fuzz() -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// Runs `targets` for `seconds` each; fails on the first crash, leak or timeout.
-pub(crate) fn run(targets: &[&'static str], seconds: u64) -> Result<Vec<Outcome>> {
+/// Runs `targets` for `seconds` each, with libFuzzer's random `seed` when given (the same
+/// mutations each run, as CI wants); fails on the first crash, leak or timeout.
+pub(crate) fn run(
+    targets: &[&'static str],
+    seconds: u64,
+    seed: Option<u32>,
+) -> Result<Vec<Outcome>> {
     let cargo_fuzz = cargo_fuzz()?;
     let root = root();
     let logs = root.join("target/fuzz/logs");
@@ -168,6 +173,7 @@ pub(crate) fn run(targets: &[&'static str], seconds: u64) -> Result<Vec<Outcome>
             .arg(root.join("fuzz/seeds").join(target))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
+            .args(seed.map(|seed| format!("-seed={seed}")))
             .args([
                 "-print_final_stats=1",
                 "-rss_limit_mb=2048",

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
@@ -21,10 +21,9 @@ use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 
 use crate::flags::{BenchArgs, Provider};
-use crate::workspace::{Workspace, cargo, step};
+use crate::workspace::{Workspace, announced_url, cargo, step};
 use portcullis_testkit::{Issuer, TestKey};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const DURATION_SECONDS: u32 = 10;
 const CONNECTIONS: u32 = 32;
@@ -472,21 +471,4 @@ fn load_settings(config: &Path) -> Result<portcullis_config::Settings> {
         ..Sources::default()
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
-}
-
-/// Reads the server's `listening on http://…` line (bounded wait).
-async fn announced_url(child: &mut Child) -> Result<String> {
-    let stdout = child.stdout.take().context("the server's output")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.strip_prefix("listening on ") {
-                return Ok::<_, std::io::Error>(Some(url.to_owned()));
-            }
-        }
-        Ok(None)
-    })
-    .await
-    .context("the server did not announce its address within 60 s")??;
-    line.context("the server exited before listening (see its message above)")
 }

@@ -14,6 +14,7 @@ mod gateway;
 #[cfg(feature = "aws")]
 mod inspect;
 mod invoke;
+mod soak;
 mod token;
 mod workspace;
 
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(&args),
         #[cfg(not(feature = "aws"))]
         Command::Bench(_) => Err(anyhow::anyhow!(deploy::without_aws("bench"))),
+        Command::Soak(args) => soak::soak(&args),
         Command::LambdaBootstrap => dev::lambda_bootstrap(),
     };
     match result {

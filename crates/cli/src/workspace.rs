@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use tokio::io::AsyncBufReadExt;
 
 /// The package that holds the example service's binaries.
 const SERVICE_PACKAGE: &str = "portcullis-tutorial";
@@ -82,6 +83,23 @@ pub(crate) fn step(name: &str, mut command: Command) -> Result<()> {
     }
     println!("==> {name}: ok in {:.1?}", started.elapsed());
     Ok(())
+}
+
+/// Reads the server's `listening on http://…` line (bounded wait).
+pub(crate) async fn announced_url(child: &mut tokio::process::Child) -> Result<String> {
+    let stdout = child.stdout.take().context("the server's output")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok::<_, std::io::Error>(Some(url.to_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .context("the server did not announce its address within 60 s")??;
+    line.context("the server exited before listening (see its message above)")
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ fn run(args: &[&str]) -> Output {
         .expect("portcullis runs")
 }
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "dev", "gateway", "build", "deploy", "remove", "info", "logs", "invoke", "token", "login",
-    "bench",
+    "bench", "soak",
 ];
 
 #[test]

@@ -172,7 +172,8 @@ fn test(args: &[String]) -> Result<()> {
         let started_fuzz = Instant::now();
         println!("==> fuzz (25 s per target)");
         // A fixed seed: a CI run mutates the same way each time, so a failure is the change's.
-        let outcomes = fuzz::run(&fuzz::TARGETS, 25, Some(1))?;
+        // Lightly optimized (--dev): the cold build is what a short run costs most.
+        let outcomes = fuzz::run(&fuzz::TARGETS, 25, Some(1), false)?;
         fuzz::report(&outcomes);
         println!("==> fuzz: ok in {:.1?}", started_fuzz.elapsed());
     } else {

@@ -39,16 +39,7 @@ struct Load {
 pub(crate) fn bench(_: &BenchArgs) -> Result<()> {
     let workspace = Workspace::find("bench")?;
     ensure_wrk()?;
-    let mut build = cargo(&[
-        "build",
-        "--release",
-        "--package",
-        "portcullis-tutorial",
-        "--example",
-        "bench_server",
-    ]);
-    build.current_dir(&workspace.root);
-    step("build (release)", build)?;
+    workspace.build_release_tutorial("--example", "bench_server")?;
     tokio::runtime::Runtime::new()?.block_on(run(&workspace))
 }
 

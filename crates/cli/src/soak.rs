@@ -26,7 +26,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::flags::SoakArgs;
-use crate::workspace::{Workspace, announced_url, cargo, step};
+use crate::workspace::{Workspace, announced_url};
 
 const AUDIENCE: &str = "portcullis-soak";
 const KID: &str = "soak-key";
@@ -138,17 +138,7 @@ struct Tally {
 
 pub(crate) fn soak(args: &SoakArgs) -> Result<()> {
     let workspace = Workspace::find("soak")?;
-    let mut build = cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "--package",
-        "portcullis-tutorial",
-        "--bin",
-        "portcullis-server",
-    ]);
-    build.current_dir(&workspace.root);
-    step("build portcullis-server (release)", build)?;
+    workspace.build_release_tutorial("--bin", "portcullis-server")?;
     tokio::runtime::Runtime::new()?.block_on(run(&workspace, args.minutes))
 }
 

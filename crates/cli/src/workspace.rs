@@ -85,6 +85,24 @@ pub(crate) fn step(name: &str, mut command: Command) -> Result<()> {
     Ok(())
 }
 
+impl Workspace {
+    /// Builds one target of `portcullis-tutorial` with the release profile (`--bin NAME` or
+    /// `--example NAME`), as the named step.
+    pub(crate) fn build_release_tutorial(&self, kind: &str, name: &str) -> Result<()> {
+        let mut build = cargo(&[
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "portcullis-tutorial",
+            kind,
+            name,
+        ]);
+        build.current_dir(&self.root);
+        step(&format!("build {name} (release)"), build)
+    }
+}
+
 /// Reads the server's `listening on http://…` line (bounded wait).
 pub(crate) async fn announced_url(child: &mut tokio::process::Child) -> Result<String> {
     let stdout = child.stdout.take().context("the server's output")?;

@@ -119,7 +119,7 @@ fn cargo_fuzz() -> Result<PathBuf> {
             "==> installing cargo-fuzz {CARGO_FUZZ_VERSION} into {}",
             tools.display()
         );
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        let status = crate::cargo(&[])
             .args([
                 "install",
                 "cargo-fuzz",

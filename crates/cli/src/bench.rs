@@ -21,7 +21,7 @@ use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 
 use crate::flags::{BenchArgs, Provider};
-use crate::workspace::{Workspace, announced_url, cargo, step};
+use crate::workspace::{Workspace, announced_url, cargo, proc_status_kib, step};
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::Command;
 
@@ -362,11 +362,7 @@ async fn load_run(server: &Path, config: &Path, auth: &str, token: &str) -> Resu
         bail!("wrk saw non-2xx answers:\n{text}");
     }
     let pid = child.id().context("server pid")?;
-    let peak_rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM")?.unwrap_or(0);
     let _ = child.kill().await;
     let field = |prefix: &str| {
         text.lines().find_map(|l| {

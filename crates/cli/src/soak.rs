@@ -26,7 +26,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::flags::SoakArgs;
-use crate::workspace::{Workspace, announced_url};
+use crate::workspace::{Workspace, announced_url, proc_status_kib};
 
 const AUDIENCE: &str = "portcullis-soak";
 const KID: &str = "soak-key";
@@ -378,11 +378,5 @@ fn percentile(sorted_us: &[u64], q: f64) -> f64 {
 
 /// The process's resident set (`VmRSS`), in KiB.
 fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading the server's /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS in /proc status")
+    proc_status_kib(pid, "VmRSS")?.context("no VmRSS in the server's /proc status")
 }

@@ -103,6 +103,17 @@ impl Workspace {
     }
 }
 
+/// A `kB` figure of a process's `/proc/PID/status` (`VmRSS`, `VmHWM`, …), in KiB; `None` when the
+/// file has no such line.
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> Result<Option<u64>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+}
+
 /// Reads the server's `listening on http://…` line (bounded wait).
 pub(crate) async fn announced_url(child: &mut tokio::process::Child) -> Result<String> {
     let stdout = child.stdout.take().context("the server's output")?;

@@ -363,7 +363,9 @@ pub(crate) fn same_host_redirects() -> reqwest::redirect::Policy {
                 && from.port_or_known_default() == to.port_or_known_default()
                 && !(from.scheme() == "https" && to.scheme() != "https")
         });
-        if attempt.previous().len() >= 3
+        // `previous()` holds every URL asked so far, the first request's too: three
+        // redirects followed have asked four.
+        if attempt.previous().len() > 3
             || !same_place
             || check_fetchable("redirect", attempt.url().as_str()).is_err()
         {

@@ -1,43 +1,56 @@
 //! Property tests: hostile input never panics, and no mutation of a valid token is ever accepted.
+//!
+//! The issuer is a live testkit issuer on 127.0.0.1: a mutation that yields an unknown `kid` sends
+//! the verifier to fetch keys, and that fetch must stay on loopback (it once went to a public host).
+//! Failing cases are kept in `fuzz.proptest-regressions` beside this file and replayed first.
 
 use std::sync::OnceLock;
 
 use portcullis_claims::{Algorithm, AuthorizerConfig, Claims, Verifier};
-use portcullis_testkit::{TestKey, claims_for, jwks};
+use portcullis_testkit::{Issuer, TestKey, claims_for, jwks};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::json;
 
-const ISSUER: &str = "https://issuer.example.com";
 const AUDIENCE: &str = "api";
 
 struct World {
     runtime: tokio::runtime::Runtime,
+    issuer: Issuer,
     verifier: Verifier,
     rsa_token: String,
     ec_token: String,
 }
 
-/// One verifier seeded with the keys (no network), and one valid token per key type.
+/// One verifier for a loopback issuer serving the keys, seeded with them, and one valid token
+/// per key type.
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let rsa = TestKey::rsa("k1");
         let ec = TestKey::es256("ec1");
-        let config = AuthorizerConfig::new(ISSUER, [AUDIENCE])
+        let keys = jwks([rsa.jwk(), ec.jwk()]);
+        let issuer = runtime
+            .block_on(Issuer::start(keys.clone()))
+            .expect("issuer");
+        let config = AuthorizerConfig::new(issuer.url(), [AUDIENCE])
             .and_then(|c| c.with_algorithms(Algorithm::ALL))
             .expect("config");
         let verifier = Verifier::new(config).expect("verifier");
         verifier
             .keys()
-            .seed(jwks([rsa.jwk(), ec.jwk()]).to_string().as_bytes())
+            .seed(keys.to_string().as_bytes())
             .expect("seed");
-        let mut claims = claims_for(ISSUER, AUDIENCE, 3600);
+        let mut claims = claims_for(issuer.url(), AUDIENCE, 3600);
         claims["scope"] = json!("profile/read");
         World {
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime"),
+            runtime,
+            issuer,
             rsa_token: rsa.mint(&claims),
             ec_token: ec.mint(&claims),
             verifier,
@@ -95,7 +108,11 @@ fn apply(token: &str, mutations: &[Mutation]) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 2_000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn valid_tokens_verify(which in 0..2usize) {
@@ -148,4 +165,19 @@ proptest! {
         let rendered = claims.to_gateway_claims();
         prop_assert!(rendered.len() <= entries.len());
     }
+}
+
+/// A token naming a kid the seed lacks sends the verifier to the issuer, and that issuer is the
+/// loopback one: no test key fetch can reach beyond 127.0.0.1.
+#[test]
+fn unknown_kids_fetch_from_the_loopback_issuer() {
+    let w = world();
+    let stranger = TestKey::rsa("not-seeded");
+    let token = stranger.mint(&claims_for(w.issuer.url(), AUDIENCE, 3600));
+    assert!(verify(&token).is_err());
+    assert!(w.issuer.url().starts_with("http://127.0.0.1:"));
+    assert!(
+        w.issuer.discovery_fetches() + w.issuer.jwks_fetches() >= 1,
+        "the unknown kid was looked up at the loopback issuer"
+    );
 }

@@ -10,7 +10,7 @@ use portcullis_claims::{
     AuthError, Authorizer, AuthorizerConfig, CachePolicy, MAX_JWKS_BYTES, SeedError, Verifier,
     VerifierOptions,
 };
-use portcullis_testkit::{Issuer, TestKey, b64, claims_for, jwks};
+use portcullis_testkit::{Faults, Issuer, TestKey, b64, claims_for, jwks};
 use serde_json::json;
 
 fn options(policy: CachePolicy) -> VerifierOptions {
@@ -437,4 +437,78 @@ async fn redirects_never_leave_the_host_or_downgrade() {
         .set_discovery_jwks_uri(&format!("{}/redirect?to={}/jwks.json", fx.iss(), fx.iss()));
     let verifier = fx.verifier(fx.config());
     assert!(verifier.hydrate().await.is_ok());
+}
+
+#[tokio::test]
+async fn redirects_are_followed_three_times_and_no_more() {
+    for (hops, followed) in [(1, true), (3, true), (4, false)] {
+        let fx = Fixture::start().await;
+        fx.issuer
+            .set_discovery_jwks_uri(&fx.issuer.redirect_chain(hops));
+        let verifier = fx.verifier(fx.config());
+        let outcome = verifier.hydrate().await;
+        assert_eq!(outcome.is_ok(), followed, "{hops} redirects: {outcome:?}");
+        if !followed {
+            let error = outcome.unwrap_err().to_string();
+            assert!(error.contains("answered HTTP 302"), "{error}");
+            assert_eq!(fx.issuer.jwks_fetches(), 0, "the key set was not reached");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_key_set_is_cut_off_at_the_cap() {
+    let fx = Fixture::start().await;
+    fx.issuer.set_faults(Faults::Jwks);
+    fx.issuer.serve_streamed(true);
+    // Without Content-Length the cap can only be applied while reading: under a cap the whole
+    // set fits in, it is read in full...
+    let whole = Fixture::start().await;
+    let usable = whole
+        .verifier(whole.config())
+        .hydrate()
+        .await
+        .expect("key set");
+    let verifier = fx.verifier(fx.config());
+    assert_eq!(verifier.hydrate().await.expect("streamed key set"), usable);
+    // ...and over a cap smaller than the set, refused once the cap is passed.
+    let small = VerifierOptions {
+        cache_policy: CachePolicy {
+            max_bytes: 2048,
+            ..fast_options().cache_policy
+        },
+        ..fast_options()
+    };
+    let verifier = Verifier::with_options(fx.config(), small).expect("verifier");
+    let error = verifier.hydrate().await.unwrap_err();
+    assert_eq!(
+        error,
+        portcullis_claims::FetchError::TooLarge {
+            url: fx.issuer.jwks_url(),
+            limit: 2048
+        }
+    );
+}
+
+#[tokio::test]
+async fn discovery_without_jwks_uri_is_refused() {
+    let fx = Fixture::start().await;
+    fx.issuer
+        .set_discovery_document(json!({"issuer": fx.iss(), "authorization_endpoint": "x"}));
+    let verifier = fx.verifier(fx.config());
+    let error = verifier.hydrate().await.unwrap_err().to_string();
+    assert!(
+        error.ends_with(
+            "did not answer with a valid OpenID Connect discovery document with an https jwks_uri"
+        ),
+        "{error}"
+    );
+    assert_eq!(fx.issuer.jwks_fetches(), 0);
+    assert_eq!(
+        verifier
+            .verify(&fx.rsa.mint(&fx.claims()))
+            .await
+            .unwrap_err(),
+        AuthError::KeysUnavailable
+    );
 }

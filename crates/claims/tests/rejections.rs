@@ -5,7 +5,7 @@ mod common;
 
 use common::{AUDIENCE, Fixture};
 use portcullis_claims::{Algorithm, AuthorizerConfig};
-use portcullis_testkit::{TestKey, b64, hs256};
+use portcullis_testkit::{Faults, TestKey, b64, hs256};
 use serde_json::json;
 
 /// What a case sends, and to which verifier.
@@ -141,14 +141,6 @@ rejects! {
         => (401, "the token header has no kid");
     unknown_kid_is_refused: |fx| bearer(TestKey::rsa("nobody").mint(&fx.claims()))
         => (401, "no signing key matches the token's kid");
-    jku_header_is_never_a_key_source: |fx| {
-        let attacker = TestKey::rsa_other("k1");
-        bearer(attacker.mint_with_header(&rs256_header(json!({"jku": "http://127.0.0.1:9/jwks.json"})), &fx.claims()))
-    } => (401, "the token signature is invalid");
-    x5u_header_is_never_a_key_source: |fx| {
-        let attacker = TestKey::rsa_other("k1");
-        bearer(attacker.mint_with_header(&rs256_header(json!({"x5u": "http://127.0.0.1:9/cert.pem"})), &fx.claims()))
-    } => (401, "the token signature is invalid");
     embedded_jwk_is_never_a_key_source: |fx| {
         let attacker = TestKey::rsa_other("attacker");
         bearer(attacker.mint_with_header(&json!({"alg": "RS256", "kid": "attacker", "jwk": attacker.jwk()}), &fx.claims()))
@@ -248,18 +240,91 @@ rejects! {
         .scopes(&["profile/write", "profile/read"])
         => (403, "the token does not have the required scopes");
 
-    // The issuer's keys.
-    jwks_answering_html_fails_closed: |fx| {
+    // The issuer's keys (a key set that fails after a good discovery: see keys_unavailable below).
+    discovery_answering_html_fails_closed: |fx| {
+        fx.issuer.set_faults(Faults::Discovery);
         fx.issuer.serve_garbage(true);
-        bearer(fx.rsa.mint(&fx.claims()))
-    } => (401, "the issuer's signing keys are unavailable");
-    jwks_answering_500_fails_closed: |fx| {
-        fx.issuer.fail_next(10);
         bearer(fx.rsa.mint(&fx.claims()))
     } => (401, "the issuer's signing keys are unavailable");
     unreachable_issuer_fails_closed: |fx| bearer(fx.rsa.mint(&fx.claims()))
         .config(AuthorizerConfig::new("http://127.0.0.1:9", [AUDIENCE]).expect("config"))
         => (401, "the issuer's signing keys are unavailable");
+}
+
+/// `jku` and `x5u` name a live attacker's issuer on loopback publishing the attacker's key under
+/// the real kid: a verifier that followed them would accept. It never asks that issuer.
+#[tokio::test]
+async fn jku_and_x5u_headers_are_never_a_key_source() {
+    let fx = Fixture::start().await;
+    let attacker = TestKey::rsa_other("k1");
+    let theirs = portcullis_testkit::Issuer::start(portcullis_testkit::jwks([attacker.jwk()]))
+        .await
+        .expect("attacker's issuer");
+    let verifier = fx.verifier(fx.config());
+    for member in ["jku", "x5u"] {
+        let header = rs256_header(json!({ member: theirs.jwks_url() }));
+        let token = attacker.mint_with_header(&header, &fx.claims());
+        let refusal = verifier
+            .authorize(Some(&format!("Bearer {token}")), &[] as &[&str])
+            .await
+            .expect_err(member);
+        assert_eq!(refusal.status(), 401, "{member}");
+        assert_eq!(
+            refusal.description(),
+            "the token signature is invalid",
+            "{member}"
+        );
+    }
+    assert_eq!(
+        theirs.jwks_fetches(),
+        0,
+        "the attacker's key set was never fetched"
+    );
+    assert_eq!(theirs.discovery_fetches(), 0);
+    assert!(
+        fx.issuer.jwks_fetches() >= 1,
+        "keys came from the configured issuer"
+    );
+}
+
+/// The key set itself fails (discovery answers well): HTML, then HTTP 500. The refusal is the
+/// key fetch's own: the key set was requested, and its failure is what the verifier saw.
+#[tokio::test]
+async fn keys_unavailable_when_the_key_set_answers_html_or_500() {
+    type Break = fn(&portcullis_testkit::Issuer);
+    let breaks: [(&str, Break); 2] = [
+        ("html", |issuer| issuer.serve_garbage(true)),
+        ("500", |issuer| issuer.fail_next(10)),
+    ];
+    for (what, break_it) in breaks {
+        let fx = Fixture::start().await;
+        fx.issuer.set_faults(Faults::Jwks);
+        break_it(&fx.issuer);
+        let verifier = fx.verifier(fx.config());
+        let error = verifier.hydrate().await.expect_err(what);
+        assert!(
+            error.to_string().contains(&fx.issuer.jwks_url()),
+            "{what}: the failure is the key set's: {error}"
+        );
+        let refusal = verifier
+            .authorize(
+                Some(&format!("Bearer {}", fx.rsa.mint(&fx.claims()))),
+                &[] as &[&str],
+            )
+            .await
+            .expect_err(what);
+        assert_eq!(refusal.status(), 401, "{what}");
+        assert_eq!(
+            refusal.description(),
+            "the issuer's signing keys are unavailable",
+            "{what}"
+        );
+        assert_eq!(fx.issuer.discovery_fetches(), 1, "{what}: discovery once");
+        assert!(
+            fx.issuer.jwks_fetches() >= 1,
+            "{what}: the key set was requested"
+        );
+    }
 }
 
 #[tokio::test]

@@ -18,12 +18,35 @@ struct Minter {
     audience: String,
 }
 
+/// Which documents the failure knobs ([`Issuer::fail_next`], [`Issuer::serve_garbage`],
+/// [`Issuer::serve_streamed`]) apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Faults {
+    /// Discovery and the key set (the default).
+    #[default]
+    Everywhere,
+    /// Only the discovery document: the key set answers normally.
+    Discovery,
+    /// Only the key set: discovery answers normally, so a failure is the key fetch's own.
+    Jwks,
+}
+
+/// The documents an issuer serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Document {
+    Discovery,
+    Jwks,
+}
+
 #[derive(Default)]
 struct Knobs {
     minter: Option<Minter>,
     jwks: Mutex<Value>,
     advertised_jwks_uri: Mutex<Option<String>>,
     advertised_issuer: Mutex<Option<String>>,
+    discovery_document: Mutex<Option<Value>>,
+    faults: Mutex<Faults>,
+    streamed: AtomicBool,
     fail_next: AtomicU64,
     delay_ms: AtomicU64,
     garbage: AtomicBool,
@@ -92,6 +115,7 @@ impl Issuer {
             .route("/jwks.json", get(keys))
             .route("/token", axum::routing::post(token))
             .route("/redirect", get(redirect))
+            .route("/chain/{hops}", get(chain))
             .with_state((knobs.clone(), url.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -135,6 +159,29 @@ impl Issuer {
             .advertised_jwks_uri
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(uri.to_owned());
+    }
+    /// Serves exactly `document` as the discovery document (a document without `jwks_uri`, say),
+    /// instead of the one built from the issuer's URL and the other discovery knobs.
+    pub fn set_discovery_document(&self, document: Value) {
+        *self
+            .knobs
+            .discovery_document
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(document);
+    }
+    /// Confines the failure knobs to some documents (see [`Faults`]).
+    pub fn set_faults(&self, faults: Faults) {
+        *self.knobs.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+    /// Sends answers in 1 KiB chunks without `Content-Length` (chunked transfer coding), so a
+    /// reader learns their size only by reading them.
+    pub fn serve_streamed(&self, on: bool) {
+        self.knobs.streamed.store(on, Ordering::SeqCst);
+    }
+    /// A URL on this issuer that answers with exactly `hops` redirects (302 to `/chain/{hops-1}`,
+    /// and so on) before the key set itself.
+    pub fn redirect_chain(&self, hops: u32) -> String {
+        format!("{}/chain/{hops}", self.url)
     }
     /// The next `n` requests answer 500.
     pub fn fail_next(&self, n: u64) {
@@ -201,7 +248,15 @@ async fn discovery(State((knobs, url)): State<Shared>) -> Response {
         .unwrap_or_else(|p| p.into_inner())
         .clone()
         .unwrap_or(url);
-    answer(&knobs, || json!({"issuer": issuer, "jwks_uri": jwks_uri})).await
+    let custom = knobs
+        .discovery_document
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    answer(&knobs, Document::Discovery, || {
+        custom.unwrap_or_else(|| json!({"issuer": issuer, "jwks_uri": jwks_uri}))
+    })
+    .await
 }
 
 /// `GET /redirect?to=URL`: a 302 to `URL` (for redirect rules).
@@ -214,24 +269,50 @@ async fn redirect(axum::extract::RawQuery(query): axum::extract::RawQuery) -> Re
     (StatusCode::FOUND, [(axum::http::header::LOCATION, to)]).into_response()
 }
 
+/// `GET /chain/{hops}`: a 302 to `/chain/{hops-1}`; `/chain/0` is the key set.
+async fn chain(
+    axum::extract::Path(hops): axum::extract::Path<u32>,
+    state: State<Shared>,
+) -> Response {
+    match hops.checked_sub(1) {
+        Some(next) => (
+            StatusCode::FOUND,
+            [(header::LOCATION, format!("{}/chain/{next}", state.0.1))],
+        )
+            .into_response(),
+        None => keys(state).await,
+    }
+}
+
 async fn keys(State((knobs, _)): State<Shared>) -> Response {
     knobs.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    answer(&knobs, || {
+    answer(&knobs, Document::Jwks, || {
         knobs.jwks.lock().unwrap_or_else(|p| p.into_inner()).clone()
     })
     .await
 }
 
-async fn answer(knobs: &Knobs, body: impl FnOnce() -> Value) -> Response {
+async fn answer(knobs: &Knobs, document: Document, body: impl FnOnce() -> Value) -> Response {
     let delay = knobs.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    if knobs.down.load(Ordering::SeqCst) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "issuer failure").into_response();
+    }
+    let faulty = match *knobs.faults.lock().unwrap_or_else(|p| p.into_inner()) {
+        Faults::Everywhere => true,
+        Faults::Discovery => document == Document::Discovery,
+        Faults::Jwks => document == Document::Jwks,
+    };
+    if !faulty {
+        return axum::Json(body()).into_response();
     }
     let failing = knobs
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
-    if failing || knobs.down.load(Ordering::SeqCst) {
+    if failing {
         return (StatusCode::INTERNAL_SERVER_ERROR, "issuer failure").into_response();
     }
     if knobs.garbage.load(Ordering::SeqCst) {
@@ -241,7 +322,36 @@ async fn answer(knobs: &Knobs, body: impl FnOnce() -> Value) -> Response {
         )
             .into_response();
     }
+    if knobs.streamed.load(Ordering::SeqCst) {
+        let bytes = body().to_string().into_bytes();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::body::Body::new(Chunked(bytes)),
+        )
+            .into_response();
+    }
     axum::Json(body()).into_response()
+}
+
+/// A body sent 1 KiB at a time with no size announced: hyper frames it with chunked coding.
+struct Chunked(Vec<u8>);
+
+impl http_body::Body for Chunked {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if self.0.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let at = self.0.len().min(1024);
+        let rest = self.0.split_off(at);
+        let chunk = std::mem::replace(&mut self.0, rest);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk.into()))))
+    }
 }
 
 fn minted_claims(iss: &str, aud: &str, sub: &str, scope: &str, ttl: i64, extra: &Value) -> Value {

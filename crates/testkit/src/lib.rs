@@ -13,7 +13,7 @@ pub mod external;
 mod issuer;
 mod keys;
 
-pub use crate::issuer::Issuer;
+pub use crate::issuer::{Faults, Issuer};
 pub use crate::keys::{TestKey, hs256, jwks, unix_now, weak_rsa_jwk};
 
 use serde_json::{Value, json};

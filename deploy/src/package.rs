@@ -267,12 +267,42 @@ mod tests {
             ("jwks.json", b"{}", 0o644),
         ];
         let first = reproducible_zip(&entries).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1100));
         let second = reproducible_zip(&entries).unwrap();
         assert_eq!(first, second, "a rebuilt package must not differ");
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(first)).unwrap();
-        let entry = archive.by_index(0).unwrap();
-        assert_eq!(entry.name().unwrap(), "bootstrap");
-        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        // Two builds seconds apart differ only if a clock reaches the bytes, and zip's times have
+        // a 2 s resolution: instead of sleeping, read what each entry records. Every entry is
+        // stamped with the DOS epoch (a zip built with its `time` feature stamps the build time
+        // by default) and carries no extra field (where extended timestamps and owners would go).
+        let epoch = zip::DateTime::from_date_and_time(1980, 1, 1, 0, 0, 0).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(first.clone())).unwrap();
+        for (i, (name, bytes, mode)) in entries.iter().enumerate() {
+            let mut entry = archive.by_index(i).unwrap();
+            assert_eq!(entry.name().unwrap(), *name, "entries in the order given");
+            assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(*mode), "{name}");
+            assert_eq!(entry.last_modified(), Some(epoch), "{name}");
+            assert_eq!(entry.extra_data().map_or(0, |d| d.len()), 0, "{name}");
+            assert_eq!(
+                entry.compression(),
+                zip::CompressionMethod::Deflated,
+                "{name}"
+            );
+            let mut read = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut read).unwrap();
+            assert_eq!(read, *bytes, "{name}");
+        }
+        // The same fields in the raw local header of the first entry: time 0, date 1980-01-01
+        // (year 0 << 9 | month 1 << 5 | day 1), extra field length 0.
+        assert_eq!(&first[..4], b"PK\x03\x04");
+        assert_eq!(u16::from_le_bytes([first[10], first[11]]), 0, "DOS time");
+        assert_eq!(
+            u16::from_le_bytes([first[12], first[13]]),
+            0x0021,
+            "DOS date"
+        );
+        assert_eq!(
+            u16::from_le_bytes([first[28], first[29]]),
+            0,
+            "extra field length"
+        );
     }
 }

@@ -138,7 +138,10 @@ async fn leeway_admits_a_just_expired_token() {
     let fx = Fixture::start().await;
     let token = fx.rsa.mint(&fx.claims_with(json!({"exp": unix_now() - 5})));
     let strict = fx.verifier(fx.config());
-    assert!(strict.verify(&token).await.is_err());
+    assert_eq!(
+        strict.verify(&token).await.unwrap_err(),
+        portcullis_claims::AuthError::Expired
+    );
     let lenient = fx.verifier(fx.config().with_leeway(std::time::Duration::from_secs(60)));
     assert!(lenient.verify(&token).await.is_ok());
 }

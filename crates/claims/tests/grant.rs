@@ -75,7 +75,11 @@ fn the_sign_in_url_carries_client_redirect_state_and_s256_challenge() {
 fn a_plain_http_sign_in_page_off_loopback_is_refused() {
     let mut grant = sign_in();
     grant.endpoints.authorization_endpoint = "http://login.example.com/authorize".into();
-    assert!(grant.authorize_url().is_err());
+    let error = grant.authorize_url().unwrap_err().to_string();
+    assert!(
+        error.contains("http://login.example.com/authorize") && error.contains("https"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -17,14 +17,12 @@ use portcullis_deploy::{Arch, Runtime};
 
 use crate::flags::{BuildArgs, Provider};
 use crate::workspace::{Workspace, cargo, step};
+use portcullis_tutorial::keys::EMBEDDED_JWKS_FILE;
+
 use portcullis_deploy::package::{
     AL2023_GLIBC, LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT, reproducible_zip,
     required_glibc,
 };
-
-/// Where the service looks for embedded key sets, beside its binary (portcullis-tutorial's
-/// `keys::EMBEDDED_JWKS_FILE`; xtask does not depend on the service, the tests hold both to it).
-const EMBEDDED_JWKS_FILE: &str = "jwks.json";
 
 /// The Rust target of `arch`.
 fn triple(arch: Arch) -> &'static str {

@@ -132,6 +132,26 @@ impl Emulator {
         self.queue.answered()
     }
 
+    /// Invokes the function directly with `event`, as `aws lambda invoke` does (no gateway, no
+    /// authorizer), and waits for its answer: the response document, or the error it reported.
+    /// Gives up after [`INTEGRATION_TIMEOUT`] (`TimedOut`).
+    pub async fn invoke(&self, event: serde_json::Value) -> std::io::Result<runtime_api::Outcome> {
+        let (id, answer) = self.queue.enqueue(event);
+        match tokio::time::timeout(INTEGRATION_TIMEOUT, answer).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(std::io::Error::other(
+                "the Runtime API dropped the invocation",
+            )),
+            Err(_) => {
+                self.queue.forget(&id);
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer from the function in {INTEGRATION_TIMEOUT:?}"),
+                ))
+            }
+        }
+    }
+
     /// The environment a `bootstrap` needs to run against this emulator.
     pub fn function_env(&self) -> Vec<(&'static str, String)> {
         vec![

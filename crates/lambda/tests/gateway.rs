@@ -8,40 +8,18 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request};
 use portcullis_claims::{Caller, OidcMapping};
 use portcullis_lambda::{GatewayLayer, http, normalize_event};
+use portcullis_testkit::events::{http_api_event, http_api_event_v1};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 
 /// A payload-2.0 event for `GET /user/profile`, with `authorizer` as given.
 fn v2_event(authorizer: Option<Value>) -> Value {
-    let mut context = json!({
-        "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
-        "http": {"method": "GET", "path": "/user/profile", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "curl"},
-        "requestId": "id", "routeKey": "GET /user/profile", "stage": "$default",
-        "time": "24/Nov/2026:09:00:00 +0000", "timeEpoch": 1795510800000u64,
-    });
-    if let Some(authorizer) = authorizer {
-        context["authorizer"] = authorizer;
-    }
-    json!({
-        "version": "2.0", "routeKey": "GET /user/profile", "rawPath": "/user/profile", "rawQueryString": "",
-        "headers": {"host": "api.example.com"}, "requestContext": context, "isBase64Encoded": false,
-    })
+    http_api_event("GET", "/user/profile", authorizer)
 }
 
 /// A payload-1.0 event (the REST-style shape HTTP APIs send with payload format 1.0).
 fn v1_event(authorizer: Value) -> Value {
-    json!({
-        "version": "1.0", "resource": "/user/profile", "path": "/user/profile", "httpMethod": "GET",
-        "headers": {"Host": "api.example.com"}, "multiValueHeaders": {"Host": ["api.example.com"]},
-        "queryStringParameters": null, "multiValueQueryStringParameters": null,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "authorizer": authorizer, "domainName": "api.example.com",
-            "httpMethod": "GET", "identity": {"sourceIp": "192.0.2.1"}, "path": "/user/profile", "protocol": "HTTP/1.1",
-            "requestId": "id", "requestTime": "24/Nov/2026:09:00:00 +0000", "requestTimeEpoch": 1795510800000u64,
-            "resourcePath": "/user/profile", "stage": "$default",
-        },
-        "pathParameters": null, "stageVariables": null, "body": null, "isBase64Encoded": false,
-    })
+    http_api_event_v1("/user/profile", authorizer)
 }
 
 fn request(mut event: Value) -> Request {
@@ -172,11 +150,7 @@ async fn configured_route_scopes_are_checked_again() {
 
 /// [`v2_event`] with another method.
 fn v2_event_with_method(method: &str, authorizer: Option<Value>) -> Value {
-    let mut event = v2_event(authorizer);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["routeKey"] = json!(format!("{method} /user/profile"));
-    event["requestContext"]["routeKey"] = event["routeKey"].clone();
-    event
+    http_api_event(method, "/user/profile", authorizer)
 }
 
 /// The status the layer answers when GET /user/profile needs `profile/write` and nothing else

@@ -9,6 +9,7 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+pub mod events;
 pub mod external;
 mod issuer;
 mod keys;

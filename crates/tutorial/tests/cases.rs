@@ -13,6 +13,11 @@ async fn standalone_server_answers_the_table() {
     run_table(&runtime).await;
 }
 
+/// What this compares, honestly: the table's 401/403 answers on this runtime come from the local
+/// gateway's authorizer, the same `portcullis_claims::http` code the standalone server runs, so
+/// for those cases "identical" holds by construction; what the function itself answers (200,
+/// 400, 412, 413, CORS) is the real comparison. The function's own refusals, for events the
+/// gateway would never produce, are in `lambda_bootstrap_refuses_what_no_jwt_authorizer_vouched_for`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lambda_bootstrap_behind_the_local_gateway_answers_the_same_table() {
     let runtime = Lambda::start().await;
@@ -21,6 +26,86 @@ async fn lambda_bootstrap_behind_the_local_gateway_answers_the_same_table() {
         runtime.emulator.invocations() > 0,
         "answers came from the function, not the gateway alone"
     );
+}
+
+/// The real bootstrap, invoked directly (as `aws lambda invoke` would, no gateway in between) with
+/// events an HTTP API could send it: claims a JWT authorizer passes but the service must refuse,
+/// other authorizer types, payload 1.0. Each answer is a snapshot (`function_answers__NAME`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_bootstrap_refuses_what_no_jwt_authorizer_vouched_for() {
+    use portcullis_testkit::events::{http_api_event, http_api_event_v1};
+    use serde_json::json;
+
+    let runtime = Lambda::start().await;
+    let iss = runtime.issuer.url().to_owned();
+    let jwt = |claims: serde_json::Value| Some(json!({"jwt": {"claims": claims, "scopes": null}}));
+    let claims = |changes: serde_json::Value| {
+        let mut claims = json!({
+            "iss": iss, "sub": "user-1", "client_id": runtimes::CLIENT, "token_use": "access",
+            "scope": "profile/read profile/write", "exp": "4102444800", "iat": "1795510800",
+        });
+        for (k, v) in changes.as_object().expect("changes") {
+            match v {
+                serde_json::Value::Null => drop(claims.as_object_mut().expect("claims").remove(k)),
+                v => claims[k] = v.clone(),
+            }
+        }
+        claims
+    };
+    let get = |authorizer| http_api_event("GET", "/user/profile", authorizer);
+    let cases = [
+        // A control: the same event with good claims is served, so the refusals are the rules'.
+        ("jwt_claims_are_served", get(jwt(claims(json!({}))))),
+        (
+            "jwt_claims_without_sub",
+            get(jwt(claims(json!({"sub": null})))),
+        ),
+        (
+            "jwt_claims_of_another_issuer",
+            get(jwt(claims(json!({"iss": "https://other.example.com"})))),
+        ),
+        ("jwt_claims_without_the_post_scope", {
+            let mut event = http_api_event(
+                "POST",
+                "/user/profile",
+                jwt(claims(json!({"scope": "profile/read"}))),
+            );
+            event["body"] = json!("{\"name\":\"x\"}");
+            event
+        }),
+        ("no_authorizer", get(None)),
+        (
+            "lambda_authorizer_context",
+            get(Some(json!({"lambda": {"sub": "user-1", "iss": iss}}))),
+        ),
+        (
+            "iam_authorizer",
+            get(Some(
+                json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012", "userArn": "arn:aws:iam::123456789012:user/x"}}),
+            )),
+        ),
+        (
+            "payload_1_claims_are_served",
+            http_api_event_v1("/user/profile", json!({"claims": claims(json!({}))})),
+        ),
+        (
+            "payload_1_lambda_authorizer",
+            http_api_event_v1(
+                "/user/profile",
+                json!({"principalId": "user-1", "integrationLatency": 0}),
+            ),
+        ),
+    ];
+    for (name, event) in cases {
+        let answer = runtime
+            .emulator
+            .invoke(event)
+            .await
+            .expect("the function answers")
+            .unwrap_or_else(|error| panic!("{name}: the function failed: {error}"));
+        let render = runtimes::render_lambda_answer(&answer, &iss);
+        insta::assert_snapshot!(format!("function_answers__{name}"), render);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,6 +131,45 @@ impl Answer {
     }
 }
 
+/// A Lambda proxy response document (what the function posts to the Runtime API), rendered as
+/// [`Answer::render`] renders an HTTP answer.
+pub fn render_lambda_answer(answer: &Value, issuer: &str) -> String {
+    let mut headers = BTreeMap::new();
+    for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+        headers.insert(
+            name.to_ascii_lowercase(),
+            value.as_str().unwrap_or_default().to_owned(),
+        );
+    }
+    for (name, values) in answer["multiValueHeaders"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let joined: Vec<&str> = values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        headers
+            .entry(name.to_ascii_lowercase())
+            .or_insert_with(|| joined.join(", "));
+    }
+    assert_ne!(
+        answer["isBase64Encoded"],
+        json!(true),
+        "a JSON service answers text"
+    );
+    Answer {
+        status: answer["statusCode"].as_u64().expect("statusCode") as u16,
+        headers,
+        body: answer["body"].as_str().unwrap_or_default().to_owned(),
+        volatile: vec![(issuer.to_owned(), "[issuer]")],
+    }
+    .render()
+}
+
 /// Tokens for the table, all from the development issuer except `foreign`.
 pub struct Tokens {
     pub id: String,

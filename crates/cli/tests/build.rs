@@ -29,6 +29,8 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
     // replace it under them. It also shows that builds go where CARGO_TARGET_DIR says.
     let nested_target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nested-build-target");
     let nested = nested_target.to_str().expect("utf-8 path").to_owned();
+    // The host's own architecture: a cross build would need a cross linker this machine may lack.
+    let arch = common::host_arch();
     let dir_for_build = dir.clone();
     let output = tokio::task::spawn_blocking(move || {
         portcullis(
@@ -40,6 +42,8 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
                 "--runtime",
                 "lambda",
                 "--embed-jwks",
+                "--arch",
+                arch,
                 "--config",
                 &config_arg,
             ],
@@ -55,7 +59,7 @@ async fn embed_jwks_ships_the_issuers_key_sets_in_the_lambda_zip() {
     );
     assert_eq!(issuer.jwks_fetches(), 1);
 
-    let zip = nested_target.join("lambda/oidc-x86_64/bootstrap.zip");
+    let zip = nested_target.join(format!("lambda/oidc-{arch}/bootstrap.zip"));
     let mut archive =
         zip::ZipArchive::new(std::fs::File::open(&zip).expect("the package")).expect("a zip");
     let names: Vec<String> = archive

@@ -7,7 +7,6 @@
 #[path = "../../tutorial/tests/runtimes/mod.rs"]
 mod runtimes;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -15,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
-use portcullis_testkit::{Issuer, TestKey};
+use portcullis_testkit::{ChildLines, Issuer, TestKey};
 use runtimes::{Answer, Request, Runtime, Scratch, Tokens, run_table, send, settings_text};
 use serde_json::{Value, json};
 
@@ -43,31 +42,20 @@ impl Gateway {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("portcullis gateway starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (line_read, lines) = std::sync::mpsc::channel();
-        // Hands over every line, and keeps draining so the gateway never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = line_read.send(line);
-            }
-        });
-        let mut printed = Vec::new();
+        let mut lines = ChildLines::spawn(child.stdout.take().expect("stdout"));
         let mut base = None;
-        while printed
-            .last()
-            .is_none_or(|l: &String| l != "Press Ctrl-C to stop.")
-        {
-            let line = lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| {
-                    panic!("the gateway is ready within 60 s; it printed {printed:?}")
-                });
-            if let Some(rest) = line.strip_prefix("Portcullis gateway at ") {
-                base = rest.split(' ').next().map(str::to_owned);
-            }
-            printed.push(line);
-        }
+        lines
+            .find_within(Duration::from_secs(60), |line| {
+                if let Some(rest) = line.strip_prefix("Portcullis gateway at ") {
+                    base = rest.split(' ').next().map(str::to_owned);
+                }
+                (line == "Press Ctrl-C to stop.").then_some(())
+            })
+            .unwrap_or_else(|e| panic!("the gateway is ready within 60 s: {e}"));
+        let printed = lines.seen().to_vec();
         let base = base.expect("the gateway announced its address");
+        // Dropped, the reader goes on draining: the gateway never blocks on a full pipe.
+        drop(lines);
         Gateway {
             child,
             base,

@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use common::{fail, portcullis, scratch, succeed};
+use portcullis_testkit::ChildLines;
 
 /// `portcullis dev` on an ephemeral port, stopped when dropped.
 struct Dev {
@@ -35,23 +35,14 @@ fn start_dev(dir: &std::path::Path) -> Dev {
         .stderr(Stdio::null())
         .spawn()
         .expect("dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let (found, base) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep reading to the end: a closed pipe would fail dev's next print.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line
-                .split(" at ")
-                .nth(1)
-                .filter(|_| line.starts_with("Portcullis is running"))
-            {
-                let _ = found.send(url.trim().to_owned());
-            }
-        }
-    });
-    let base = base
-        .recv_timeout(std::time::Duration::from_secs(120))
-        .expect("dev says where it runs");
+    // The reader goes on to the end of dev's output: a closed pipe would fail dev's next print.
+    let base = ChildLines::spawn(child.stdout.take().expect("stdout"))
+        .find_within(std::time::Duration::from_secs(120), |line| {
+            line.strip_prefix("Portcullis is running")
+                .and_then(|rest| rest.split(" at ").nth(1))
+                .map(|url| url.trim().to_owned())
+        })
+        .unwrap_or_else(|e| panic!("dev says where it runs: {e}"));
     Dev { child, base }
 }
 

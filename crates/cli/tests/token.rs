@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{KEYS, fail, host_arch, package, portcullis, scratch, scratch_with_config, succeed};
@@ -200,15 +199,14 @@ fn start_login(dir: &std::path::Path, args: &[&str]) -> Login {
         .stderr(Stdio::piped())
         .spawn()
         .expect("portcullis login");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut stderr = portcullis_testkit::ChildLines::spawn(child.stderr.take().expect("stderr"));
     let mut callback = String::new();
     let mut url = String::new();
-    // The announcement is two lines; a bounded read of the first few.
+    // The announcement is two lines; a bounded read of the first few, each within a minute.
     for _ in 0..10 {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).expect("stderr") == 0 {
+        let Ok(line) = stderr.next_within(std::time::Duration::from_secs(60)) else {
             break;
-        }
+        };
         if let Some(rest) = line.strip_prefix("sign in here (the redirect comes back to ") {
             callback = rest.trim_end().trim_end_matches("):").to_owned();
         } else if line.starts_with("http://") && !callback.is_empty() {
@@ -217,12 +215,10 @@ fn start_login(dir: &std::path::Path, args: &[&str]) -> Login {
         }
     }
     assert!(!url.is_empty(), "login printed its sign-in URL");
-    // Keep draining stderr so the child never blocks on a full pipe.
+    // The reader keeps draining stderr, so the child never blocks on a full pipe.
     let rest = std::thread::spawn(move || {
         stderr
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
+            .rest_within(std::time::Duration::from_secs(120))
             .join("\n")
     });
     (child, callback, url, rest)

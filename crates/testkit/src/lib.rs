@@ -13,9 +13,11 @@ pub mod events;
 pub mod external;
 mod issuer;
 mod keys;
+mod lines;
 
 pub use crate::issuer::{Faults, Issuer};
 pub use crate::keys::{TestKey, hs256, jwks, unix_now, weak_rsa_jwk};
+pub use crate::lines::ChildLines;
 
 use serde_json::{Value, json};
 

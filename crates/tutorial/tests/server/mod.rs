@@ -2,7 +2,6 @@
 //! ephemeral port (shared by the tests that run the binary).
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -37,9 +36,10 @@ pub fn start(dir: &Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next().expect("a line").expect("utf-8");
+    let mut lines = portcullis_testkit::ChildLines::spawn(child.stdout.take().expect("stdout"));
+    let line = lines
+        .next_within(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("the server announces its address: {e}"));
     let base = line
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))

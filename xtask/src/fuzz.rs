@@ -21,7 +21,7 @@ pub(crate) const TARGETS: [&str; 4] = ["token", "jwks", "gateway", "config"];
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 pub(crate) const USAGE: &str = "\
-usage: cargo xtask fuzz [--seconds N] [--target NAME] [--dev]
+usage: cargo xtask fuzz [--seconds N] [--target NAME] [--dev] [--jobs N] [--no-sanitizer]
 
   Runs each fuzz target of fuzz/ for N seconds (default 60): token (Authorization value, JWS
   decoder, strict JSON), jwks (key set parsing), gateway (Lambda event normaliser, claim rendering
@@ -29,7 +29,24 @@ usage: cargo xtask fuzz [--seconds N] [--target NAME] [--dev]
   into target/tools on first use. Prints executions, corpus size and peak memory per target.
   --dev builds with light optimization (fuzz/Cargo.toml), a cold build in about half the
   time: for short runs (CI's).
+  --jobs N runs N fuzzing processes per target (libFuzzer's -fork=N), one per core.
+  --no-sanitizer builds without AddressSanitizer (and so without leak detection): several times
+  the executions per second, for a long run after a sanitized one has checked for leaks.
 ";
+
+/// How `run` runs each target.
+pub(crate) struct Plan {
+    /// Seconds per target.
+    pub(crate) seconds: u64,
+    /// libFuzzer's random seed (the same mutations each run), or a fresh one.
+    pub(crate) seed: Option<u32>,
+    /// Built with the release profile (else fuzz/'s light dev profile).
+    pub(crate) optimized: bool,
+    /// Built with AddressSanitizer and leak detection.
+    pub(crate) sanitizer: bool,
+    /// Fuzzing processes per target (1: libFuzzer's plain mode).
+    pub(crate) jobs: u32,
+}
 
 /// What one run of a target did.
 pub(crate) struct Outcome {
@@ -44,6 +61,8 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
     let mut seconds = 60;
     let mut only = None;
     let mut optimized = true;
+    let mut sanitizer = true;
+    let mut jobs = 1;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -65,12 +84,27 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
                 only = Some(*target);
             }
             "--dev" => optimized = false,
+            "--no-sanitizer" => sanitizer = false,
+            "--jobs" => {
+                let value = args.next().context("--jobs needs a number")?;
+                jobs = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .with_context(|| {
+                        format!(
+                            "--jobs {value:?}: expected a whole number of processes from 1 to 64"
+                        )
+                    })?;
+            }
             "--help" | "-h" => {
                 print!("{USAGE}");
                 return Ok(());
             }
             other => {
-                bail!("unknown flag {other:?}: expected --seconds N, --target NAME or --dev")
+                bail!(
+                    "unknown flag {other:?}: expected --seconds N, --target NAME, --dev, --jobs N or --no-sanitizer"
+                )
             }
         }
     }
@@ -81,7 +115,14 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
         Some(target) => vec![target],
         None => TARGETS.to_vec(),
     };
-    let outcomes = run(&targets, seconds, None, optimized)?;
+    let plan = Plan {
+        seconds,
+        seed: None,
+        optimized,
+        sanitizer,
+        jobs,
+    };
+    let outcomes = run(&targets, &plan)?;
     report(&outcomes);
     Ok(())
 }
@@ -138,15 +179,9 @@ fn cargo_fuzz() -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// Runs `targets` for `seconds` each, with libFuzzer's random `seed` when given (the same
-/// mutations each run, as CI wants), built with optimizations or not; fails on the first crash,
-/// leak or timeout.
-pub(crate) fn run(
-    targets: &[&'static str],
-    seconds: u64,
-    seed: Option<u32>,
-    optimized: bool,
-) -> Result<Vec<Outcome>> {
+/// Runs `targets` as `plan` says; fails on the first crash, leak or timeout.
+pub(crate) fn run(targets: &[&'static str], plan: &Plan) -> Result<Vec<Outcome>> {
+    let seconds = plan.seconds;
     let cargo_fuzz = cargo_fuzz()?;
     let root = root();
     let logs = root.join("target/fuzz/logs");
@@ -174,15 +209,22 @@ pub(crate) fn run(
                 "--fuzz-dir",
                 "fuzz",
                 "--target-dir",
-                "target/fuzz/build",
+                // Apart, so a run of one kind does not rebuild the other's targets.
+                if plan.sanitizer {
+                    "target/fuzz/build"
+                } else {
+                    "target/fuzz/build-unsanitized"
+                },
                 target,
             ])
-            .args((!optimized).then_some("--dev"))
+            .args((!plan.optimized).then_some("--dev"))
+            .args((!plan.sanitizer).then_some("--sanitizer=none"))
             .arg(&corpus)
             .arg(root.join("fuzz/seeds").join(target))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
-            .args(seed.map(|seed| format!("-seed={seed}")))
+            .args(plan.seed.map(|seed| format!("-seed={seed}")))
+            .args((plan.jobs > 1).then(|| format!("-fork={}", plan.jobs)))
             .args([
                 "-print_final_stats=1",
                 "-rss_limit_mb=2048",
@@ -240,9 +282,20 @@ pub(crate) fn run(
                 .next_back()
                 .unwrap_or(0)
         };
+        // Fork mode prints no final stats: its last status line (`#N: cov: ...`) counts every
+        // process's executions.
+        let status_count = log
+            .iter()
+            .filter_map(|line| line.strip_prefix('#'))
+            .filter_map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<u64>().ok()
+            })
+            .max()
+            .unwrap_or(0);
         let outcome = Outcome {
             target,
-            executions: stat("number_of_executed_units"),
+            executions: stat("number_of_executed_units").max(status_count),
             corpus: std::fs::read_dir(&corpus).map_or(0, |d| d.count()),
             peak_rss_mb: stat("peak_rss_mb"),
         };

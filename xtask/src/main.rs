@@ -254,7 +254,14 @@ fn test(args: &[String]) -> Result<()> {
         println!("==> fuzz (15 s per target)");
         // A fixed seed: a CI run mutates the same way each time, so a failure is the change's.
         // Lightly optimized (--dev): the cold build is what a short run costs most.
-        let outcomes = fuzz::run(&fuzz::TARGETS, 15, Some(1), false)?;
+        let plan = fuzz::Plan {
+            seconds: 15,
+            seed: Some(1),
+            optimized: false,
+            sanitizer: true,
+            jobs: 1,
+        };
+        let outcomes = fuzz::run(&fuzz::TARGETS, &plan)?;
         fuzz::report(&outcomes);
         println!("==> fuzz: ok in {:.1?}", started_fuzz.elapsed());
     } else {

@@ -109,8 +109,12 @@ async fn every_opt_in_algorithm_verifies_with_its_key() {
         TestKey::es256("ec1"),
         TestKey::ed25519("ed1"),
         TestKey::rsa_alg("ps1", "PS256"),
+        TestKey::rsa_other_alg("noalg", "RS384"),
         TestKey::rsa_other_alg("noalg", "RS512"),
         TestKey::rsa_other_alg("noalg", "PS384"),
+        TestKey::rsa_other_alg("noalg", "PS512"),
+        TestKey::es384("ec384"),
+        TestKey::es512("ec521"),
     ] {
         let token = key.mint(&fx.claims());
         let verified = fx.verifier(config.clone()).verify(&token).await;

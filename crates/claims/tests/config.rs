@@ -87,3 +87,39 @@ fn defaults_are_api_gateway_s() {
         "https://issuer.example.com/.well-known/openid-configuration"
     );
 }
+
+#[test]
+fn domains_are_host_names_of_valid_labels_and_come_back_lowercased() {
+    let expected = "a host name like tenant.example.com (no path, port or slash)";
+    let long_label = format!("{}.example.com", "a".repeat(64));
+    let long_name = format!("{}.com", vec!["a".repeat(60); 5].join("."));
+    for bad in [
+        "",
+        "localhost",
+        "tenant..auth0.com",
+        ".tenant.auth0.com",
+        "tenant.auth0.com.",
+        "-tenant.auth0.com",
+        "tenant-.auth0.com",
+        "ten_ant.auth0.com",
+        "tenant.auth0.com/path",
+        "tenant.auth0.com:443",
+        "tenänt.auth0.com",
+        long_label.as_str(),
+        long_name.as_str(),
+    ] {
+        let error = portcullis_claims::check_domain("domain", bad)
+            .expect_err(bad)
+            .to_string();
+        assert_eq!(
+            error,
+            format!("invalid domain {bad:?}: expected {expected}")
+        );
+    }
+    assert_eq!(
+        portcullis_claims::check_domain("domain", "Tenant.EU.Auth0.com").expect("valid"),
+        "tenant.eu.auth0.com"
+    );
+    let label_63 = format!("{}.example.com", "a".repeat(63));
+    assert!(portcullis_claims::check_domain("domain", &label_63).is_ok());
+}

@@ -520,3 +520,125 @@ async fn discovery_without_jwks_uri_is_refused() {
         AuthError::KeysUnavailable
     );
 }
+
+/// Each JWK filter, one edit of a good key at a time: the edited key is skipped (no usable key),
+/// the unedited one is used. Every algorithm is allowed, so only the filter can refuse.
+#[test]
+fn keys_that_are_not_for_verifying_with_their_algorithm_are_skipped() {
+    use serde_json::Value;
+    let config = AuthorizerConfig::new("http://127.0.0.1:9", [AUDIENCE])
+        .and_then(|c| c.with_algorithms(portcullis_claims::Algorithm::ALL))
+        .expect("config");
+    let usable = |jwk: &Value| {
+        Verifier::new(config.clone())
+            .expect("verifier")
+            .keys()
+            .seed(jwks([jwk.clone()]).to_string().as_bytes())
+            .expect("a key set")
+    };
+    let edit = |jwk: Value, changes: Value| {
+        let mut jwk = jwk;
+        for (k, v) in changes.as_object().expect("changes") {
+            jwk[k] = v.clone();
+        }
+        jwk
+    };
+    let rsa = TestKey::rsa("r").jwk();
+    let ec = TestKey::es256("e").jwk();
+    let ec521 = TestKey::es512("e5").jwk();
+    let okp = TestKey::ed25519("o").jwk();
+    for good in [&rsa, &ec, &ec521, &okp] {
+        assert_eq!(usable(good), 1, "{good}");
+        assert_eq!(
+            usable(&edit(good.clone(), json!({"key_ops": ["verify"]}))),
+            1
+        );
+    }
+    let short = |v: &Value| {
+        let text = v.as_str().expect("coordinate");
+        Value::String(b64(&portcullis_testkit::b64_decode(text)[1..]))
+    };
+    // The same 64 bytes of point split at the wrong place: only the coordinate length check
+    // refuses it (the point itself parses).
+    let (x, y) = (
+        portcullis_testkit::b64_decode(ec["x"].as_str().expect("x")),
+        portcullis_testkit::b64_decode(ec["y"].as_str().expect("y")),
+    );
+    let moved = [&x[31..], &y[..]].concat();
+    let split_wrong = edit(ec.clone(), json!({"x": b64(&x[..31]), "y": b64(&moved)}));
+    let cases = [
+        ("EC coordinates split at the wrong place", split_wrong),
+        ("use enc", edit(rsa.clone(), json!({"use": "enc"}))),
+        (
+            "key_ops without verify",
+            edit(rsa.clone(), json!({"key_ops": ["encrypt", "wrapKey"]})),
+        ),
+        ("key_ops empty", edit(rsa.clone(), json!({"key_ops": []}))),
+        ("unknown alg", edit(rsa.clone(), json!({"alg": "RS1024"}))),
+        ("none alg", edit(rsa.clone(), json!({"alg": "none"}))),
+        (
+            "HMAC alg on an RSA key",
+            edit(rsa.clone(), json!({"alg": "HS256"})),
+        ),
+        (
+            "EC alg on an RSA key",
+            edit(rsa.clone(), json!({"alg": "ES256"})),
+        ),
+        (
+            "RSA alg on an EC key",
+            edit(ec.clone(), json!({"alg": "RS256"})),
+        ),
+        (
+            "ES384 on a P-256 key",
+            edit(ec.clone(), json!({"alg": "ES384"})),
+        ),
+        (
+            "EdDSA alg on an EC key",
+            edit(ec.clone(), json!({"alg": "EdDSA"})),
+        ),
+        (
+            "unknown EC curve",
+            edit(ec.clone(), json!({"crv": "secp256k1"})),
+        ),
+        (
+            "P-256 key named P-384",
+            edit(ec.clone(), json!({"crv": "P-384", "alg": null})),
+        ),
+        (
+            "short EC x",
+            edit(ec.clone(), json!({"x": short(&ec["x"])})),
+        ),
+        (
+            "short EC y",
+            edit(ec.clone(), json!({"y": short(&ec["y"])})),
+        ),
+        (
+            "short P-521 x",
+            edit(ec521.clone(), json!({"x": short(&ec521["x"])})),
+        ),
+        (
+            "OKP curve X25519",
+            edit(okp.clone(), json!({"crv": "X25519"})),
+        ),
+        (
+            "OKP curve Ed448",
+            edit(okp.clone(), json!({"crv": "Ed448"})),
+        ),
+        (
+            "short OKP key",
+            edit(okp.clone(), json!({"x": short(&okp["x"])})),
+        ),
+        ("empty RSA e", edit(rsa.clone(), json!({"e": ""}))),
+        ("zero RSA e", edit(rsa.clone(), json!({"e": "AA"}))),
+        ("empty RSA n", edit(rsa.clone(), json!({"n": ""}))),
+        ("RSA n not base64url", edit(rsa.clone(), json!({"n": "!!"}))),
+        ("no kty", edit(rsa.clone(), json!({"kty": null}))),
+        (
+            "kty oct",
+            edit(rsa.clone(), json!({"kty": "oct", "k": "c2VjcmV0"})),
+        ),
+    ];
+    for (what, jwk) in cases {
+        assert_eq!(usable(&jwk), 0, "{what}: {jwk}");
+    }
+}

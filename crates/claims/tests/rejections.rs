@@ -84,6 +84,12 @@ rejects! {
     four_segments_are_malformed: |fx| bearer(format!("{}.e30", fx.rsa.mint(&fx.claims())))
         => (401, "the token does not have three segments");
     header_not_base64url_is_refused: |fx| bearer("ey!!.e30.c2ln") => (401, "the token is not valid base64url");
+    // Signed over its very text, so only the decoding can refuse it.
+    payload_not_base64url_is_refused: |fx| {
+        let input = format!("{}.e30!", b64(br#"{"alg":"RS256","kid":"k1"}"#));
+        let signature = b64(&fx.rsa.sign(input.as_bytes()));
+        bearer(format!("{input}.{signature}"))
+    } => (401, "the token is not valid base64url");
     padded_base64_is_refused: |fx| bearer(format!("{}=.e30.c2ln", b64(br#"{"alg":"RS256","kid":"k1"}"#)))
         => (401, "the token is not valid base64url");
     signature_not_base64url_is_refused: |fx| {
@@ -137,6 +143,8 @@ rejects! {
         => (401, "the token header has unsupported critical parameters");
     missing_kid_is_refused: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256"}), &fx.claims()))
         => (401, "the token header has no kid");
+    empty_kid_is_refused: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256", "kid": ""}), &fx.claims()))
+        => (401, "the token header has no kid");
     non_string_kid_is_refused: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256", "kid": 1}), &fx.claims()))
         => (401, "the token header has no kid");
     unknown_kid_is_refused: |fx| bearer(TestKey::rsa("nobody").mint(&fx.claims()))
@@ -188,6 +196,10 @@ rejects! {
         => (401, "the token does not have a valid audience");
     // As aws-jwt-verify and golang-jwt refuse it: an `aud` list is a list of strings.
     aud_list_with_a_non_string_member_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": [AUDIENCE, 42]}))))
+        => (401, "the token does not have a valid audience");
+    numeric_aud_is_refused_even_beside_a_matching_client_id: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": 42, "client_id": AUDIENCE}))))
+        => (401, "the token does not have a valid audience");
+    object_aud_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": {AUDIENCE: true}}))))
         => (401, "the token does not have a valid audience");
     empty_aud_list_is_refused: |fx| bearer(fx.rsa.mint(&fx.claims_with(json!({"aud": [], "client_id": AUDIENCE}))))
         => (401, "the token does not have a valid audience");
@@ -343,5 +355,18 @@ async fn forbidden_answer_lists_the_route_scopes() {
     assert_eq!(
         refusal.www_authenticate(),
         r#"Bearer scope="profile/read profile/write" error="insufficient_scope" error_description="the token does not have the required scopes""#
+    );
+}
+
+/// Route scopes reach `WWW-Authenticate` as a quoted string: quotes, backslashes, control and
+/// non-ASCII characters are dropped, so no scope name can end the quoted value or the header.
+#[test]
+fn www_authenticate_keeps_only_safe_characters_of_scope_names() {
+    let refusal = portcullis_claims::AuthError::InsufficientScope {
+        required: vec!["a\"b".into(), "c\\d\r\n\u{7f}é".into(), "e\tf".into()],
+    };
+    assert_eq!(
+        refusal.www_authenticate(),
+        r#"Bearer scope="ab cd ef" error="insufficient_scope" error_description="the token does not have the required scopes""#
     );
 }

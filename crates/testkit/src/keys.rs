@@ -13,6 +13,7 @@ const RSA_A: &[u8] = include_bytes!("../fixtures/rsa2048-a.pk8.der");
 const RSA_B: &[u8] = include_bytes!("../fixtures/rsa2048-b.pk8.der");
 const P256: &[u8] = include_bytes!("../fixtures/p256.pk8.der");
 const P384: &[u8] = include_bytes!("../fixtures/p384.pk8.der");
+const P521: &[u8] = include_bytes!("../fixtures/p521.pk8.der");
 const ED25519: &[u8] = include_bytes!("../fixtures/ed25519.pk8.der");
 const RSA_1024_N: &str = include_str!("../fixtures/rsa1024.n.b64url");
 
@@ -89,6 +90,16 @@ impl TestKey {
             kid: kid.to_owned(),
             alg: "ES384",
             signer: Signer::Ec(pair, "P-384"),
+        }
+    }
+    /// A P-521 key, ES512.
+    pub fn es512(kid: &str) -> TestKey {
+        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P521_SHA512_FIXED_SIGNING, P521)
+            .expect("P-521 fixture");
+        TestKey {
+            kid: kid.to_owned(),
+            alg: "ES512",
+            signer: Signer::Ec(pair, "P-521"),
         }
     }
     /// An Ed25519 key, EdDSA.

@@ -39,3 +39,12 @@ pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Unpadded base64url decoding (the JOSE encoding); panics on text that is not (tests only).
+pub fn b64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text) {
+        Ok(bytes) => bytes,
+        Err(error) => panic!("not unpadded base64url: {text:?}: {error}"),
+    }
+}

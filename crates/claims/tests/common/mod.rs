@@ -10,7 +10,7 @@ use serde_json::Value;
 pub const AUDIENCE: &str = "api-audience";
 
 /// The issuer and the keys it publishes:
-/// `k1` RSA (alg RS256), `ec1` P-256, `ed1` Ed25519, `ps1` RSA (alg PS256), `noalg` RSA without alg,
+/// `k1` RSA (alg RS256), `ec1` P-256, `ec384` P-384, `ec521` P-521, `ed1` Ed25519, `ps1` RSA (alg PS256), `noalg` RSA without alg,
 /// `weak` a 1024-bit RSA key, and `dup` twice (two different keys).
 pub struct Fixture {
     pub issuer: Issuer,
@@ -22,6 +22,8 @@ impl Fixture {
         let published = jwks([
             TestKey::rsa("k1").jwk(),
             TestKey::es256("ec1").jwk(),
+            TestKey::es384("ec384").jwk(),
+            TestKey::es512("ec521").jwk(),
             TestKey::ed25519("ed1").jwk(),
             TestKey::rsa_alg("ps1", "PS256").jwk(),
             TestKey::rsa_other("noalg").jwk_without_alg(),

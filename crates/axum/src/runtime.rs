@@ -57,8 +57,9 @@ pub fn init_logging(format: Logs) {
 /// `x-request-id` set (or kept) and echoed, `Authorization` and `Cookie` hidden from traces, a
 /// per-request timeout (408).
 pub fn harden(app: Router, request_timeout: Duration) -> Router {
+    // Outermost last: the id is set first and echoed on every answer, a 408 from the timeout
+    // layer included (the request a client most needs to find in the logs).
     app.route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
@@ -68,6 +69,7 @@ pub fn harden(app: Router, request_timeout: Duration) -> Router {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 

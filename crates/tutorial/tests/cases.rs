@@ -108,6 +108,75 @@ async fn lambda_bootstrap_refuses_what_no_jwt_authorizer_vouched_for() {
     }
 }
 
+/// `[lambda] mode = "verify"` (function URLs, ALB, no authorizer): the function judges the
+/// `Authorization` header itself, with the same rules and answers; authorizer claims in the event
+/// count for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_bootstrap_in_verify_mode_judges_the_token_itself() {
+    use portcullis_testkit::events::http_api_event;
+    use serde_json::json;
+
+    let runtime = Lambda::start_with("[lambda]\nmode = \"verify\"\n").await;
+    let tokens = runtime.tokens();
+    let iss = runtime.issuer.url().to_owned();
+    let with_header = |method: &str, authorization: Option<&str>, authorizer| {
+        let mut event = http_api_event(method, "/user/profile", authorizer);
+        if let Some(value) = authorization {
+            event["headers"]["authorization"] = json!(value);
+        }
+        if method == "POST" {
+            event["body"] = json!("{\"name\":\"x\"}");
+            event["headers"]["content-type"] = json!("application/json");
+        }
+        event
+    };
+    let bearer = |token: &str| format!("Bearer {token}");
+    // Claims an authorizer would have put there, for a subject the token does not name.
+    let forged = Some(
+        json!({"jwt": {"claims": {"iss": iss, "sub": "someone-else", "client_id": runtimes::CLIENT}, "scopes": null}}),
+    );
+    let cases = [
+        (
+            "valid_token",
+            200,
+            with_header("GET", Some(&bearer(&tokens.access)), None),
+        ),
+        ("no_token", 401, with_header("GET", None, None)),
+        (
+            "authorizer_claims_without_a_token",
+            401,
+            with_header("GET", None, forged.clone()),
+        ),
+        (
+            "expired_token",
+            401,
+            with_header("GET", Some(&bearer(&tokens.expired)), None),
+        ),
+        (
+            "foreign_signature",
+            401,
+            with_header("GET", Some(&bearer(&tokens.foreign)), None),
+        ),
+        (
+            "read_only_token_posting",
+            403,
+            with_header("POST", Some(&bearer(&tokens.read_only)), None),
+        ),
+    ];
+    for (name, expected, event) in cases {
+        let answer = runtime
+            .emulator
+            .invoke(event)
+            .await
+            .expect("the function answers")
+            .unwrap_or_else(|error| panic!("{name}: the function failed: {error}"));
+        assert_eq!(answer["statusCode"], json!(expected), "{name}: {answer}");
+        let rendered = runtimes::render_lambda_answer(&answer, &iss);
+        assert!(!rendered.contains("someone-else"), "{name}: {rendered}");
+        insta::assert_snapshot!(format!("verify_mode__{name}"), rendered);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_conditional_posts_over_http_have_one_winner_per_version() {
     let runtime = std::sync::Arc::new(Standalone::start().await);

@@ -335,13 +335,18 @@ pub struct Lambda {
 
 impl Lambda {
     pub async fn start() -> Lambda {
+        Lambda::start_with("").await
+    }
+
+    /// [`Lambda::start`] with `extra` appended to the function's configuration file.
+    pub async fn start_with(extra: &str) -> Lambda {
         let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()]))
             .await
             .expect("issuer");
         let settings = settings(issuer.url());
         let scratch = Scratch::new("lambda");
         let file = format!(
-            "{}\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n",
+            "{}\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n{extra}",
             settings_text(issuer.url()),
             scratch.0.join("profiles.db").display()
         );

@@ -482,3 +482,122 @@ fn cors_is_read_from_the_file_or_the_environment_and_bad_values_name_their_key()
         assert!(error.contains(start), "{section}: {error}");
     }
 }
+
+/// `[server]`, `[store]` and `[lambda]`: every refusal names the key, the value and what was
+/// expected; every good value is taken as written.
+#[test]
+fn server_store_and_lambda_sections_refuse_bad_values_by_name() {
+    let cases: [(&str, &str); 17] = [
+        (
+            "[server]\nlisten = \"localhost\"\n",
+            r#"invalid server.listen "localhost": expected an address and port like 127.0.0.1:3000"#,
+        ),
+        (
+            "[server]\nlisten = \"127.0.0.1\"\n",
+            r#"invalid server.listen "127.0.0.1": expected an address and port like 127.0.0.1:3000"#,
+        ),
+        (
+            "[server]\nbody_limit_bytes = 0\n",
+            r#"invalid server.body_limit_bytes "0": expected between 1 byte and 10 MiB"#,
+        ),
+        (
+            "[server]\nbody_limit_bytes = 10485761\n",
+            r#"invalid server.body_limit_bytes "10485761": expected between 1 byte and 10 MiB"#,
+        ),
+        (
+            "[server]\nrequest_timeout_ms = 99\n",
+            r#"invalid server.request_timeout_ms "99": expected between 100 and 300000 milliseconds"#,
+        ),
+        (
+            "[server]\nrequest_timeout_ms = 300001\n",
+            r#"invalid server.request_timeout_ms "300001": expected between 100 and 300000 milliseconds"#,
+        ),
+        (
+            "[server]\nheader_timeout_ms = 300001\n",
+            r#"invalid server.header_timeout_ms "300001": expected between 100 and 300000 milliseconds"#,
+        ),
+        (
+            "[server]\nmax_connections = 65537\n",
+            r#"invalid server.max_connections "65537": expected between 1 and 65536"#,
+        ),
+        (
+            "[server]\nlog_format = \"text\"\n",
+            r#"invalid server.log_format "text": expected "json" or "pretty""#,
+        ),
+        (
+            "[store]\nkind = \"postgres\"\n",
+            r#"invalid store.kind "postgres": expected "sqlite" or "dynamodb""#,
+        ),
+        (
+            "[store]\ntable = \"profiles\"\n",
+            r#"invalid store.table "profiles": expected no table for kind = "sqlite" (use path)"#,
+        ),
+        (
+            "[store]\npath = \"  \"\n",
+            r#"invalid store.path "  ": expected a file path for the SQLite database"#,
+        ),
+        (
+            "[store]\nkind = \"dynamodb\"\ntable = \"ab\"\n",
+            r#"invalid store.table "ab": expected 3 to 255 letters, digits, _ - or . (DynamoDB's rule)"#,
+        ),
+        (
+            "[store]\nkind = \"dynamodb\"\ntable = \"my table\"\n",
+            r#"invalid store.table "my table": expected 3 to 255 letters, digits, _ - or . (DynamoDB's rule)"#,
+        ),
+        (
+            "[store]\nkind = \"dynamodb\"\ntable = \"profiles\"\nendpoint_url = \"localhost:8000\"\n",
+            r#"invalid store.endpoint_url "localhost:8000": expected an http(s) URL"#,
+        ),
+        (
+            "[lambda]\nmode = \"trust\"\n",
+            r#"invalid lambda.mode "trust": expected "gateway" (behind an HTTP API JWT authorizer) or "verify""#,
+        ),
+        (
+            "[lambda]\nmode = \"Gateway\"\n",
+            r#"invalid lambda.mode "Gateway": expected "gateway" (behind an HTTP API JWT authorizer) or "verify""#,
+        ),
+    ];
+    for (section, expected) in cases {
+        let text = format!("{COGNITO}\n{section}");
+        let error = load(&Sources::text(&text)).expect_err(section).to_string();
+        assert_eq!(error, expected, "{section}");
+    }
+    let missing = load(&Sources::text(&format!(
+        "{COGNITO}\n[store]\nkind = \"dynamodb\"\n"
+    )))
+    .expect_err("no table")
+    .to_string();
+    assert!(missing.contains("store.table"), "{missing}");
+
+    let good = format!(
+        "{COGNITO}\n[server]\nlisten = \"0.0.0.0:8080\"\nbody_limit_bytes = 10485760\n\
+         request_timeout_ms = 100\nheader_timeout_ms = 300000\nmax_connections = 1\nlog_format = \"pretty\"\n\
+         [store]\nkind = \"dynamodb\"\ntable = \"my-profiles.v2\"\nregion = \"eu-west-1\"\n\
+         endpoint_url = \"http://127.0.0.1:5000\"\n[lambda]\nmode = \"verify\"\n"
+    );
+    let settings = load(&Sources::text(&good)).expect("good values");
+    assert_eq!(settings.server.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(settings.server.body_limit, 10 * 1024 * 1024);
+    assert_eq!(
+        settings.server.request_timeout,
+        std::time::Duration::from_millis(100)
+    );
+    assert_eq!(
+        settings.server.header_timeout,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!(settings.server.max_connections, 1);
+    assert_eq!(
+        settings.server.log_format,
+        portcullis_config::LogFormat::Pretty
+    );
+    assert_eq!(
+        settings.store,
+        portcullis_config::StoreSettings::DynamoDb {
+            table: "my-profiles.v2".into(),
+            region: Some("eu-west-1".into()),
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+        }
+    );
+    assert_eq!(settings.lambda, portcullis_config::LambdaMode::Verify);
+}

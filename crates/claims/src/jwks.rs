@@ -1,7 +1,9 @@
 //! The issuer's keys, fetched once and shared: one fetch in flight, bounded refreshes, fail closed.
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::Clock;
 
 use tokio::sync::Mutex;
 use url::Url;
@@ -88,6 +90,7 @@ pub struct JwksCache {
     source: Source,
     algorithms: Vec<Algorithm>,
     policy: CachePolicy,
+    clock: Clock,
     http: reqwest::Client,
     state: RwLock<State>,
     /// Held by the one task fetching; others wait on it, then reuse its result.
@@ -105,10 +108,11 @@ enum Source {
 #[derive(Debug, Default)]
 struct State {
     keys: Arc<KeySet>,
-    /// When the keys were last fetched successfully (None: embedded or never).
-    fetched_at: Option<Instant>,
+    /// When the keys were last fetched successfully (None: never), a [`Clock::monotonic`]
+    /// reading.
+    fetched_at: Option<Duration>,
     /// When a fetch last finished, with or without success.
-    attempted_at: Option<Instant>,
+    attempted_at: Option<Duration>,
     /// Counts finished fetch attempts: a waiter that sees it move knows a fetch happened meanwhile.
     attempts: u64,
     fetches: u64,
@@ -126,6 +130,15 @@ pub(crate) enum Lookup {
 impl JwksCache {
     /// A cache for the issuer of `config` (or its `jwks_uri` override), starting empty.
     pub fn new(config: &AuthorizerConfig, policy: CachePolicy) -> Result<Self, crate::ConfigError> {
+        JwksCache::with_clock(config, policy, Clock::system())
+    }
+
+    /// [`JwksCache::new`] measuring key ages and cool-downs on `clock`.
+    pub fn with_clock(
+        config: &AuthorizerConfig,
+        policy: CachePolicy,
+        clock: Clock,
+    ) -> Result<Self, crate::ConfigError> {
         let source = match config.jwks_uri() {
             Some(url) => Source::Jwks(url.clone()),
             None => Source::Discovery(config.discovery_url()?),
@@ -143,6 +156,7 @@ impl JwksCache {
             source,
             algorithms: config.algorithms().to_vec(),
             policy,
+            clock,
             http,
             state: RwLock::new(State::default()),
             fetching: Mutex::new(()),
@@ -157,7 +171,7 @@ impl JwksCache {
         let count = keys.len();
         let mut state = write(&self.state);
         state.keys = Arc::new(keys);
-        state.fetched_at = Some(Instant::now());
+        state.fetched_at = Some(self.clock.monotonic());
         Ok(count)
     }
 
@@ -211,7 +225,7 @@ impl JwksCache {
             let fetched_meanwhile = state.attempts != seen_attempts;
             let cooling = state
                 .attempted_at
-                .is_some_and(|at| at.elapsed() < self.policy.cooldown);
+                .is_some_and(|at| self.clock.since(at) < self.policy.cooldown);
             if fetched_meanwhile || cooling {
                 return self.settled(&state, kid);
             }
@@ -249,24 +263,24 @@ impl JwksCache {
     fn too_stale(&self, state: &State) -> bool {
         state
             .fetched_at
-            .is_some_and(|at| at.elapsed() >= self.policy.max_staleness)
+            .is_some_and(|at| self.clock.since(at) >= self.policy.max_staleness)
     }
 
     fn stale(&self, state: &State) -> bool {
         state
             .fetched_at
-            .is_none_or(|at| at.elapsed() >= self.policy.max_age)
+            .is_none_or(|at| self.clock.since(at) >= self.policy.max_age)
     }
 
     async fn fetch_and_store(&self) -> Result<usize, FetchError> {
         let result = self.fetch().await;
         let mut state = write(&self.state);
         state.attempts += 1;
-        state.attempted_at = Some(Instant::now());
+        state.attempted_at = Some(self.clock.monotonic());
         let keys = result?;
         let count = keys.len();
         state.keys = Arc::new(keys);
-        state.fetched_at = Some(Instant::now());
+        state.fetched_at = Some(self.clock.monotonic());
         state.fetches += 1;
         tracing::debug!(keys = count, "JWKS fetched");
         Ok(count)

@@ -27,6 +27,7 @@
 
 mod authorizer;
 mod claims;
+mod clock;
 mod config;
 pub mod cors;
 mod error;
@@ -43,6 +44,7 @@ mod verifier;
 
 pub use crate::authorizer::{Authorizer, SeedError};
 pub use crate::claims::{Claims, gateway_value};
+pub use crate::clock::Clock;
 pub use crate::config::{
     Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, KEYS_MAX_STALENESS,
     MAX_AUDIENCES, MAX_JWKS_BYTES, MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN,

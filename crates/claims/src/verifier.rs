@@ -2,7 +2,6 @@
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
 use lru::LruCache;
@@ -24,6 +23,8 @@ pub struct VerifierOptions {
     /// The most the remembered claims may take (their estimated heap size); the least recently
     /// used go first, and a token larger than this is verified but never remembered.
     pub token_cache_bytes: usize,
+    /// The time tokens are judged by and key ages are measured on (the system's by default).
+    pub clock: crate::Clock,
 }
 
 impl Default for VerifierOptions {
@@ -32,6 +33,7 @@ impl Default for VerifierOptions {
             cache_policy: CachePolicy::default(),
             token_cache_entries: TOKEN_CACHE_ENTRIES,
             token_cache_bytes: TOKEN_CACHE_BYTES,
+            clock: crate::Clock::system(),
         }
     }
 }
@@ -65,6 +67,7 @@ pub struct Verifier {
 struct Inner {
     config: AuthorizerConfig,
     keys: JwksCache,
+    clock: crate::Clock,
     tokens: Option<Mutex<TokenCache>>,
 }
 
@@ -162,7 +165,7 @@ impl Verifier {
         config: AuthorizerConfig,
         options: VerifierOptions,
     ) -> Result<Verifier, ConfigError> {
-        let keys = JwksCache::new(&config, options.cache_policy)?;
+        let keys = JwksCache::with_clock(&config, options.cache_policy, options.clock.clone())?;
         let tokens = NonZeroUsize::new(options.token_cache_entries)
             .filter(|_| options.token_cache_bytes > 0)
             .map(|n| {
@@ -176,6 +179,7 @@ impl Verifier {
             inner: Arc::new(Inner {
                 config,
                 keys,
+                clock: options.clock,
                 tokens,
             }),
         })
@@ -219,7 +223,7 @@ impl Verifier {
     /// Verifies an `Authorization` value (`Bearer <token>`) or a bare token, without route scopes.
     pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
         let token = identity_source(authorization)?;
-        let now = now_seconds();
+        let now = self.inner.clock.unix().as_secs_f64();
         let digest = self.inner.tokens.as_ref().map(|_| token_digest(token));
         if let Some(remembered) = digest.as_ref().and_then(|d| self.recall(d)) {
             check_times(remembered.claims.as_map(), now, self.leeway())?;
@@ -378,12 +382,6 @@ fn token_digest(token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(hash.as_ref());
     out
-}
-
-fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// At most 64 characters of a sender-chosen string, for logs.

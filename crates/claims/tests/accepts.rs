@@ -153,10 +153,19 @@ async fn leeway_admits_a_just_expired_token() {
 #[tokio::test]
 async fn remembered_token_is_still_judged_on_time_and_scopes() {
     let fx = Fixture::start().await;
-    let verifier = fx.verifier(fx.config());
+    let clock = portcullis_claims::Clock::manual_now();
+    let verifier = portcullis_claims::Verifier::with_options(
+        fx.config(),
+        portcullis_claims::VerifierOptions {
+            clock: clock.clone(),
+            ..common::fast_options()
+        },
+    )
+    .expect("verifier");
+    let exp = clock.unix().as_secs() + 3;
     let token = fx
         .rsa
-        .mint(&fx.claims_with(json!({"exp": unix_now() + 3, "scope": "profile/read"})));
+        .mint(&fx.claims_with(json!({"exp": exp, "scope": "profile/read"})));
     let auth = format!("Bearer {token}");
     assert!(
         verifier
@@ -170,8 +179,15 @@ async fn remembered_token_is_still_judged_on_time_and_scopes() {
         .await
         .expect_err("scope");
     assert_eq!(refusal.status(), 403);
-    // …and so is expiry.
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    // …and so is expiry: at exp itself the token is expired (exp is exclusive).
+    clock.advance(std::time::Duration::from_secs(2));
+    assert!(
+        verifier
+            .authorize(Some(&auth), &["profile/read"])
+            .await
+            .is_ok()
+    );
+    clock.advance(std::time::Duration::from_secs(1));
     let refusal = verifier
         .authorize(Some(&auth), &["profile/read"])
         .await

@@ -153,7 +153,7 @@ async fn leeway_admits_a_just_expired_token() {
 #[tokio::test]
 async fn remembered_token_is_still_judged_on_time_and_scopes() {
     let fx = Fixture::start().await;
-    let clock = portcullis_claims::Clock::manual_now();
+    let clock = common::manual_clock();
     let verifier = portcullis_claims::Verifier::with_options(
         fx.config(),
         portcullis_claims::VerifierOptions {

@@ -135,7 +135,7 @@ async fn rotated_key_is_accepted_after_one_fetch_once_the_cooldown_passes() {
         cooldown: Duration::from_secs(60),
         ..CachePolicy::default()
     };
-    let clock = Clock::manual_now();
+    let clock = common::manual_clock();
     let verifier =
         Verifier::with_options(fx.config(), options_on(policy, &clock)).expect("verifier");
     assert!(verifier.verify(&fx.rsa.mint(&fx.claims())).await.is_ok());
@@ -380,7 +380,7 @@ async fn keys_unrefreshed_beyond_the_staleness_bound_fail_closed() {
         max_staleness: Duration::from_secs(400),
         ..fast_options().cache_policy
     };
-    let clock = Clock::manual_now();
+    let clock = common::manual_clock();
     let verifier =
         Verifier::with_options(fx.config(), options_on(policy, &clock)).expect("verifier");
     assert!(verifier.hydrate().await.is_ok());

@@ -86,3 +86,13 @@ pub fn fast_options() -> VerifierOptions {
 pub fn all_algorithms() -> [Algorithm; 10] {
     Algorithm::ALL
 }
+
+/// A manual clock a minute ahead of the system's: tokens minted from here on carry an `iat` of
+/// the real second, which must not lie in the clock's future (at the system's own time, a token
+/// minted a moment after the clock's creation, across a second boundary, was "issued in the
+/// future"). Claims minted with an hour to live keep their `exp` well ahead.
+pub fn manual_clock() -> portcullis_claims::Clock {
+    let clock = portcullis_claims::Clock::manual_now();
+    clock.advance(Duration::from_secs(60));
+    clock
+}

@@ -18,10 +18,10 @@ impl ChildLines {
     pub fn spawn(stream: impl Read + Send + 'static) -> ChildLines {
         let (send, lines) = channel();
         std::thread::spawn(move || {
+            // Read to the end even once nobody listens (`ChildLines` dropped): a child whose
+            // pipe is no longer drained blocks on its next write.
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
+                let _ = send.send(line);
             }
         });
         ChildLines {

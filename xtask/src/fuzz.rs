@@ -45,7 +45,7 @@ pub(crate) struct Plan {
     /// Built with AddressSanitizer and leak detection.
     pub(crate) sanitizer: bool,
     /// Fuzzing processes per target (1: libFuzzer's plain mode).
-    pub(crate) jobs: u32,
+    pub(crate) jobs: u64,
 }
 
 /// What one run of a target did.
@@ -66,16 +66,7 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
-            "--seconds" => {
-                let value = args.next().context("--seconds needs a number")?;
-                seconds = value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|s| (1..=86_400).contains(s))
-                    .with_context(|| {
-                        format!("--seconds {value:?}: expected a whole number of seconds from 1 to 86400")
-                    })?;
-            }
+            "--seconds" => seconds = whole_number("--seconds", args.next(), 86_400, "seconds")?,
             "--target" => {
                 let value = args.next().context("--target needs a name")?;
                 let Some(target) = TARGETS.iter().find(|t| *t == value) else {
@@ -85,18 +76,7 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
             }
             "--dev" => optimized = false,
             "--no-sanitizer" => sanitizer = false,
-            "--jobs" => {
-                let value = args.next().context("--jobs needs a number")?;
-                jobs = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .with_context(|| {
-                        format!(
-                            "--jobs {value:?}: expected a whole number of processes from 1 to 64"
-                        )
-                    })?;
-            }
+            "--jobs" => jobs = whole_number("--jobs", args.next(), 64, "processes")?,
             "--help" | "-h" => {
                 print!("{USAGE}");
                 return Ok(());
@@ -125,6 +105,18 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
     let outcomes = run(&targets, &plan)?;
     report(&outcomes);
     Ok(())
+}
+
+/// The value of `flag`: a whole number from 1 to `max` (of `unit`), or the error naming both.
+fn whole_number(flag: &str, value: Option<&String>, max: u64, unit: &str) -> Result<u64> {
+    let value = value.with_context(|| format!("{flag} needs a number"))?;
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .with_context(|| {
+            format!("{flag} {value:?}: expected a whole number of {unit} from 1 to {max}")
+        })
 }
 
 /// Whether the nightly toolchain is installed.

@@ -263,6 +263,15 @@ rejects! {
         => (401, "the issuer's signing keys are unavailable");
 }
 
+/// The status and description of the refusal `verifier` gives `token` on a route without scopes.
+async fn refused(verifier: &portcullis_claims::Verifier, token: &str, case: &str) -> (u16, String) {
+    let refusal = verifier
+        .authorize(Some(&format!("Bearer {token}")), &[] as &[&str])
+        .await
+        .expect_err(case);
+    (refusal.status(), refusal.description())
+}
+
 /// `jku` and `x5u` name a live attacker's issuer on loopback publishing the attacker's key under
 /// the real kid: a verifier that followed them would accept. It never asks that issuer.
 #[tokio::test]
@@ -276,14 +285,9 @@ async fn jku_and_x5u_headers_are_never_a_key_source() {
     for member in ["jku", "x5u"] {
         let header = rs256_header(json!({ member: theirs.jwks_url() }));
         let token = attacker.mint_with_header(&header, &fx.claims());
-        let refusal = verifier
-            .authorize(Some(&format!("Bearer {token}")), &[] as &[&str])
-            .await
-            .expect_err(member);
-        assert_eq!(refusal.status(), 401, "{member}");
         assert_eq!(
-            refusal.description(),
-            "the token signature is invalid",
+            refused(&verifier, &token, member).await,
+            (401, "the token signature is invalid".to_owned()),
             "{member}"
         );
     }
@@ -318,17 +322,9 @@ async fn keys_unavailable_when_the_key_set_answers_html_or_500() {
             error.to_string().contains(&fx.issuer.jwks_url()),
             "{what}: the failure is the key set's: {error}"
         );
-        let refusal = verifier
-            .authorize(
-                Some(&format!("Bearer {}", fx.rsa.mint(&fx.claims()))),
-                &[] as &[&str],
-            )
-            .await
-            .expect_err(what);
-        assert_eq!(refusal.status(), 401, "{what}");
         assert_eq!(
-            refusal.description(),
-            "the issuer's signing keys are unavailable",
+            refused(&verifier, &fx.rsa.mint(&fx.claims()), what).await,
+            (401, "the issuer's signing keys are unavailable".to_owned()),
             "{what}"
         );
         assert_eq!(fx.issuer.discovery_fetches(), 1, "{what}: discovery once");

@@ -97,12 +97,7 @@ async fn lambda_bootstrap_refuses_what_no_jwt_authorizer_vouched_for() {
         ),
     ];
     for (name, event) in cases {
-        let answer = runtime
-            .emulator
-            .invoke(event)
-            .await
-            .expect("the function answers")
-            .unwrap_or_else(|error| panic!("{name}: the function failed: {error}"));
+        let answer = runtime.invoke(name, event).await;
         let render = runtimes::render_lambda_answer(&answer, &iss);
         insta::assert_snapshot!(format!("function_answers__{name}"), render);
     }
@@ -164,12 +159,7 @@ async fn lambda_bootstrap_in_verify_mode_judges_the_token_itself() {
         ),
     ];
     for (name, expected, event) in cases {
-        let answer = runtime
-            .emulator
-            .invoke(event)
-            .await
-            .expect("the function answers")
-            .unwrap_or_else(|error| panic!("{name}: the function failed: {error}"));
+        let answer = runtime.invoke(name, event).await;
         assert_eq!(answer["statusCode"], json!(expected), "{name}: {answer}");
         let rendered = runtimes::render_lambda_answer(&answer, &iss);
         assert!(!rendered.contains("someone-else"), "{name}: {rendered}");

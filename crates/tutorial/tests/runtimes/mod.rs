@@ -378,6 +378,18 @@ impl Lambda {
     }
 }
 
+impl Lambda {
+    /// Invokes the function directly with `event` (no gateway) and returns its response
+    /// document; `name` names the case in a failure.
+    pub async fn invoke(&self, name: &str, event: Value) -> Value {
+        self.emulator
+            .invoke(event)
+            .await
+            .unwrap_or_else(|error| panic!("{name}: no answer from the function: {error}"))
+            .unwrap_or_else(|error| panic!("{name}: the function failed: {error}"))
+    }
+}
+
 impl Drop for Lambda {
     fn drop(&mut self) {
         let _ = self.child.kill();

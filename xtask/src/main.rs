@@ -13,7 +13,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [flags]
 
   test     fmt check, clippy -D warnings, single-provider and feature-less builds (cargo check),
-           every test (nextest when installed), doc tests, docs,
+           the test servers' install, then every test (nextest when installed) and the doc tests
+           in a network namespace with only loopback up (where the machine allows one), docs,
            each fuzz target for 15 s (when the nightly toolchain is installed), and a smoke run
            of `dev` on both runtimes
   fuzz     the fuzz targets of fuzz/, each for a bounded time (--seconds N; needs nightly)
@@ -161,33 +162,59 @@ fn test(args: &[String]) -> Result<()> {
         let check = cargo(&["check", "--locked", "--quiet", "-p", package]);
         step(&format!("check {package} {without}"), check)?;
     }
-    if has_nextest() {
-        step(
-            "tests (nextest)",
-            cargo(&[
+    // The test servers (moto, cfn-lint, oauth2-mock-server) install with the network, and every
+    // test binary is built; then the suite runs where only loopback exists, when the machine lets
+    // us make such a network namespace.
+    let nextest = has_nextest();
+    let (install, suite): (&[&str], &[&str]) = if nextest {
+        (
+            &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "-E",
+                SERVICES_TEST,
+            ],
+            &[
                 "nextest",
                 "run",
                 "--workspace",
                 "--locked",
                 "--no-fail-fast",
-            ]),
-        )?;
+            ],
+        )
     } else {
-        step(
-            "tests",
-            cargo(&[
+        (
+            &[
+                "test",
+                "--locked",
+                "-p",
+                "portcullis-testkit",
+                "--test",
+                "services",
+            ],
+            &[
                 "test",
                 "--workspace",
                 "--locked",
                 "--lib",
                 "--bins",
                 "--tests",
-            ]),
-        )?;
+            ],
+        )
+    };
+    step("test servers and test builds", cargo(install))?;
+    let confine = loopback_only();
+    match &confine {
+        Ok(_) => println!("==> the tests run in a network namespace with only loopback up"),
+        Err(why) => println!("==> the tests run with this machine's network: {why}"),
     }
+    let tests = if nextest { "tests (nextest)" } else { "tests" };
+    step(tests, confined(&confine, suite))?;
     step(
         "doc tests",
-        cargo(&["test", "--workspace", "--locked", "--doc"]),
+        confined(&confine, &["test", "--workspace", "--locked", "--doc"]),
     )?;
     // The crates a Rust user adds to their own Cargo.toml package as crates.io takes them (the
     // compile of each is the build above; --no-verify keeps this step to seconds).
@@ -244,6 +271,55 @@ fn test(args: &[String]) -> Result<()> {
 fn cargo(args: &[&str]) -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.args(args);
+    command
+}
+
+/// The nextest filter for the test that installs the test servers at their pinned versions.
+const SERVICES_TEST: &str = "package(portcullis-testkit) & binary(services)";
+
+/// How to run a command in a network namespace of its own with only loopback up: `unshare --net`
+/// as root, or with `--map-root-user` (an unprivileged user namespace) otherwise; each is tried
+/// once. The error says why neither works here.
+fn loopback_only() -> Result<Vec<&'static str>, String> {
+    let mut failures = Vec::new();
+    for prefix in [
+        &["unshare", "--net", "--"][..],
+        &["unshare", "--net", "--map-root-user", "--"][..],
+    ] {
+        let probe = Command::new(prefix[0])
+            .args(&prefix[1..])
+            .args(["sh", "-c", UP_LOOPBACK_AND_RUN, "sh", "true"])
+            .output();
+        match probe {
+            Ok(out) if out.status.success() => return Ok(prefix.to_vec()),
+            Ok(out) => failures.push(format!(
+                "`{}` failed: {}",
+                prefix.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(error) => failures.push(format!("`{}` cannot start: {error}", prefix[0])),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// Inside the new namespace: bring loopback up, then become the command.
+const UP_LOOPBACK_AND_RUN: &str = "ip link set lo up && exec \"$@\"";
+
+/// `cargo ARGS…`, inside the loopback-only namespace when there is one (and then with
+/// `XTASK_TEST_NETWORK=loopback-only`, which the services test checks; not `PORTCULLIS_…`: the
+/// configuration loader refuses unknown `PORTCULLIS_` variables).
+fn confined(confine: &Result<Vec<&'static str>, String>, args: &[&str]) -> Command {
+    let Ok(prefix) = confine else {
+        return cargo(args);
+    };
+    let mut command = Command::new(prefix[0]);
+    command
+        .args(&prefix[1..])
+        .args(["sh", "-c", UP_LOOPBACK_AND_RUN, "sh"])
+        .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .env("XTASK_TEST_NETWORK", "loopback-only");
     command
 }
 

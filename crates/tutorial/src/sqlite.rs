@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde_json::{Map, Value};
 
 use crate::store::{
@@ -28,12 +30,67 @@ const CREATE_PROFILES: &str = "CREATE TABLE profiles (
     PRIMARY KEY (issuer, sub)
 )";
 
-/// An SQLite file (WAL journal, so readers never wait on the writer). Survives restarts; several
-/// processes may share it (writes take SQLite's write lock, `BEGIN IMMEDIATE`).
+/// An SQLite file. Survives restarts; several processes may share it (writes take SQLite's write
+/// lock, `BEGIN IMMEDIATE`).
+///
+/// Reads scale with cores: the file is in WAL mode, so readers never wait on the writer, and each
+/// read takes a read-only connection of its own from a pool (opened on demand, up to
+/// [`IDLE_READERS`] kept idle), with its statement prepared once per connection. Writes go through
+/// one writer connection.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    connection: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
     path: PathBuf,
+}
+
+/// Idle read connections kept for reuse; a burst beyond opens more and closes them after.
+pub const IDLE_READERS: usize = 16;
+
+const SELECT_PROFILE: &str = "SELECT body, version FROM profiles WHERE issuer = ?1 AND sub = ?2";
+const SELECT_VERSION: &str = "SELECT version FROM profiles WHERE issuer = ?1 AND sub = ?2";
+const UPSERT_PROFILE: &str = "INSERT INTO profiles (issuer, sub, body, version, updated_at)
+     VALUES (?1, ?2, ?3, ?4, unixepoch())
+     ON CONFLICT(issuer, sub) DO UPDATE SET body = excluded.body,
+     version = excluded.version, updated_at = excluded.updated_at";
+
+/// Read-only connections to the store's file, idle ones kept for the next read.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// An idle connection, or a new one.
+    fn take(&self) -> Result<Connection, rusqlite::Error> {
+        if let Some(connection) = lock(&self.idle).pop() {
+            return Ok(connection);
+        }
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(connection)
+    }
+
+    /// Back to the pool, or closed when enough are idle.
+    fn give(&self, connection: Connection) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+    }
+}
+
+/// How long a statement waits for SQLite's locks (another process's write, a WAL checkpoint).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SqliteStore {
@@ -43,16 +100,26 @@ impl SqliteStore {
     pub fn open(path: &Path, legacy_issuer: Option<&str>) -> Result<SqliteStore, StoreError> {
         let fail =
             |e: &dyn std::fmt::Display| StoreError::Backend(format!("{}: {e}", path.display()));
+        if path.as_os_str() == ":memory:" || path.as_os_str().is_empty() {
+            return Err(fail(
+                &"an in-memory or temporary database would be one per connection: name a file",
+            ));
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
         }
         let mut connection = Connection::open(path).map_err(|e| fail(&e))?;
         connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA busy_timeout = 5000;",
-            )
+            .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| fail(&e))?;
+        let journal: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| fail(&e))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(fail(&format!(
+                "SQLite kept journal mode {journal:?} where WAL was asked for (readers would wait on the writer)"
+            )));
+        }
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| fail(&e))?;
@@ -72,7 +139,11 @@ impl SqliteStore {
             Err(Migration::Refused(why)) => return Err(fail(&why)),
         }
         Ok(SqliteStore {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: Arc::new(Mutex::new(connection)),
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
             path: path.to_owned(),
         })
     }
@@ -82,23 +153,43 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `work` on the connection off the async runtime.
-    fn blocking<T: Send + 'static>(
+    /// Idle read connections now (for tests of the pool).
+    pub fn idle_readers(&self) -> usize {
+        lock(&self.readers.idle).len()
+    }
+
+    /// Runs `work` on the writer connection off the async runtime.
+    fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
-        let connection = self.connection.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let mut guard = connection
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                work(&mut guard)
-            })
-            .await
-            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+        let writer = self.writer.clone();
+        off_runtime(move || work(&mut lock(&writer)))
+    }
+
+    /// Runs `work` on a read connection of its own off the async runtime.
+    fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let readers = self.readers.clone();
+        off_runtime(move || {
+            let connection = readers.take().map_err(backend)?;
+            let result = work(&connection);
+            readers.give(connection);
+            result
         })
     }
+}
+
+fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> StoreFuture<'static, T> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    })
 }
 
 enum Migration {
@@ -170,14 +261,16 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl ProfileStore for SqliteStore {
     fn get<'a>(&'a self, key: &'a ProfileKey) -> StoreFuture<'a, Option<StoredProfile>> {
         let key = key.clone();
-        self.blocking(move |c| {
+        self.read(move |c| {
             let row: Option<(String, i64)> = c
-                .query_row(
-                    "SELECT body, version FROM profiles WHERE issuer = ?1 AND sub = ?2",
-                    params![key.issuer, key.subject],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
+                .prepare_cached(SELECT_PROFILE)
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![key.issuer, key.subject], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
+                        .optional()
+                })
                 .map_err(backend)?;
             row.map(|(body, version)| decode(&body, version as u64))
                 .transpose()
@@ -191,32 +284,30 @@ impl ProfileStore for SqliteStore {
         precondition: Precondition,
     ) -> StoreFuture<'a, StoredProfile> {
         let key = key.clone();
-        self.blocking(move |c| {
+        self.write(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
             let current: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM profiles WHERE issuer = ?1 AND sub = ?2",
-                    params![key.issuer, key.subject],
-                    |r| r.get(0),
-                )
-                .optional()
+                .prepare_cached(SELECT_VERSION)
+                .and_then(|mut select| {
+                    select
+                        .query_row(params![key.issuer, key.subject], |r| r.get(0))
+                        .optional()
+                })
                 .map_err(backend)?;
             let current = current.map(|v| v as u64);
             if !precondition.holds(current) {
                 return Err(StoreError::Conflict { current });
             }
             let version = current.unwrap_or(0) + 1;
-            let text = Value::Object(body.clone()).to_string();
-            tx.execute(
-                "INSERT INTO profiles (issuer, sub, body, version, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, unixepoch())
-                 ON CONFLICT(issuer, sub) DO UPDATE SET body = excluded.body,
-                 version = excluded.version, updated_at = excluded.updated_at",
-                params![key.issuer, key.subject, text, version as i64],
-            )
-            .map_err(backend)?;
+            let text = serde_json::to_string(&body)
+                .map_err(|e| StoreError::Backend(format!("a profile did not serialize: {e}")))?;
+            tx.prepare_cached(UPSERT_PROFILE)
+                .and_then(|mut upsert| {
+                    upsert.execute(params![key.issuer, key.subject, text, version as i64])
+                })
+                .map_err(backend)?;
             tx.commit().map_err(backend)?;
             Ok(StoredProfile { body, version })
         })

@@ -123,6 +123,76 @@ async fn sqlite_store_keeps_the_contract_and_survives_a_restart() {
     );
 }
 
+/// Reads do not queue behind writes: the file is in WAL mode, and a read sees the last committed
+/// profile at once while another connection holds SQLite's write lock with an uncommitted change;
+/// concurrent reads take read connections from a bounded pool, and a write waits for the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_go_beside_a_held_write_lock() {
+    let scratch = Scratch::new("readers");
+    let path = scratch.0.join("profiles.db");
+    let store = Arc::new(SqliteStore::open(&path, None).expect("open"));
+    let alice = key(LEGACY, "alice");
+    store
+        .put(&alice, object(json!({"a": 1})), Precondition::None)
+        .await
+        .expect("first write");
+
+    let other = rusqlite::Connection::open(&path).expect("a second connection");
+    let journal: String = other
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(journal, "wal");
+    other
+        .execute_batch("BEGIN IMMEDIATE; UPDATE profiles SET version = 99, body = '{}';")
+        .expect("hold the write lock with an uncommitted change");
+
+    let reads = (0..32).map(|_| {
+        let (store, alice) = (store.clone(), alice.clone());
+        tokio::spawn(async move { store.get(&alice).await })
+    });
+    let within = std::time::Duration::from_secs(2);
+    for read in reads {
+        let profile = tokio::time::timeout(within, read)
+            .await
+            .expect("a read does not wait for the writer")
+            .expect("task")
+            .expect("get")
+            .expect("the committed profile");
+        assert_eq!((profile.version, profile.body), (1, object(json!({"a": 1}))));
+    }
+    let idle = store.idle_readers();
+    assert!(
+        (1..=portcullis_tutorial::sqlite::IDLE_READERS).contains(&idle),
+        "{idle} idle readers"
+    );
+
+    let write = {
+        let (store, alice) = (store.clone(), alice.clone());
+        tokio::spawn(async move {
+            store
+                .put(&alice, object(json!({"a": 2})), Precondition::Version(1))
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!write.is_finished(), "a write waits for SQLite's write lock");
+    other.execute_batch("ROLLBACK").expect("release the lock");
+    let written = write.await.expect("task").expect("the write goes ahead");
+    assert_eq!(written.version, 2);
+}
+
+/// Reads and writes use separate connections, so an in-memory database (one per connection)
+/// would lose every write for the readers: refused by name.
+#[test]
+fn an_in_memory_sqlite_store_is_refused() {
+    let refused = SqliteStore::open(std::path::Path::new(":memory:"), None)
+        .expect_err("one database per connection");
+    assert!(
+        refused.to_string().contains(":memory:") && refused.to_string().contains("name a file"),
+        "{refused}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_conditional_writes_have_one_winner_per_version() {
     let scratch = Scratch::new("race");

@@ -1,7 +1,8 @@
 //! Verified claims, and the string map API Gateway hands to Lambda (payload format 2.0).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -32,34 +33,56 @@ const NUMERIC_DATES: [&str; 4] = ["exp", "iat", "nbf", "auth_time"];
 /// assert_eq!(back.groups(), ["admin", "poweruser"]);
 /// assert_eq!(back.exp(), Some(1700000000));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claims(Arc<Map<String, Value>>);
+#[derive(Clone)]
+pub struct Claims(Arc<Inner>);
+
+/// The claims, and their gateway rendering once asked for: shared by every clone, so a token the
+/// verifier remembers is rendered once however many requests carry it.
+struct Inner {
+    map: Map<String, Value>,
+    gateway: OnceLock<BTreeMap<String, String>>,
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Claims) -> bool {
+        self.0.map == other.0.map
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Claims").field(&self.0.map).finish()
+    }
+}
 
 impl Claims {
     /// Wraps a JSON object (no verification: use [`crate::Verifier`] for tokens).
     pub fn from_json(value: Value) -> Option<Claims> {
         match value {
-            Value::Object(map) => Some(Claims(Arc::new(map))),
+            Value::Object(map) => Some(Claims::from_map(map)),
             _ => None,
         }
     }
 
     pub(crate) fn from_map(map: Map<String, Value>) -> Claims {
-        Claims(Arc::new(map))
+        Claims(Arc::new(Inner {
+            map,
+            gateway: OnceLock::new(),
+        }))
     }
 
     /// The whole claim set.
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+        &self.0.map
     }
 
     /// One claim.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
+        self.0.map.get(name)
     }
 
     fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
+        self.0.map.get(name).and_then(Value::as_str)
     }
 
     /// `sub`.
@@ -72,7 +95,7 @@ impl Claims {
     }
     /// A claim that may be a string or a list of strings, as a list (non-strings skipped).
     pub fn strings(&self, name: &str) -> Vec<&str> {
-        string_or_list(self.0.get(name))
+        string_or_list(self.0.map.get(name))
     }
     /// `aud`, whether a string or a list of strings.
     pub fn aud(&self) -> Vec<&str> {
@@ -107,7 +130,7 @@ impl Claims {
     }
     /// `cognito:groups`, else `groups` (Okta).
     pub fn groups(&self) -> Vec<&str> {
-        match self.0.get("cognito:groups") {
+        match self.0.map.get("cognito:groups") {
             Some(_) => self.strings("cognito:groups"),
             None => self.strings("groups"),
         }
@@ -126,7 +149,7 @@ impl Claims {
     }
 
     fn numeric_date(&self, name: &str) -> Option<i64> {
-        let value = self.0.get(name)?;
+        let value = self.0.map.get(name)?;
         value
             .as_i64()
             .or_else(|| value.as_f64().map(|f| f.floor() as i64))
@@ -140,11 +163,23 @@ impl Claims {
     /// independent projects observed on real APIs: numbers and booleans as their JSON text, arrays
     /// Go-style in brackets with elements separated by spaces (`"[admin poweruser]"`), objects as
     /// compact JSON text, null claims left out.
+    ///
+    /// A copy of [`Claims::gateway_claims`].
     pub fn to_gateway_claims(&self) -> BTreeMap<String, String> {
-        self.0
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), gateway_value(v)?)))
-            .collect()
+        self.gateway_claims().clone()
+    }
+
+    /// The claims as API Gateway renders them ([`Claims::to_gateway_claims`]), made on first use
+    /// and kept: every clone of these claims (the verifier's remembered token, each request's
+    /// caller) shares the one rendering.
+    pub fn gateway_claims(&self) -> &BTreeMap<String, String> {
+        self.0.gateway.get_or_init(|| {
+            self.0
+                .map
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), gateway_value(v)?)))
+                .collect()
+        })
     }
 
     /// `requestContext.authorizer.jwt.scopes`: null on routes without authorization scopes, and the
@@ -181,7 +216,7 @@ impl Claims {
             .trim();
         let decoded = crate::token::decode(token, &crate::Algorithm::ALL).ok()?;
         let claims = Claims::from_map(decoded.payload);
-        (claims.to_gateway_claims() == *rendered).then_some(claims)
+        (claims.gateway_claims() == rendered).then_some(claims)
     }
 
     /// API Gateway's rendering read without guessing: list renderings (`"[Everyone Not admin]"`)
@@ -208,7 +243,7 @@ impl Claims {
                 (k.to_owned(), from_gateway_string(k, v, split_lists))
             })
             .collect();
-        Claims(Arc::new(claims))
+        Claims::from_map(claims)
     }
 }
 

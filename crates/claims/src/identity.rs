@@ -149,6 +149,6 @@ impl Caller {
     /// `requestContext.authorizer.jwt` as API Gateway builds it for payload 2.0:
     /// `{"claims": {…strings…}, "scopes": null | [...]}`.
     pub fn gateway_jwt(&self) -> serde_json::Value {
-        serde_json::json!({ "claims": self.claims.to_gateway_claims(), "scopes": self.gateway_scopes })
+        serde_json::json!({ "claims": self.claims.gateway_claims(), "scopes": self.gateway_scopes })
     }
 }

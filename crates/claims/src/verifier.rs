@@ -117,7 +117,8 @@ struct Remembered {
 }
 
 impl Remembered {
-    /// The entry's estimated heap size: its claims, its kid and the cache's own bookkeeping.
+    /// The entry's estimated heap size: its claims, their gateway rendering (made on a request's
+    /// first use and kept with the claims), its kid and the cache's own bookkeeping.
     fn cost(&self) -> usize {
         const ENTRY: usize = 128;
         ENTRY
@@ -126,7 +127,14 @@ impl Remembered {
                 .claims
                 .as_map()
                 .iter()
-                .map(|(k, v)| MAP_ENTRY + allocation(k.len()) + value_size(v))
+                .map(|(k, v)| {
+                    let rendering = if v.is_null() {
+                        0
+                    } else {
+                        MAP_ENTRY + allocation(k.len()) + allocation(rendered_len(v))
+                    };
+                    MAP_ENTRY + allocation(k.len()) + value_size(v) + rendering
+                })
                 .sum::<usize>()
     }
 }
@@ -139,6 +147,23 @@ const MAP_ENTRY: usize = 96;
 /// header).
 fn allocation(len: usize) -> usize {
     len.max(16) + 16
+}
+
+/// An upper estimate of a value's gateway rendering's length (its JSON text, or the bracketed
+/// list), without rendering it.
+fn rendered_len(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len() + 2,
+        Value::Array(items) => items.iter().map(|v| rendered_len(v) + 1).sum::<usize>() + 2,
+        Value::Object(map) => {
+            map.iter()
+                .map(|(k, v)| k.len() + 4 + rendered_len(v))
+                .sum::<usize>()
+                + 2
+        }
+        Value::Number(_) => 24,
+        Value::Bool(_) | Value::Null => 5,
+    }
 }
 
 /// A JSON value's estimated heap size.

@@ -1,22 +1,32 @@
-//! `portcullis bench`: what authorization costs a real server, and what a Lambda cold start costs.
+//! `portcullis bench`: what the release `portcullis-server` (the binary a user runs, with its
+//! production stack: request id, trace, timeout, the SQLite store) serves, against its own floor and
+//! against the signature checks the machine can do; and what a Lambda cold start costs.
 //!
-//! - Load: the release `bench_server` example serves `GET /user/profile` on 127.0.0.1 twice, with
-//!   authorization on and off; `wrk` (Debian's package, installed with apt-get when missing and root)
-//!   drives each for a bounded time. Reported: requests/s, p50 and p99 latency, the server's peak RSS,
-//!   and the throughput ratio.
-//! - Lambda: the release `bootstrap` of every provider build, zipped as `build` packages it, and its
-//!   cold start (process start → first answered `GET /user/profile` through the local HTTP API and
-//!   Runtime API, the store on DynamoDB at a moto server; median of 5), each beside the same figures
-//!   of the minimal `lambda_http` function (`examples/minimal_lambda.rs`) built in the same run.
+//! - Load, each scenario driven by `wrk` (Debian's package, installed with apt-get when missing and
+//!   root) on loopback for `--seconds`, all in one run against one server:
+//!   - `GET /healthz` (no auth, no store): the server's floor;
+//!   - `GET /user/profile` with one repeated token (the verified-token cache's path);
+//!   - first sight: every request a distinct valid RS256 token (twice the token cache's entries,
+//!     cycled, so none is remembered when it comes round), beside the raw RSA verifications per
+//!     second this machine's cores do (aws-lc-rs, a pre-parsed key, one thread per core);
+//!   - valid traffic alone, then the same beside a second client flooding unknown-kid and malformed
+//!     tokens at full speed.
+//!
+//!   Reported: requests/s, p50 and p99 latency, the server's peak RSS, and the three ratios.
+//! - Lambda (unless `--no-lambda`): the release `bootstrap` of every provider build, zipped as
+//!   `build` packages it, and its cold start (process start → first answered `GET /user/profile`
+//!   through the local HTTP API and Runtime API, the store on DynamoDB at a moto server; median of
+//!   5), each beside the same figures of the minimal `lambda_http` function
+//!   (`examples/minimal_lambda.rs`) built in the same run.
 //!
 //! Loopback only; every run is bounded in time.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use portcullis_claims::VerifierOptions;
+use portcullis_claims::{TOKEN_CACHE_ENTRIES, VerifierOptions};
 use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 
@@ -25,22 +35,30 @@ use crate::workspace::{Workspace, announced_url, cargo, proc_status_kib, step};
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::Command;
 
-const DURATION_SECONDS: u32 = 10;
+/// Connections of each single-client scenario; the flood scenario splits them between its two
+/// clients, and its valid-alone baseline uses the valid client's half.
 const CONNECTIONS: u32 = 32;
 const COLD_STARTS: usize = 5;
+/// Distinct tokens of the first-sight scenario: twice the token cache's entries, so that cycling
+/// through them never meets a remembered one.
+const FIRST_SIGHT_TOKENS: usize = 2 * TOKEN_CACHE_ENTRIES;
+const AUDIENCE: &str = "portcullis-bench";
 
+/// What one wrk client measured.
+#[derive(Debug, Clone, Copy)]
 struct Load {
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
-    peak_rss_kib: u64,
+    /// Answers other than 2xx or 3xx.
+    refused: u64,
 }
 
-pub(crate) fn bench(_: &BenchArgs) -> Result<()> {
+pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
     let workspace = Workspace::find("bench")?;
     ensure_wrk()?;
-    workspace.build_release_tutorial("--example", "bench_server")?;
-    tokio::runtime::Runtime::new()?.block_on(run(&workspace))
+    workspace.build_release_tutorial("--bin", "portcullis-server")?;
+    tokio::runtime::Runtime::new()?.block_on(run(&workspace, args))
 }
 
 fn ensure_wrk() -> Result<()> {
@@ -79,21 +97,40 @@ fn ensure_wrk() -> Result<()> {
     Ok(())
 }
 
-async fn run(workspace: &Workspace) -> Result<()> {
+/// Cycles through the tokens of the file named by its first argument, each wrk thread through its
+/// own share (the second argument is the thread count), one `GET` each.
+const CYCLE_TOKENS_LUA: &str = r#"
+local threads_seen = 0
+function setup(thread)
+  thread:set("id", threads_seen)
+  threads_seen = threads_seen + 1
+end
+local tokens, next_token = {}, 0
+function init(args)
+  local threads, n = tonumber(args[2]), 0
+  for line in io.lines(args[1]) do
+    if n % threads == id then tokens[#tokens + 1] = line end
+    n = n + 1
+  end
+end
+function request()
+  next_token = next_token % #tokens + 1
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[next_token] })
+end
+"#;
+
+async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     let dir = workspace.target.join("bench");
     std::fs::create_dir_all(&dir)?;
-    let issuer = Issuer::start_minting(
-        TestKey::rsa("portcullis-bench"),
-        "portcullis-bench",
-        "127.0.0.1:0",
-    )
-    .await?;
+    let key = TestKey::rsa("portcullis-bench");
+    let issuer =
+        Issuer::start_minting(TestKey::rsa("portcullis-bench"), AUDIENCE, "127.0.0.1:0").await?;
     let config = dir.join("portcullis.toml");
     let _ = std::fs::remove_file(dir.join("profiles.db"));
     std::fs::write(
         &config,
         format!(
-            "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"portcullis-bench\"\n\
+            "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\n\
              [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\
              [store]\nkind = \"sqlite\"\npath = \"{}\"\n",
             issuer.url(),
@@ -108,37 +145,325 @@ async fn run(workspace: &Workspace) -> Result<()> {
         )
         .context("the bench issuer mints")?;
 
-    let server = workspace.target.join("release/examples/bench_server");
-    let mut results = Vec::new();
-    for auth in ["off", "on"] {
-        println!(
-            "==> load: GET /user/profile, auth {auth}, {CONNECTIONS} connections, {DURATION_SECONDS} s"
-        );
-        results.push(load_run(&server, &config, auth, &token).await?);
-    }
-    let (off, on) = (&results[0], &results[1]);
+    println!("==> minting {FIRST_SIGHT_TOKENS} distinct tokens for the first-sight scenario");
+    let distinct = mint_distinct(&issuer, FIRST_SIGHT_TOKENS)?;
+    let tokens_file = dir.join("first-sight-tokens.txt");
+    std::fs::write(&tokens_file, distinct.join("\n") + "\n")?;
+    let unknown_kid = TestKey::rsa("never-published").mint(&serde_json::json!({
+        "iss": issuer.url(), "aud": AUDIENCE, "sub": "flood", "exp": portcullis_testkit::unix_now() + 3600,
+    }));
+    let flood_lua = flood_script(&unknown_kid);
+    let cycle = dir.join("cycle-tokens.lua");
+    let flood = dir.join("flood.lua");
+    std::fs::write(&cycle, CYCLE_TOKENS_LUA)?;
+    std::fs::write(&flood, flood_lua)?;
 
-    let lambda = lambda_figures(workspace, &issuer, &token).await?;
+    let server = workspace.target.join("release/portcullis-server");
+    let mut child = Command::new(&server)
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", server.display()))?;
+    let base = announced_url(&mut child).await?;
+    let pid = child.id().context("the server's pid")?;
+    let profile = format!("{base}/user/profile");
+    let seeded = reqwest::Client::new()
+        .post(&profile)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(r#"{"name":"Bench","team":"platform","tags":["a","b","c"]}"#)
+        .send()
+        .await?;
+    if !seeded.status().is_success() {
+        bail!("seeding a profile answered {}", seeded.status());
+    }
+
+    let seconds = args.seconds;
+    let bearer = format!("Authorization: Bearer {token}");
+    let half = CONNECTIONS / 2;
+    let healthz = wrk_expecting_success(
+        "GET /healthz",
+        Wrk::new(&format!("{base}/healthz"), 2, CONNECTIONS, seconds),
+    )
+    .await?;
+    let repeated = wrk_expecting_success(
+        "GET /user/profile, one repeated token",
+        Wrk::new(&profile, 2, CONNECTIONS, seconds).header(&bearer),
+    )
+    .await?;
+    let tokens_arg = tokens_file.display().to_string();
+    let first_sight = wrk_expecting_success(
+        "GET /user/profile, every token new",
+        Wrk::new(&profile, 2, CONNECTIONS, seconds).script(&cycle, &[&tokens_arg, "2"]),
+    )
+    .await?;
+    let alone = wrk_expecting_success(
+        "GET /user/profile, valid alone",
+        Wrk::new(&profile, 1, half, seconds).header(&bearer),
+    )
+    .await?;
+    println!(
+        "==> GET /user/profile, valid ({half} connections) beside a flood of unknown-kid and malformed tokens ({half})"
+    );
+    let (flooded, flood_load) = tokio::join!(
+        Wrk::new(&profile, 1, half, seconds).header(&bearer).run(),
+        Wrk::new(&profile, 1, half, seconds)
+            .script(&flood, &[])
+            .run(),
+    );
+    let (flooded, flood_load) = (flooded?, flood_load?);
+    if flooded.refused > 0 {
+        bail!(
+            "{} valid requests were refused beside the flood",
+            flooded.refused
+        );
+    }
+    let peak_rss_kib = proc_status_kib(pid, "VmHWM")?.unwrap_or(0);
+    let refetches = issuer.jwks_fetches();
+    let _ = child.kill().await;
+
+    println!("==> raw RS256 signature checks, one thread per core, {RAW_SECONDS} s");
+    let (raw, cores) = raw_rsa_per_second(&key, &token)?;
 
     println!();
-    println!("| GET /user/profile | req/s | p50 | p99 | server peak RSS |");
+    println!(
+        "| scenario (release portcullis-server, {seconds} s each) | connections | req/s | p50 | p99 |"
+    );
     println!("| --- | --- | --- | --- | --- |");
-    for (name, r) in [("auth off", off), ("auth on", on)] {
+    for (name, connections, load) in [
+        ("GET /healthz", CONNECTIONS, &healthz),
+        ("GET /user/profile, repeated token", CONNECTIONS, &repeated),
+        (
+            "GET /user/profile, first-sight tokens",
+            CONNECTIONS,
+            &first_sight,
+        ),
+        ("GET /user/profile, valid alone", half, &alone),
+        ("GET /user/profile, valid beside the flood", half, &flooded),
+        (
+            "the flood (unknown kid, malformed; all 401)",
+            half,
+            &flood_load,
+        ),
+    ] {
         println!(
-            "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.1} MiB |",
-            r.requests_per_second,
-            r.p50_ms,
-            r.p99_ms,
-            r.peak_rss_kib as f64 / 1024.0
+            "| {name} | {connections} | {:.0} | {:.2} ms | {:.2} ms |",
+            load.requests_per_second, load.p50_ms, load.p99_ms
         );
     }
-    let ratio = on.requests_per_second / off.requests_per_second;
     println!(
-        "\nthroughput with auth / without: {ratio:.3} (auth costs {:.1}% of throughput; target ≤ 15%)",
-        (1.0 - ratio) * 100.0
+        "\nserver peak RSS {:.1} MiB; key set fetches during the run {refetches}; raw RS256 checks {raw:.0}/s on {cores} cores",
+        peak_rss_kib as f64 / 1024.0
     );
-    lambda.print();
+    let ratio = |a: &Load, b: f64| a.requests_per_second / b;
+    println!("\n| ratio | measured | target |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| GET /user/profile (repeated token) / GET /healthz | {:.3} | ≥ 0.6 |",
+        ratio(&repeated, healthz.requests_per_second)
+    );
+    println!(
+        "| first-sight tokens / raw RS256 checks × cores | {:.3} | ≥ 0.7 |",
+        ratio(&first_sight, raw)
+    );
+    println!(
+        "| valid beside the flood / valid alone | {:.3} | ≥ 0.8 |",
+        ratio(&flooded, alone.requests_per_second)
+    );
+    if !args.no_lambda {
+        let lambda = lambda_figures(workspace, &issuer, &token).await?;
+        lambda.print();
+    }
     Ok(())
+}
+
+/// A flood of refusals: an RS256 token under a kid the issuer never published, and malformed
+/// tokens, in turn.
+fn flood_script(unknown_kid: &str) -> String {
+    let bad = [
+        unknown_kid,
+        "not-a-token",
+        "a.b.c",
+        "eyJhbGciOiJSUzI1NiJ9.e30.",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ];
+    let list = bad
+        .iter()
+        .map(|t| format!("{t:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"
+local bad, n = {{ {list} }}, 0
+function request()
+  n = n % #bad + 1
+  return wrk.format("GET", nil, {{ ["Authorization"] = "Bearer " .. bad[n] }})
+end
+"#
+    )
+}
+
+/// `count` distinct valid tokens of `issuer` (subjects `first-sight-N`), minted on every core.
+fn mint_distinct(issuer: &Issuer, count: usize) -> Result<Vec<String>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let per = count.div_ceil(cores);
+    std::thread::scope(|scope| {
+        let shares: Vec<_> = (0..cores)
+            .map(|core| {
+                scope.spawn(move || {
+                    (core * per..((core + 1) * per).min(count))
+                        .map(|n| {
+                            issuer.mint(
+                                &format!("first-sight-{n}"),
+                                "profile/read",
+                                &serde_json::json!({}),
+                            )
+                        })
+                        .collect::<Option<Vec<String>>>()
+                })
+            })
+            .collect();
+        let mut tokens = Vec::with_capacity(count);
+        for share in shares {
+            let share = share
+                .join()
+                .map_err(|_| anyhow::anyhow!("a minting thread panicked"))?
+                .context("the bench issuer mints")?;
+            tokens.extend(share);
+        }
+        Ok(tokens)
+    })
+}
+
+const RAW_SECONDS: u64 = 3;
+
+/// RS256 signature checks per second on every core at once (aws-lc-rs, the key parsed once): the
+/// ceiling no first-sight verification can pass. Returns the rate and the core count.
+fn raw_rsa_per_second(key: &TestKey, token: &str) -> Result<(f64, usize)> {
+    use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use base64::Engine;
+    let (input, signature) = token.rsplit_once('.').context("a three-part token")?;
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature)?;
+    let parsed = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key_bytes())
+        .map_err(|_| anyhow::anyhow!("the bench key's public half does not parse"))?;
+    parsed
+        .verify_sig(input.as_bytes(), &signature)
+        .map_err(|_| anyhow::anyhow!("the bench token's signature does not verify"))?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let until = Instant::now() + Duration::from_secs(RAW_SECONDS);
+    let checks: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = 0u64;
+                    while Instant::now() < until {
+                        for _ in 0..64 {
+                            let _ = std::hint::black_box(
+                                parsed.verify_sig(input.as_bytes(), &signature),
+                            );
+                        }
+                        done += 64;
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    Ok((checks as f64 / RAW_SECONDS as f64, cores))
+}
+
+/// One wrk client: `-t threads -c connections -d seconds`, a header or a Lua script.
+struct Wrk {
+    args: Vec<String>,
+    script_args: Vec<String>,
+}
+
+impl Wrk {
+    fn new(url: &str, threads: u32, connections: u32, seconds: u32) -> Wrk {
+        Wrk {
+            args: vec![
+                format!("-t{threads}"),
+                format!("-c{connections}"),
+                format!("-d{seconds}s"),
+                "--latency".into(),
+                url.into(),
+            ],
+            script_args: Vec::new(),
+        }
+    }
+
+    fn header(mut self, header: &str) -> Wrk {
+        self.args.extend(["-H".into(), header.into()]);
+        self
+    }
+
+    fn script(mut self, script: &Path, args: &[&str]) -> Wrk {
+        self.args
+            .extend(["-s".into(), script.display().to_string()]);
+        if !args.is_empty() {
+            self.script_args.push("--".into());
+            self.script_args.extend(args.iter().map(|a| a.to_string()));
+        }
+        self
+    }
+
+    async fn run(self) -> Result<Load> {
+        let output = Command::new("wrk")
+            .args(&self.args)
+            .args(&self.script_args)
+            .output()
+            .await
+            .context("running wrk")?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "wrk {} failed ({}): {}{}",
+                self.args.join(" "),
+                output.status,
+                text,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        parse_wrk(&text).with_context(|| format!("reading wrk's report:\n{text}"))
+    }
+}
+
+async fn wrk_expecting_success(name: &str, wrk: Wrk) -> Result<Load> {
+    println!("==> {name}");
+    let load = wrk.run().await?;
+    if load.refused > 0 {
+        bail!("{name}: {} answers were not 2xx", load.refused);
+    }
+    Ok(load)
+}
+
+/// Requests/s, p50, p99 and the non-2xx/3xx count of a `wrk --latency` report.
+fn parse_wrk(text: &str) -> Result<Load> {
+    let field = |prefix: &str| {
+        text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(prefix)
+                .map(str::trim)
+                .map(str::to_owned)
+        })
+    };
+    let requests_per_second = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .context("no Requests/sec")?;
+    let refused = match field("Non-2xx or 3xx responses:") {
+        Some(n) => n.parse().context("a count of non-2xx answers")?,
+        None => 0,
+    };
+    Ok(Load {
+        requests_per_second,
+        p50_ms: field("50%").map(|v| millis(&v)).context("no p50")?,
+        p99_ms: field("99%").map(|v| millis(&v)).context("no p99")?,
+        refused,
+    })
 }
 
 /// One Lambda package: its zip and its cold starts (process start → first answered invocation
@@ -312,75 +637,6 @@ async fn lambda_figures(
 fn zipped_size(binary: &Path) -> Result<u64> {
     let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     Ok(portcullis_deploy::package::reproducible_zip(&[("bootstrap", &bytes, 0o755)])?.len() as u64)
-}
-
-async fn load_run(server: &Path, config: &Path, auth: &str, token: &str) -> Result<Load> {
-    let mut child = Command::new(server)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--auth",
-            auth,
-            "--claims-of",
-            token,
-            "--config",
-        ])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", server.display()))?;
-    let base = announced_url(&mut child).await?;
-    let url = format!("{base}/user/profile");
-    let client = reqwest::Client::new();
-    let seeded = client
-        .post(&url)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(r#"{"name":"Bench","team":"platform","tags":["a","b","c"]}"#)
-        .send()
-        .await?;
-    if !seeded.status().is_success() {
-        bail!("seeding a profile answered {}", seeded.status());
-    }
-    let output = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{CONNECTIONS}"),
-            &format!("-d{DURATION_SECONDS}s"),
-            "--latency",
-            "-H",
-        ])
-        .arg(format!("Authorization: Bearer {token}"))
-        .arg(&url)
-        .output()
-        .await
-        .context("running wrk")?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    if text.contains("Non-2xx") {
-        bail!("wrk saw non-2xx answers:\n{text}");
-    }
-    let pid = child.id().context("server pid")?;
-    let peak_rss_kib = proc_status_kib(pid, "VmHWM")?.unwrap_or(0);
-    let _ = child.kill().await;
-    let field = |prefix: &str| {
-        text.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix(prefix)
-                .map(str::trim)
-                .map(str::to_owned)
-        })
-    };
-    let requests_per_second = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .context("wrk printed no Requests/sec")?;
-    Ok(Load {
-        requests_per_second,
-        p50_ms: field("50%").map(|v| millis(&v)).context("no p50")?,
-        p99_ms: field("99%").map(|v| millis(&v)).context("no p99")?,
-        peak_rss_kib,
-    })
 }
 
 /// wrk's `1.23ms`, `456.00us`, `1.02s` in milliseconds.

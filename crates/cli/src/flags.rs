@@ -427,7 +427,14 @@ pub(crate) struct PrintArgs {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct BenchArgs {}
+pub(crate) struct BenchArgs {
+    /// How long each load scenario runs, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub(crate) seconds: u32,
+    /// Measure only the load: skip the Lambda builds and cold starts.
+    #[arg(long)]
+    pub(crate) no_lambda: bool,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct SoakArgs {

@@ -193,8 +193,8 @@ fn a_usage_error_is_one_line_naming_the_flag_and_what_was_expected_with_exit_2()
             "error: invalid value 'ftp://api.example.com' for '--url <URL>': expected an http:// or https:// URL",
         ),
         (
-            &["bench", "--seconds", "3"],
-            "error: unexpected argument '--seconds' found",
+            &["bench", "--seconds", "0"],
+            "error: invalid value '0' for '--seconds <SECONDS>': 0 is not in 1..=600",
         ),
         (
             &["launch"],

@@ -120,7 +120,7 @@ fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url,
     let mut path = request.uri.path().to_owned();
     let raw_query = request.uri.query().map(str::to_owned);
     let mut query: Option<Vec<(String, String)>> = None;
-    let claims = request.caller.map(|c| c.claims.to_gateway_claims());
+    let claims = request.caller.map(|c| c.claims.gateway_claims());
     for mapping in request.route.parameters() {
         let value = mapping.value.as_ref().and_then(|value| match value {
             MappingValue::Static(text) => Some(text.clone()),

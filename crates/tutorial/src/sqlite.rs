@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -62,7 +63,7 @@ struct Readers {
 }
 
 impl Readers {
-    /// An idle connection, or a new one.
+    /// An idle connection, or a new one (without a busy handler: see [`SqliteStore::read`]).
     fn take(&self) -> Result<Connection, rusqlite::Error> {
         if let Some(connection) = lock(&self.idle).pop() {
             return Ok(connection);
@@ -71,7 +72,7 @@ impl Readers {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.busy_timeout(Duration::ZERO)?;
         Ok(connection)
     }
 
@@ -85,7 +86,15 @@ impl Readers {
 }
 
 /// How long a statement waits for SQLite's locks (another process's write, a WAL checkpoint).
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite's "the file is locked": worth waiting for.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -167,17 +176,37 @@ impl SqliteStore {
         off_runtime(move || work(&mut lock(&writer)))
     }
 
-    /// Runs `work` on a read connection of its own off the async runtime.
+    /// Runs `work` on a read connection of its own. In WAL mode a read does not wait for the
+    /// writer, so it runs right on the async thread, with SQLite's busy handler off: a lookup by
+    /// key takes microseconds, less than a hop to a blocking thread and back. Only when SQLite
+    /// answers busy (a connection recovering the WAL after a crash, or the last connection of
+    /// another process checkpointing as it closes the file) does the read move to a blocking thread and wait there, up to [`BUSY_TIMEOUT`].
     fn read<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl Fn(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> StoreFuture<'static, T> {
         let readers = self.readers.clone();
-        off_runtime(move || {
-            let connection = readers.take().map_err(backend)?;
-            let result = work(&connection);
-            readers.give(connection);
-            result
+        Box::pin(async move {
+            let attempt = readers.take().and_then(|connection| {
+                let result = work(&connection);
+                readers.give(connection);
+                result
+            });
+            match attempt {
+                Err(error) if is_busy(&error) => {
+                    off_runtime(move || {
+                        let connection = readers.take().map_err(backend)?;
+                        connection.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+                        let result = work(&connection).map_err(backend);
+                        if connection.busy_timeout(Duration::ZERO).is_ok() {
+                            readers.give(connection);
+                        }
+                        result
+                    })
+                    .await
+                }
+                other => other.map_err(backend),
+            }
         })
     }
 }
@@ -261,18 +290,16 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl ProfileStore for SqliteStore {
     fn get<'a>(&'a self, key: &'a ProfileKey) -> StoreFuture<'a, Option<StoredProfile>> {
         let key = key.clone();
-        self.read(move |c| {
-            let row: Option<(String, i64)> = c
-                .prepare_cached(SELECT_PROFILE)
-                .and_then(|mut select| {
-                    select
-                        .query_row(params![key.issuer, key.subject], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })
-                        .optional()
+        let row = self.read(move |c| {
+            c.prepare_cached(SELECT_PROFILE)?
+                .query_row(params![key.issuer, key.subject], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })
-                .map_err(backend)?;
-            row.map(|(body, version)| decode(&body, version as u64))
+                .optional()
+        });
+        Box::pin(async move {
+            row.await?
+                .map(|(body, version)| decode(&body, version as u64))
                 .transpose()
         })
     }

@@ -158,7 +158,10 @@ async fn sqlite_reads_go_beside_a_held_write_lock() {
             .expect("task")
             .expect("get")
             .expect("the committed profile");
-        assert_eq!((profile.version, profile.body), (1, object(json!({"a": 1}))));
+        assert_eq!(
+            (profile.version, profile.body),
+            (1, object(json!({"a": 1})))
+        );
     }
     let idle = store.idle_readers();
     assert!(
@@ -175,7 +178,10 @@ async fn sqlite_reads_go_beside_a_held_write_lock() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(!write.is_finished(), "a write waits for SQLite's write lock");
+    assert!(
+        !write.is_finished(),
+        "a write waits for SQLite's write lock"
+    );
     other.execute_batch("ROLLBACK").expect("release the lock");
     let written = write.await.expect("task").expect("the write goes ahead");
     assert_eq!(written.version, 2);

@@ -3,7 +3,6 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use aws_lc_rs::digest;
 use lru::LruCache;
 use serde_json::{Map, Value};
 
@@ -72,39 +71,76 @@ struct Inner {
 }
 
 /// Remembered tokens, bounded by count and by bytes.
+///
+/// Each is found by its [`slot`] and kept with its whole text: a hit is a token equal byte for
+/// byte to one that passed every check. (Finding it by the tail alone, not by a digest of the
+/// whole token, spares a hash of up to 10 KiB on every request; the comparison keeps it exact.)
 #[derive(Debug)]
 struct TokenCache {
-    entries: LruCache<[u8; 32], (Remembered, usize)>,
+    entries: LruCache<[u8; SLOT], Entry>,
     bytes: usize,
     max_bytes: usize,
 }
 
+#[derive(Debug)]
+struct Entry {
+    token: Box<str>,
+    remembered: Remembered,
+    cost: usize,
+}
+
+/// Bytes of a token's text that place it in the cache.
+const SLOT: usize = 32;
+
+/// Where a token sits in the cache: the last 32 bytes of its text, the tail of its signature
+/// (zero-filled for a shorter text). Two tokens an issuer signed do not share it in practice; if
+/// they did, the later replaces the earlier. A token that copies a remembered one's signature
+/// under other claims shares its slot but not its text: a miss, judged in full.
+fn slot(token: &str) -> [u8; SLOT] {
+    let tail = &token.as_bytes()[token.len().saturating_sub(SLOT)..];
+    let mut slot = [0u8; SLOT];
+    slot[SLOT - tail.len()..].copy_from_slice(tail);
+    slot
+}
+
 impl TokenCache {
-    fn put(&mut self, digest: [u8; 32], remembered: Remembered) {
-        let cost = remembered.cost();
+    fn put(&mut self, token: &str, remembered: Remembered) {
+        let cost = remembered.cost() + allocation(token.len());
         if cost > self.max_bytes {
             return;
         }
-        if let Some((_, (_, old))) = self.entries.push(digest, (remembered, cost)) {
-            // The same digest replaced, or the least recent one evicted by the count bound.
-            self.bytes -= old;
+        let entry = Entry {
+            token: token.into(),
+            remembered,
+            cost,
+        };
+        if let Some((_, old)) = self.entries.push(slot(token), entry) {
+            // The same slot replaced, or the least recent one evicted by the count bound.
+            self.bytes -= old.cost;
         }
         self.bytes += cost;
         while self.bytes > self.max_bytes {
             match self.entries.pop_lru() {
-                Some((_, (_, evicted))) => self.bytes -= evicted,
+                Some((_, evicted)) => self.bytes -= evicted.cost,
                 None => break,
             }
         }
     }
 
-    fn get(&mut self, digest: &[u8; 32]) -> Option<Remembered> {
-        self.entries.get(digest).map(|(r, _)| r.clone())
+    /// The remembered token equal to `token`, if any.
+    fn get(&mut self, token: &str) -> Option<Remembered> {
+        self.entries
+            .get(&slot(token))
+            .filter(|entry| *entry.token == *token)
+            .map(|entry| entry.remembered.clone())
     }
 
-    fn pop(&mut self, digest: &[u8; 32]) {
-        if let Some((_, cost)) = self.entries.pop(digest) {
-            self.bytes -= cost;
+    fn pop(&mut self, token: &str) {
+        let slot = slot(token);
+        if self.entries.peek(&slot).is_some_and(|e| *e.token == *token)
+            && let Some(entry) = self.entries.pop(&slot)
+        {
+            self.bytes -= entry.cost;
         }
     }
 }
@@ -249,8 +285,7 @@ impl Verifier {
     pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
         let token = identity_source(authorization)?;
         let now = self.inner.clock.unix().as_secs_f64();
-        let digest = self.inner.tokens.as_ref().map(|_| token_digest(token));
-        if let Some(remembered) = digest.as_ref().and_then(|d| self.recall(d)) {
+        if let Some(remembered) = self.recall(token) {
             check_times(remembered.claims.as_map(), now, self.leeway())?;
             return Ok(remembered.claims);
         }
@@ -258,7 +293,7 @@ impl Verifier {
             tracing::debug!(reason = %refusal, "token refused");
         })?;
         let claims = match self.check(&decoded).await {
-            Ok(()) => self.admit(decoded, digest),
+            Ok(()) => self.admit(decoded, token),
             Err(refusal) => {
                 // The kid and iss help an operator; both are the sender's words, so kept short.
                 let iss = decoded
@@ -300,26 +335,26 @@ impl Verifier {
     }
 
     /// Turns a checked token into claims, remembering it for next time.
-    fn admit(&self, decoded: Decoded<'_>, digest: Option<[u8; 32]>) -> Claims {
+    fn admit(&self, decoded: Decoded<'_>, token: &str) -> Claims {
         let claims = Claims::from_map(decoded.payload);
-        if let (Some(cache), Some(digest)) = (&self.inner.tokens, digest) {
+        if let Some(cache) = &self.inner.tokens {
             let entry = Remembered {
                 claims: claims.clone(),
                 kid: decoded.kid.into(),
             };
-            lock(cache).put(digest, entry);
+            lock(cache).put(token, entry);
         }
         claims
     }
 
-    /// A remembered token, unless its key has since left the issuer's key set.
-    fn recall(&self, digest: &[u8; 32]) -> Option<Remembered> {
+    /// A remembered token equal to `token`, unless its key has since left the issuer's key set.
+    fn recall(&self, token: &str) -> Option<Remembered> {
         let cache = self.inner.tokens.as_ref()?;
-        let remembered = lock(cache).get(digest)?;
+        let remembered = lock(cache).get(token)?;
         if self.inner.keys.still_published(&remembered.kid) {
             Some(remembered)
         } else {
-            lock(cache).pop(digest);
+            lock(cache).pop(token);
             None
         }
     }
@@ -400,13 +435,6 @@ fn check_times(payload: &Map<String, Value>, now: f64, leeway: f64) -> Result<()
         return Err(AuthError::IssuedInFuture);
     }
     Ok(())
-}
-
-fn token_digest(token: &str) -> [u8; 32] {
-    let hash = digest::digest(&digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(hash.as_ref());
-    out
 }
 
 /// At most 64 characters of a sender-chosen string, for logs.

@@ -366,3 +366,48 @@ fn www_authenticate_keeps_only_safe_characters_of_scope_names() {
         r#"Bearer scope="ab cd ef" error="insufficient_scope" error_description="the token does not have the required scopes""#
     );
 }
+
+/// The verified-token cache finds a token by the tail of its text, its signature's: a token that
+/// carries a remembered token's signature under other claims (or another header) lands on the
+/// same slot, and must still be judged in full and refused, and leave the genuine one remembered.
+#[tokio::test]
+async fn a_remembered_tokens_signature_under_other_claims_is_no_cache_hit() {
+    let fx = Fixture::start().await;
+    let verifier = fx.verifier(fx.config());
+    let genuine = fx
+        .rsa
+        .mint(&fx.claims_with(json!({"sub": "alice", "scope": "profile/read"})));
+    let verified = verifier.verify(&genuine).await.expect("the genuine token");
+    assert_eq!(verified.sub(), Some("alice"));
+    assert_eq!(verifier.token_cache_usage().0, 1, "remembered");
+
+    let (header, rest) = genuine.split_once('.').expect("a header");
+    let signature = rest.rsplit_once('.').expect("a signature").1;
+    let other_claims = b64(fx
+        .claims_with(json!({"sub": "admin", "scope": "profile/write"}))
+        .to_string()
+        .as_bytes());
+    let other_header = b64(
+        json!({"alg": "RS256", "kid": fx.rsa.kid(), "typ": "at+jwt"})
+            .to_string()
+            .as_bytes(),
+    );
+    for forged in [
+        format!("{header}.{other_claims}.{signature}"),
+        format!("{other_header}.{}", rest),
+    ] {
+        assert_ne!(forged, genuine);
+        assert_eq!(&forged[forged.len() - 32..], &genuine[genuine.len() - 32..]);
+        let refusal = verifier
+            .verify(&forged)
+            .await
+            .expect_err("a copied signature under other bytes");
+        assert_eq!(refusal, portcullis_claims::AuthError::InvalidSignature);
+    }
+    assert_eq!(verifier.token_cache_usage().0, 1, "nothing else remembered");
+    let again = verifier
+        .verify(&genuine)
+        .await
+        .expect("still the genuine token");
+    assert_eq!(again.sub(), Some("alice"));
+}

@@ -18,6 +18,9 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub struct VerifyingKey {
     kid: String,
     keys: Vec<(Algorithm, ParsedPublicKey)>,
+    /// The public key's encoded bytes, to tell whether a later key set still publishes this very
+    /// key under its kid.
+    material: Box<[u8]>,
 }
 
 impl VerifyingKey {
@@ -29,6 +32,13 @@ impl VerifyingKey {
     /// The algorithms this key may verify.
     pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
         self.keys.iter().map(|(alg, _)| *alg)
+    }
+
+    /// Whether `other` is this key: the same kid, the same public key, the same algorithms.
+    pub(crate) fn is(&self, other: &VerifyingKey) -> bool {
+        self.kid == other.kid
+            && self.material == other.material
+            && self.algorithms().eq(other.algorithms())
     }
 
     /// The parsed key for `alg`, if this key may sign with it.
@@ -162,6 +172,7 @@ impl Jwk {
         Some(VerifyingKey {
             kid: self.kid.clone()?,
             keys,
+            material: material.bytes().into(),
         })
     }
 

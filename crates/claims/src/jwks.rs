@@ -252,11 +252,15 @@ impl JwksCache {
         }
     }
 
-    /// Whether `kid` names a usable key in the current set, still within the staleness bound
-    /// (no fetch).
-    pub(crate) fn still_published(&self, kid: &str) -> bool {
+    /// Whether the current set, still within the staleness bound, publishes `key` itself under
+    /// its kid: not another key material under the same kid (no fetch).
+    pub(crate) fn still_published(&self, key: &Arc<VerifyingKey>) -> bool {
         let state = read(&self.state);
-        !self.too_stale(&state) && matches!(state.keys.get(kid), Some(Slot::Key(_)))
+        !self.too_stale(&state)
+            && matches!(
+                state.keys.get(key.kid()),
+                Some(Slot::Key(current)) if Arc::ptr_eq(current, key) || current.is(key)
+            )
     }
 
     /// Keys last fetched (or seeded) longer ago than the staleness bound.

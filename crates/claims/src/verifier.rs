@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::claims::Claims;
 use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES};
 use crate::error::AuthError;
+use crate::jwk::VerifyingKey;
 use crate::jwks::{CachePolicy, FetchError, JwksCache, Lookup};
 use crate::token::{Decoded, decode, identity_source};
 
@@ -149,16 +150,17 @@ impl TokenCache {
 #[derive(Debug, Clone)]
 struct Remembered {
     claims: Claims,
-    kid: Arc<str>,
+    /// The key its signature was checked with (shared with the key set that published it).
+    key: Arc<VerifyingKey>,
 }
 
 impl Remembered {
     /// The entry's estimated heap size: its claims, their gateway rendering (made on a request's
-    /// first use and kept with the claims), its kid and the cache's own bookkeeping.
+    /// first use and kept with the claims) and the cache's own bookkeeping. (The key is the key
+    /// set's, shared.)
     fn cost(&self) -> usize {
         const ENTRY: usize = 128;
         ENTRY
-            + self.kid.len()
             + self
                 .claims
                 .as_map()
@@ -185,21 +187,37 @@ fn allocation(len: usize) -> usize {
     len.max(16) + 16
 }
 
-/// An upper estimate of a value's gateway rendering's length (its JSON text, or the bracketed
-/// list), without rendering it.
+/// An upper estimate of a value's gateway rendering's length, without rendering it: strings as
+/// they are, lists bracketed, objects as JSON text (where a string's quote, backslash or control
+/// character takes up to six bytes).
 fn rendered_len(value: &Value) -> usize {
-    match value {
-        Value::String(text) => text.len() + 2,
-        Value::Array(items) => items.iter().map(|v| rendered_len(v) + 1).sum::<usize>() + 2,
-        Value::Object(map) => {
-            map.iter()
-                .map(|(k, v)| k.len() + 4 + rendered_len(v))
-                .sum::<usize>()
-                + 2
-        }
-        Value::Number(_) => 24,
-        Value::Bool(_) | Value::Null => 5,
+    fn quoted(text: &str) -> usize {
+        let escapes: usize = text
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' => 1,
+                0..=0x1f => 5,
+                _ => 0,
+            })
+            .sum();
+        text.len() + 2 + escapes
     }
+    fn len(value: &Value, in_json: bool) -> usize {
+        match value {
+            Value::String(text) if in_json => quoted(text),
+            Value::String(text) => text.len(),
+            Value::Array(items) => items.iter().map(|v| len(v, in_json) + 1).sum::<usize>() + 2,
+            Value::Object(map) => {
+                map.iter()
+                    .map(|(k, v)| quoted(k) + 1 + len(v, true) + 1)
+                    .sum::<usize>()
+                    + 2
+            }
+            Value::Number(_) => 24,
+            Value::Bool(_) | Value::Null => 5,
+        }
+    }
+    len(value, false)
 }
 
 /// A JSON value's estimated heap size.
@@ -293,7 +311,7 @@ impl Verifier {
             tracing::debug!(reason = %refusal, "token refused");
         })?;
         let claims = match self.check(&decoded).await {
-            Ok(()) => self.admit(decoded, token),
+            Ok(key) => self.admit(decoded, key, token),
             Err(refusal) => {
                 // The kid and iss help an operator; both are the sender's words, so kept short.
                 let iss = decoded
@@ -310,7 +328,7 @@ impl Verifier {
     }
 
     /// Key, signature, issuer, audience and token use: everything but time claims and scopes.
-    async fn check(&self, decoded: &Decoded<'_>) -> Result<(), AuthError> {
+    async fn check(&self, decoded: &Decoded<'_>) -> Result<Arc<VerifyingKey>, AuthError> {
         let config = &self.inner.config;
         let key = match self.inner.keys.lookup(&decoded.kid).await {
             Lookup::Found(key) => key,
@@ -331,16 +349,16 @@ impl Verifier {
         {
             return Err(AuthError::WrongTokenUse);
         }
-        Ok(())
+        Ok(key)
     }
 
-    /// Turns a checked token into claims, remembering it for next time.
-    fn admit(&self, decoded: Decoded<'_>, token: &str) -> Claims {
+    /// Turns a token checked with `key` into claims, remembering it for next time.
+    fn admit(&self, decoded: Decoded<'_>, key: Arc<VerifyingKey>, token: &str) -> Claims {
         let claims = Claims::from_map(decoded.payload);
         if let Some(cache) = &self.inner.tokens {
             let entry = Remembered {
                 claims: claims.clone(),
-                kid: decoded.kid.into(),
+                key,
             };
             lock(cache).put(token, entry);
         }
@@ -351,7 +369,7 @@ impl Verifier {
     fn recall(&self, token: &str) -> Option<Remembered> {
         let cache = self.inner.tokens.as_ref()?;
         let remembered = lock(cache).get(token)?;
-        if self.inner.keys.still_published(&remembered.kid) {
+        if self.inner.keys.still_published(&remembered.key) {
             Some(remembered)
         } else {
             lock(cache).pop(token);
@@ -451,6 +469,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::gateway_value;
+    use serde_json::json;
+
+    /// The token cache's byte budget holds only if no rendering is longer than its estimate.
+    #[test]
+    fn the_rendering_estimate_is_never_short() {
+        let values = [
+            json!("plain"),
+            json!("\u{1}\"\\ raw at the top level"),
+            json!(["a", "b c", 1, null, true]),
+            json!({"a": "\u{1}\u{1f}\"\\", "b\n": ["\t", {"c": "\u{0}"}]}),
+            json!([{"nested": "\"quoted\""}]),
+            json!(u64::MAX),
+            json!(-1.5e300),
+            json!(i64::MIN),
+            json!(false),
+        ];
+        for value in values {
+            let rendered = gateway_value(&value).expect("not null");
+            assert!(
+                rendered_len(&value) >= rendered.len(),
+                "{value}: estimated {} for {} bytes ({rendered})",
+                rendered_len(&value),
+                rendered.len()
+            );
+        }
+    }
 
     #[test]
     fn verifier_is_shareable_across_threads_and_tasks() {

@@ -177,6 +177,25 @@ async fn remembered_token_is_refused_once_its_key_leaves_the_jwks() {
     );
 }
 
+/// An issuer that publishes other key material under a remembered token's kid (a compromised key
+/// replaced in place): the token is judged again against the key now published, and refused, as
+/// API Gateway, which keeps no verdicts, refuses it.
+#[tokio::test]
+async fn remembered_token_is_refused_once_its_kid_names_other_key_material() {
+    let fx = Fixture::start().await;
+    let verifier = fx.verifier(fx.config());
+    let token = fx.rsa.mint(&fx.claims());
+    assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(verifier.token_cache_usage().0, 1, "remembered");
+    fx.issuer
+        .set_jwks(jwks([TestKey::rsa_other(fx.rsa.kid()).jwk()]));
+    verifier.hydrate().await.expect("refresh");
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err(),
+        AuthError::InvalidSignature
+    );
+}
+
 #[tokio::test]
 async fn jwks_uri_override_skips_discovery() {
     let fx = Fixture::start().await;

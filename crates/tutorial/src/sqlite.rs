@@ -60,14 +60,16 @@ const UPSERT_PROFILE: &str = "INSERT INTO profiles (issuer, sub, body, version, 
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Turns for reads on blocking threads.
+    blocking: Arc<tokio::sync::Semaphore>,
 }
 
+/// Reads on blocking threads at once (each may hold a connection waiting on a lock).
+pub const BLOCKING_READS: usize = 32;
+
 impl Readers {
-    /// An idle connection, or a new one (without a busy handler: see [`SqliteStore::read`]).
-    fn take(&self) -> Result<Connection, rusqlite::Error> {
-        if let Some(connection) = lock(&self.idle).pop() {
-            return Ok(connection);
-        }
+    /// A new read-only connection, without a busy handler (see [`SqliteStore::read`]).
+    fn open(&self) -> Result<Connection, rusqlite::Error> {
         let connection = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -152,6 +154,7 @@ impl SqliteStore {
             readers: Arc::new(Readers {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                blocking: Arc::new(tokio::sync::Semaphore::new(BLOCKING_READS)),
             }),
             path: path.to_owned(),
         })
@@ -177,36 +180,49 @@ impl SqliteStore {
     }
 
     /// Runs `work` on a read connection of its own. In WAL mode a read does not wait for the
-    /// writer, so it runs right on the async thread, with SQLite's busy handler off: a lookup by
-    /// key takes microseconds, less than a hop to a blocking thread and back. Only when SQLite
-    /// answers busy (a connection recovering the WAL after a crash, or the last connection of
-    /// another process checkpointing as it closes the file) does the read move to a blocking thread and wait there, up to [`BUSY_TIMEOUT`].
+    /// writer, so on an idle pooled connection it runs right on the async thread, with SQLite's
+    /// busy handler off: a lookup by key takes microseconds, less than a hop to a blocking thread
+    /// and back. A read that needs a new connection (opening a file is not done on the async
+    /// threads), or that SQLite answers busy (a connection recovering the WAL after a crash, the
+    /// last connection of another process checkpointing as it closes the file), runs on a
+    /// blocking thread instead and waits there, up to [`BUSY_TIMEOUT`]; at most
+    /// [`BLOCKING_READS`] at once, the others queue for a turn.
     fn read<T: Send + 'static>(
         &self,
         work: impl Fn(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> StoreFuture<'static, T> {
         let readers = self.readers.clone();
         Box::pin(async move {
-            let attempt = readers.take().and_then(|connection| {
-                let result = work(&connection);
-                readers.give(connection);
-                result
-            });
-            match attempt {
-                Err(error) if is_busy(&error) => {
-                    off_runtime(move || {
-                        let connection = readers.take().map_err(backend)?;
-                        connection.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
-                        let result = work(&connection).map_err(backend);
-                        if connection.busy_timeout(Duration::ZERO).is_ok() {
-                            readers.give(connection);
-                        }
-                        result
-                    })
-                    .await
+            let idle = lock(&readers.idle).pop();
+            let held = match idle {
+                Some(connection) => match work(&connection) {
+                    Err(error) if is_busy(&error) => Some(connection),
+                    done => {
+                        readers.give(connection);
+                        return done.map_err(backend);
+                    }
+                },
+                None => None,
+            };
+            let _turn = readers
+                .blocking
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::Backend("the store is closing".into()))?;
+            off_runtime(move || {
+                let connection = match held {
+                    Some(connection) => connection,
+                    None => readers.open().map_err(backend)?,
+                };
+                connection.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+                let result = work(&connection).map_err(backend);
+                if connection.busy_timeout(Duration::ZERO).is_ok() {
+                    readers.give(connection);
                 }
-                other => other.map_err(backend),
-            }
+                result
+            })
+            .await
         })
     }
 }

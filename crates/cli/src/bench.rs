@@ -31,7 +31,7 @@ use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 
 use crate::flags::{BenchArgs, Provider};
-use crate::workspace::{Workspace, announced_url, cargo, proc_status_kib, step};
+use crate::workspace::{Workspace, cargo, proc_status_kib, step};
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::Command;
 
@@ -125,18 +125,6 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     let key = TestKey::rsa("portcullis-bench");
     let issuer =
         Issuer::start_minting(TestKey::rsa("portcullis-bench"), AUDIENCE, "127.0.0.1:0").await?;
-    let config = dir.join("portcullis.toml");
-    let _ = std::fs::remove_file(dir.join("profiles.db"));
-    std::fs::write(
-        &config,
-        format!(
-            "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\n\
-             [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\
-             [store]\nkind = \"sqlite\"\npath = \"{}\"\n",
-            issuer.url(),
-            dir.join("profiles.db").display()
-        ),
-    )?;
     let token = issuer
         .mint(
             "bench-user",
@@ -158,17 +146,10 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     std::fs::write(&cycle, CYCLE_TOKENS_LUA)?;
     std::fs::write(&flood, flood_lua)?;
 
-    let server = workspace.target.join("release/portcullis-server");
-    let mut child = Command::new(&server)
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", server.display()))?;
-    let base = announced_url(&mut child).await?;
-    let pid = child.id().context("the server's pid")?;
+    let mut server = workspace
+        .start_release_server(&dir, issuer.url(), AUDIENCE, "warn")
+        .await?;
+    let (base, pid) = (server.base.clone(), server.pid);
     let profile = format!("{base}/user/profile");
     let seeded = reqwest::Client::new()
         .post(&profile)
@@ -223,7 +204,7 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     }
     let peak_rss_kib = proc_status_kib(pid, "VmHWM")?.unwrap_or(0);
     let refetches = issuer.jwks_fetches();
-    let _ = child.kill().await;
+    let _ = server.child.kill().await;
 
     println!("==> raw RS256 signature checks, one thread per core, {RAW_SECONDS} s");
     let (raw, cores) = raw_rsa_per_second(&key, &token)?;

@@ -14,7 +14,6 @@
 //!
 //! Loopback only; bounded by `--minutes` (every request by a 5 s timeout).
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,11 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use portcullis_testkit::{Issuer, TestKey, unix_now};
 use serde_json::json;
-use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::flags::SoakArgs;
-use crate::workspace::{Workspace, announced_url, proc_status_kib};
+use crate::workspace::{Workspace, proc_status_kib};
 
 const AUDIENCE: &str = "portcullis-soak";
 const KID: &str = "soak-key";
@@ -145,32 +143,13 @@ pub(crate) fn soak(args: &SoakArgs) -> Result<()> {
 async fn run(workspace: &Workspace, minutes: u64) -> Result<()> {
     let dir = workspace.target.join("soak");
     std::fs::create_dir_all(&dir)?;
-    let _ = std::fs::remove_file(dir.join("profiles.db"));
     let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()])).await?;
-    let config = dir.join("portcullis.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{AUDIENCE}\"\n\
-             [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\
-             [store]\nkind = \"sqlite\"\npath = \"{}\"\n",
-            issuer.url(),
-            dir.join("profiles.db").display()
-        ),
-    )?;
     println!("==> minting {FRESH_TOKENS} distinct tokens");
     let tokens = Arc::new(Tokens::mint(issuer.url()));
-    let server = workspace.target.join("release/portcullis-server");
-    let mut child = Command::new(&server)
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", server.display()))?;
-    let base = announced_url(&mut child).await?;
-    let pid = child.id().context("the server's pid")?;
+    let mut server = workspace
+        .start_release_server(&dir, issuer.url(), AUDIENCE, "error")
+        .await?;
+    let (base, pid) = (server.base.clone(), server.pid);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)
         .timeout(Duration::from_secs(5))
@@ -293,7 +272,7 @@ async fn run(workspace: &Workspace, minutes: u64) -> Result<()> {
     for worker in workers {
         worker.await?;
     }
-    let _ = child.kill().await;
+    let _ = server.child.kill().await;
 
     let warm = rss_after_warm_up.unwrap_or(rss_end);
     let growth = (rss_end as f64 - warm as f64) / warm as f64 * 100.0;

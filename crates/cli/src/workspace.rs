@@ -101,6 +101,50 @@ impl Workspace {
         build.current_dir(&self.root);
         step(&format!("build {name} (release)"), build)
     }
+
+    /// Starts the release `portcullis-server` (built by [`Workspace::build_release_tutorial`]) with
+    /// its configuration written to `dir`: the example service trusting `issuer` for `audience`,
+    /// `POST /user/profile` requiring `profile/write`, profiles in a new SQLite file in `dir`,
+    /// logging at `log` (a `RUST_LOG` filter). Killed when dropped.
+    pub(crate) async fn start_release_server(
+        &self,
+        dir: &std::path::Path,
+        issuer: &str,
+        audience: &str,
+        log: &str,
+    ) -> Result<ReleaseServer> {
+        let config = dir.join("portcullis.toml");
+        let store = dir.join("profiles.db");
+        let _ = std::fs::remove_file(&store);
+        std::fs::write(
+            &config,
+            format!(
+                "[auth]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\naudience = \"{audience}\"\n\
+                 [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\
+                 [store]\nkind = \"sqlite\"\npath = \"{}\"\n",
+                store.display()
+            ),
+        )?;
+        let server = self.target.join("release/portcullis-server");
+        let mut child = tokio::process::Command::new(&server)
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", log)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", server.display()))?;
+        let base = announced_url(&mut child).await?;
+        let pid = child.id().context("the server's pid")?;
+        Ok(ReleaseServer { child, base, pid })
+    }
+}
+
+/// A running release `portcullis-server`: its process, base URL (`http://127.0.0.1:PORT`) and pid.
+pub(crate) struct ReleaseServer {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) base: String,
+    pub(crate) pid: u32,
 }
 
 /// A `kB` figure of a process's `/proc/PID/status` (`VmRSS`, `VmHWM`, …), in KiB; `None` when the

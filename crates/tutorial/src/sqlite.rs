@@ -42,7 +42,6 @@ const CREATE_PROFILES: &str = "CREATE TABLE profiles (
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
-    path: PathBuf,
 }
 
 /// Idle read connections kept for reuse; a burst beyond opens more and closes them after.
@@ -156,13 +155,12 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
                 blocking: Arc::new(tokio::sync::Semaphore::new(BLOCKING_READS)),
             }),
-            path: path.to_owned(),
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.readers.path
     }
 
     /// Idle read connections now (for tests of the pool).

@@ -125,6 +125,9 @@ const CRATES_ALONE: &[(&str, &str)] = &[
     ("portcullis-cognito", "without sdk"),
 ];
 
+/// How long `cargo xtask test` fuzzes each target.
+const TEST_FUZZ_SECONDS: u64 = 10;
+
 /// The whole check, in the order that fails fastest.
 fn test(args: &[String]) -> Result<()> {
     if let Some(extra) = args.first() {
@@ -231,15 +234,14 @@ fn test(args: &[String]) -> Result<()> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--locked"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     step("docs", doc)?;
-    // Each fuzz target briefly (40 s of fuzzing in all; the cold build is most of the step), where
-    // the nightly toolchain is.
+    // Each fuzz target briefly, where the nightly toolchain is (the cold build is most of the step).
     if fuzz::has_nightly() {
         let started_fuzz = Instant::now();
-        println!("==> fuzz (10 s per target)");
+        println!("==> fuzz ({TEST_FUZZ_SECONDS} s per target)");
         // A fixed seed: a CI run mutates the same way each time, so a failure is the change's.
         // Lightly optimized (--dev): the cold build is what a short run costs most.
         let plan = fuzz::Plan {
-            seconds: 10,
+            seconds: TEST_FUZZ_SECONDS,
             seed: Some(1),
             optimized: false,
             sanitizer: true,

@@ -251,7 +251,7 @@ fn test(args: &[String]) -> Result<()> {
         fuzz::report(&outcomes);
         println!("==> fuzz: ok in {:.1?}", started_fuzz.elapsed());
     } else {
-        println!("==> fuzz: skipped: no nightly toolchain (cargo-fuzz needs it)");
+        println!("==> fuzz: skipped: no nightly toolchain (the sanitizer flags need it)");
     }
     for runtime in ["standalone", "lambda"] {
         let mut smoke = portcullis(false);

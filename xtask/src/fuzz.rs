@@ -176,7 +176,7 @@ fn host_triple() -> Result<String> {
 /// The flags cargo-fuzz gives rustc: libFuzzer's coverage feedback (8-bit edge counters, the
 /// PC table, compare operands, stack depth), `--cfg fuzzing`, no branch folding (more distinct
 /// edges), debug assertions, and the sanitizer.
-fn rustflags(plan_optimized: bool, sanitizer: bool) -> String {
+fn rustflags(optimized: bool, sanitizer: bool) -> String {
     let mut flags = vec![
         "-Cpasses=sancov-module",
         "-Cllvm-args=-sanitizer-coverage-level=4",
@@ -192,7 +192,7 @@ fn rustflags(plan_optimized: bool, sanitizer: bool) -> String {
     if sanitizer {
         flags.push("-Zsanitizer=address");
     }
-    if plan_optimized {
+    if optimized {
         // One codegen unit: with several, the coverage pass keeps ThinLTO from inlining anything.
         flags.push("-Ccodegen-units=1");
     }

@@ -241,10 +241,9 @@ fn build(optimized: bool, sanitizer: bool) -> Result<PathBuf> {
         ]);
     }
     let log_path = logs.join("build.log");
-    let (status, log) = logged(cargo, "", |line| {
+    let (status, log) = logged(cargo, &log_path, "", |line| {
         line.contains("Compiling portcullis") || line.starts_with("error")
     })?;
-    write_log(&log_path, &log)?;
     if !status.success() {
         bail!(
             "building the fuzz targets failed ({status}); the end of {}:\n{}",
@@ -292,10 +291,11 @@ fn fuzzer(bin: &Path, target: &str) -> Result<Command> {
     Ok(command)
 }
 
-/// Runs `command`, its stdout and stderr gathered as the log; the lines `show` picks are printed
-/// as they come, after `prefix`.
+/// Runs `command`, its stdout and stderr gathered as the log and written to `log_path`; the lines
+/// `show` picks are printed as they come, after `prefix`.
 fn logged(
     mut command: Command,
+    log_path: &Path,
     prefix: &str,
     show: impl Fn(&str) -> bool,
 ) -> Result<(std::process::ExitStatus, Vec<String>)> {
@@ -323,12 +323,9 @@ fn logged(
         .wait()
         .with_context(|| format!("waiting for {command:?}"))?;
     log.extend(out_thread.join().unwrap_or_default());
+    std::fs::write(log_path, log.join("\n") + "\n")
+        .with_context(|| format!("writing {}", log_path.display()))?;
     Ok((status, log))
-}
-
-fn write_log(path: &Path, log: &[String]) -> Result<()> {
-    std::fs::write(path, log.join("\n") + "\n")
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The last 40 lines of a log.
@@ -413,13 +410,12 @@ fn run_one(bin: &Path, target: &'static str, plan: &Plan) -> Result<Outcome> {
         .arg(&corpus)
         .arg(root.join("fuzz/seeds").join(target));
     let prefix = format!("[{target}] ");
-    let (status, log) = logged(fuzz, &prefix, |line| {
+    let (status, log) = logged(fuzz, &log_path, &prefix, |line| {
         line.contains(" DONE ")
             || line.contains("pulse")
             || line.starts_with("==")
             || line.contains("panicked")
     })?;
-    write_log(&log_path, &log)?;
     if !status.success() {
         bail!(
             "fuzz target {target} failed ({status}) after {:.0?}; the end of its log:\n{}",

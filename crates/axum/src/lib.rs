@@ -37,10 +37,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, Request};
 use axum::response::Response;
+use portcullis_claims::metrics::{Decision, Metrics};
 use portcullis_claims::{AuthError, Authorizer, Caller, IdentityMapping};
 use tower::{Layer, Service};
 
@@ -52,10 +53,12 @@ pub struct AuthLayer {
     state: Arc<AuthState>,
 }
 
+#[derive(Clone)]
 struct AuthState {
     authorizer: Authorizer,
     mapping: Arc<dyn IdentityMapping>,
     scopes: ScopeRule,
+    metrics: Option<Metrics>,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -81,7 +84,18 @@ impl AuthLayer {
                 authorizer,
                 mapping,
                 scopes: Arc::new(scopes),
+                metrics: None,
             }),
+        }
+    }
+
+    /// Counts every decision in `metrics` (by route, issuer and reason, with its latency). Each
+    /// refusal is logged either way ([`Decision::log`]).
+    pub fn with_metrics(self, metrics: Metrics) -> AuthLayer {
+        let mut state = (*self.state).clone();
+        state.metrics = Some(metrics);
+        AuthLayer {
+            state: Arc::new(state),
         }
     }
 
@@ -140,11 +154,15 @@ where
             // held to the GET rule, whose handler axum runs.
             let method = portcullis_claims::http::rule_method(request.method());
             let scopes = (state.scopes)(&method, request.uri().path());
-            let verdict = state
+            let judgement = state
                 .authorizer
-                .authorize_headers(request.headers(), &scopes)
+                .judge_headers(request.headers(), &scopes)
                 .await;
-            match verdict {
+            if judgement.verdict.is_err() || state.metrics.is_some() {
+                let route = route_name(&request);
+                Metrics::observe(state.metrics.as_ref(), &Decision::of(&route, &judgement));
+            }
+            match judgement.verdict {
                 Ok(claims) => {
                     let caller = Caller::new(claims, state.mapping.as_ref(), !scopes.is_empty());
                     request.extensions_mut().insert(caller);
@@ -153,6 +171,27 @@ where
                 Err(refusal) => Ok(refusal_response(&refusal)),
             }
         })
+    }
+}
+
+/// The route a request is counted and logged under, named as API Gateway names route keys: its
+/// method and the path template axum matched (`GET /items/{id}`), or `$default` when no route
+/// matched (the layer put on a whole router). A method outside the standard ones is `OTHER`, so
+/// no label is a sender's free text.
+fn route_name<B>(request: &Request<B>) -> String {
+    let method = match *request.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => request.method().as_str(),
+        _ => "OTHER",
+    };
+    match request.extensions().get::<MatchedPath>() {
+        Some(path) => format!("{method} {}", path.as_str()),
+        None => "$default".to_owned(),
     }
 }
 

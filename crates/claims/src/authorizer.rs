@@ -1,5 +1,7 @@
 //! Several trusted issuers behind one authorizer (a Cognito pool's original and updated issuer, say).
 
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -8,7 +10,7 @@ use crate::claims::Claims;
 use crate::config::AuthorizerConfig;
 use crate::error::AuthError;
 use crate::jwks::FetchError;
-use crate::verifier::{Verifier, VerifierOptions};
+use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
 use crate::{ConfigError, MAX_TOKEN_BYTES};
 
 /// One [`Verifier`] per trusted issuer. A token goes to the verifier whose issuer equals its (not yet
@@ -116,9 +118,39 @@ impl Authorizer {
         authorization: Option<&str>,
         route_scopes: &[S],
     ) -> Result<Claims, AuthError> {
-        self.route(authorization.unwrap_or_default())
-            .authorize(authorization, route_scopes)
-            .await
+        self.judge(authorization, route_scopes).await.verdict
+    }
+
+    /// [`Authorizer::authorize`], with what the decision is counted and logged by: the configured
+    /// issuer the token named, its `kid`, and how long the judgement took.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use portcullis_claims::{AuthError, Authorizer, AuthorizerConfig, VerifierOptions};
+    /// let config = AuthorizerConfig::new("https://issuer.example.com", ["my-api"]).unwrap();
+    /// let authorizer = Authorizer::new([config], VerifierOptions::default()).unwrap();
+    /// let judgement = authorizer.judge(Some("Bearer not-a-token"), &["profile/read"]).await;
+    /// assert_eq!(judgement.verdict.unwrap_err(), AuthError::Malformed);
+    /// assert_eq!(judgement.issuer, None); // the token named no configured issuer
+    /// # }
+    /// ```
+    pub async fn judge<S: AsRef<str>>(
+        &self,
+        authorization: Option<&str>,
+        route_scopes: &[S],
+    ) -> Judgement<'_> {
+        let started = Instant::now();
+        let authorization = authorization.unwrap_or_default();
+        let verifier = self.route(authorization);
+        let (verdict, seen) = verifier.verify_seen(authorization).await;
+        let verdict =
+            verdict.and_then(|claims| require_any_scope(&claims, route_scopes).map(|()| claims));
+        Judgement {
+            verdict,
+            issuer: seen.names_issuer.then(|| verifier.config().issuer()),
+            kid: seen.kid,
+            elapsed: started.elapsed(),
+        }
     }
 
     /// As [`Verifier::verify`], for whichever issuer the token names.
@@ -150,6 +182,20 @@ fn unverified_issuer(authorization: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
+}
+
+/// One decision of an [`Authorizer`]: the verdict, and what it is counted and logged by.
+#[derive(Debug)]
+pub struct Judgement<'a> {
+    /// The claims, or the refusal API Gateway would answer.
+    pub verdict: Result<Claims, AuthError>,
+    /// The configured issuer the token named in its `iss` (verified or not); `None` when it named
+    /// none of them or could not be read. Never a sender's free text: a metrics label stays bounded.
+    pub issuer: Option<&'a str>,
+    /// The token header's `kid`, at most 64 characters of the sender's words, once it decoded.
+    pub kid: Option<String>,
+    /// How long the judgement took, key fetches included.
+    pub elapsed: Duration,
 }
 
 /// Why a key-set document could not seed an authorizer.

@@ -136,6 +136,69 @@ impl AuthError {
         }
     }
 
+    /// The rule that refused, as a short stable name for metrics labels and log fields
+    /// (`expired`, `unknown_kid`, …): one per variant, listed in [`AuthError::REASONS`].
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::RepeatedToken => "repeated_token",
+            AuthError::TokenTooLarge => "token_too_large",
+            AuthError::Malformed => "malformed",
+            AuthError::InvalidBase64 => "invalid_base64",
+            AuthError::InvalidHeader => "invalid_header",
+            AuthError::InvalidPayload => "invalid_payload",
+            AuthError::Unsigned => "unsigned",
+            AuthError::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            AuthError::UnsupportedCritical => "unsupported_critical",
+            AuthError::MissingKid => "missing_kid",
+            AuthError::UnknownKid => "unknown_kid",
+            AuthError::AmbiguousKid => "ambiguous_kid",
+            AuthError::KeyAlgorithmMismatch => "key_algorithm_mismatch",
+            AuthError::InvalidSignature => "invalid_signature",
+            AuthError::KeysUnavailable => "keys_unavailable",
+            AuthError::InvalidIssuer => "invalid_issuer",
+            AuthError::InvalidAudience => "invalid_audience",
+            AuthError::InvalidExpiry => "invalid_exp",
+            AuthError::Expired => "expired",
+            AuthError::InvalidNotBefore => "invalid_nbf",
+            AuthError::NotYetValid => "not_yet_valid",
+            AuthError::InvalidIssuedAt => "invalid_iat",
+            AuthError::IssuedInFuture => "issued_in_future",
+            AuthError::WrongTokenUse => "wrong_token_use",
+            AuthError::InsufficientScope { .. } => "insufficient_scope",
+        }
+    }
+
+    /// Every [`AuthError::reason`], in the order the rules are judged.
+    pub const REASONS: [&'static str; 26] = [
+        "missing_token",
+        "repeated_token",
+        "token_too_large",
+        "malformed",
+        "invalid_base64",
+        "invalid_header",
+        "invalid_payload",
+        "unsigned",
+        "algorithm_not_allowed",
+        "unsupported_critical",
+        "missing_kid",
+        "unknown_kid",
+        "ambiguous_kid",
+        "key_algorithm_mismatch",
+        "invalid_signature",
+        "keys_unavailable",
+        "invalid_issuer",
+        "invalid_audience",
+        "invalid_exp",
+        "expired",
+        "invalid_nbf",
+        "not_yet_valid",
+        "invalid_iat",
+        "issued_in_future",
+        "wrong_token_use",
+        "insufficient_scope",
+    ];
+
     /// The `error_description` put in the `WWW-Authenticate` header.
     pub fn description(&self) -> String {
         self.to_string()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-use crate::{AuthError, Authorizer, Claims};
+use crate::{AuthError, Authorizer, Claims, Judgement};
 
 /// The scopes a route requires, given the request's method and path (empty: any valid token).
 /// Built from `portcullis_config::Routes::scopes`, it matches the path as API Gateway matches a
@@ -44,8 +44,25 @@ impl Authorizer {
         headers: &HeaderMap,
         route_scopes: &[S],
     ) -> Result<Claims, AuthError> {
-        let value = authorization(headers)?;
-        self.authorize(value.as_deref(), route_scopes).await
+        self.judge_headers(headers, route_scopes).await.verdict
+    }
+
+    /// [`Authorizer::judge`] of a request by its headers ([`authorization`]) against
+    /// `route_scopes`: the verdict with what it is counted and logged by.
+    pub async fn judge_headers<S: AsRef<str>>(
+        &self,
+        headers: &HeaderMap,
+        route_scopes: &[S],
+    ) -> Judgement<'_> {
+        match authorization(headers) {
+            Ok(value) => self.judge(value.as_deref(), route_scopes).await,
+            Err(refusal) => Judgement {
+                verdict: Err(refusal),
+                issuer: None,
+                kid: None,
+                elapsed: std::time::Duration::ZERO,
+            },
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The issuer's keys, fetched once and shared: one fetch in flight, bounded refreshes, fail closed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -97,6 +98,25 @@ pub struct JwksCache {
     fetching: Mutex<()>,
     /// The JWKS URL once discovery has found it.
     discovered: RwLock<Option<Url>>,
+    /// Lookups answered from the cached set without waiting on a fetch, and the others.
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What a [`JwksCache`] has done since it was made, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyStats {
+    /// Key set documents fetched and stored.
+    pub fetches: u64,
+    /// Fetch attempts that failed (network, status, size, or not a key set); the cached keys stay.
+    pub failures: u64,
+    /// Lookups by `kid` answered from the cached set without a fetch.
+    pub hits: u64,
+    /// Lookups that waited on a fetch, or on the cool-down's verdict, because the set was stale or
+    /// did not hold the `kid`.
+    pub misses: u64,
+    /// Usable keys in the set now.
+    pub keys: usize,
 }
 
 #[derive(Debug)]
@@ -161,6 +181,8 @@ impl JwksCache {
             state: RwLock::new(State::default()),
             fetching: Mutex::new(()),
             discovered: RwLock::new(None),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         })
     }
 
@@ -202,6 +224,18 @@ impl JwksCache {
         read(&self.state).fetches
     }
 
+    /// Fetches, failures, lookups and keys so far.
+    pub fn stats(&self) -> KeyStats {
+        let state = read(&self.state);
+        KeyStats {
+            fetches: state.fetches,
+            failures: state.attempts - state.fetches,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            keys: state.keys.len(),
+        }
+    }
+
     /// The current key set (no fetch).
     pub fn keys(&self) -> Arc<KeySet> {
         read(&self.state).keys.clone()
@@ -214,11 +248,13 @@ impl JwksCache {
             let state = read(&self.state);
             match state.keys.get(kid) {
                 Some(slot) if !self.stale(&state) && !self.too_stale(&state) => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
                     return slot_lookup(slot);
                 }
                 _ => state.attempts,
             }
         };
+        self.misses.fetch_add(1, Ordering::Relaxed);
         let _guard = self.fetching.lock().await;
         {
             let state = read(&self.state);

@@ -38,11 +38,12 @@ mod identity;
 mod json;
 mod jwk;
 mod jwks;
+pub mod metrics;
 mod token;
 mod utc;
 mod verifier;
 
-pub use crate::authorizer::{Authorizer, SeedError};
+pub use crate::authorizer::{Authorizer, Judgement, SeedError};
 pub use crate::claims::{Claims, gateway_value};
 pub use crate::clock::Clock;
 pub use crate::config::{
@@ -55,7 +56,7 @@ pub use crate::identity::{
     Caller, Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
 };
 pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
-pub use crate::jwks::{CachePolicy, FetchError, JwksCache};
+pub use crate::jwks::{CachePolicy, FetchError, JwksCache, KeyStats};
 pub use crate::utc::UtcTime;
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
 

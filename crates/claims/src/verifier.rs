@@ -1,6 +1,7 @@
 //! The verifier: API Gateway's JWT authorizer rules, in its order.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -69,6 +70,16 @@ struct Inner {
     keys: JwksCache,
     clock: crate::Clock,
     tokens: Option<Mutex<TokenCache>>,
+    remembered_hits: AtomicU64,
+}
+
+/// What a verifier saw of a token it judged, for a log line: never the token.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    /// The header's `kid` (at most 64 characters), once the token decoded.
+    pub(crate) kid: Option<String>,
+    /// Whether the token's `iss` is this verifier's issuer (checked or not).
+    pub(crate) names_issuer: bool,
 }
 
 /// Remembered tokens, bounded by count and by bytes.
@@ -260,6 +271,7 @@ impl Verifier {
                 keys,
                 clock: options.clock,
                 tokens,
+                remembered_hits: AtomicU64::new(0),
             }),
         })
     }
@@ -301,30 +313,51 @@ impl Verifier {
 
     /// Verifies an `Authorization` value (`Bearer <token>`) or a bare token, without route scopes.
     pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
-        let token = identity_source(authorization)?;
+        self.verify_seen(authorization).await.0
+    }
+
+    /// [`Verifier::verify`], with what an operator may be told of the token: its `kid` and
+    /// whether it named this verifier's issuer (never the token itself).
+    pub(crate) async fn verify_seen(
+        &self,
+        authorization: &str,
+    ) -> (Result<Claims, AuthError>, Seen) {
+        let token = match identity_source(authorization) {
+            Ok(token) => token,
+            Err(refusal) => return (Err(refusal), Seen::default()),
+        };
         let now = self.inner.clock.unix().as_secs_f64();
         if let Some(remembered) = self.recall(token) {
-            check_times(remembered.claims.as_map(), now, self.leeway())?;
-            return Ok(remembered.claims);
+            let seen = Seen {
+                kid: Some(clip(remembered.key.kid())),
+                names_issuer: true,
+            };
+            let verdict = check_times(remembered.claims.as_map(), now, self.leeway());
+            return (verdict.map(|()| remembered.claims), seen);
         }
-        let decoded = decode(token, self.inner.config.algorithms()).inspect_err(|refusal| {
-            tracing::debug!(reason = %refusal, "token refused");
-        })?;
-        let claims = match self.check(&decoded).await {
-            Ok(key) => self.admit(decoded, key, token),
-            Err(refusal) => {
-                // The kid and iss help an operator; both are the sender's words, so kept short.
-                let iss = decoded
-                    .payload
-                    .get("iss")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                tracing::debug!(reason = %refusal, kid = %clip(&decoded.kid), iss = %clip(iss), "token refused");
-                return Err(refusal);
-            }
+        let decoded = match decode(token, self.inner.config.algorithms()) {
+            Ok(decoded) => decoded,
+            Err(refusal) => return (Err(refusal), Seen::default()),
         };
-        check_times(claims.as_map(), now, self.leeway())?;
-        Ok(claims)
+        let seen = Seen {
+            // The kid and iss help an operator; both are the sender's words, so kept short.
+            kid: Some(clip(&decoded.kid)),
+            names_issuer: decoded.payload.get("iss").and_then(Value::as_str)
+                == Some(self.inner.config.issuer()),
+        };
+        let verdict = match self.check(&decoded).await {
+            Ok(key) => {
+                let claims = self.admit(decoded, key, token);
+                check_times(claims.as_map(), now, self.leeway()).map(|()| claims)
+            }
+            Err(refusal) => Err(refusal),
+        };
+        (verdict, seen)
+    }
+
+    /// Tokens answered from the verified-token cache so far.
+    pub fn remembered_hits(&self) -> u64 {
+        self.inner.remembered_hits.load(Ordering::Relaxed)
     }
 
     /// Key, signature, issuer, audience and token use: everything but time claims and scopes.
@@ -370,6 +403,7 @@ impl Verifier {
         let cache = self.inner.tokens.as_ref()?;
         let remembered = lock(cache).get(token)?;
         if self.inner.keys.still_published(&remembered.key) {
+            self.inner.remembered_hits.fetch_add(1, Ordering::Relaxed);
             Some(remembered)
         } else {
             lock(cache).pop(token);

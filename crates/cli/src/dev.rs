@@ -102,7 +102,7 @@ async fn run(args: &DevArgs) -> Result<()> {
                 .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
             let base = format!("http://{}", listener.local_addr()?);
             let task = tokio::spawn(async move {
-                portcullis_tutorial::run::standalone(&settings, listener, async {
+                portcullis_tutorial::run::standalone(&settings, listener, None, async {
                     let _ = stopped.await;
                 })
                 .await

@@ -53,7 +53,7 @@ pub use crate::routes::{
 };
 pub use crate::runtime::{
     DEFAULT_BODY_LIMIT, FunctionSettings, LAMBDA_ENVIRONMENT_BYTES, LambdaMode, LogFormat,
-    ServerSettings, StoreSettings,
+    MetricsSettings, ServerSettings, StoreSettings,
 };
 pub use portcullis_claims::cors::CorsConfiguration as CorsSettings;
 
@@ -142,6 +142,8 @@ pub struct Settings {
     pub function: FunctionSettings,
     /// The HTTP API's CORS configuration (`[cors]`; `None`: OPTIONS is routed and judged).
     pub cors: Option<CorsSettings>,
+    /// Decision metrics (`[metrics]`): off unless asked for.
+    pub metrics: MetricsSettings,
 }
 
 /// The chosen provider and the authorizer configuration derived from it.
@@ -234,14 +236,28 @@ pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
         )
     })?;
     let routes = Routes::parse(raw.routes)?;
+    let server = runtime::server(raw.server)?;
+    let metrics = runtime::metrics(raw.metrics)?;
+    if let Some(listen) = metrics.listen
+        && listen == server.listen
+        && listen.port() != 0
+    {
+        return Err(ConfigError::new(
+            "metrics.listen",
+            listen,
+            "an address apart from server.listen (the metrics stay off the API's listener)",
+        )
+        .into());
+    }
     Ok(Settings {
         auth: derive_auth(auth)?,
         routes,
-        server: runtime::server(raw.server)?,
+        server,
         store: runtime::store(raw.store)?,
         lambda: runtime::lambda(raw.lambda)?,
         function: runtime::function(raw.function)?,
         cors: runtime::cors(raw.cors)?,
+        metrics,
     })
 }
 

@@ -27,6 +27,14 @@ pub(crate) struct Settings {
     pub(crate) lambda: Option<Lambda>,
     pub(crate) function: Option<Function>,
     pub(crate) cors: Option<Cors>,
+    pub(crate) metrics: Option<Metrics>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Metrics {
+    pub(crate) listen: Option<String>,
+    pub(crate) emf: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

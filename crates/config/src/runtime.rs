@@ -215,6 +215,37 @@ pub(crate) fn lambda(raw: Option<raw::Lambda>) -> Result<LambdaMode, SettingsErr
     }
 }
 
+/// Decision metrics (`[metrics]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Where the standalone server answers `GET /metrics` in Prometheus text format: a listener
+    /// of its own, apart from the API (`None`, the default: no metrics endpoint).
+    pub listen: Option<SocketAddr>,
+    /// Whether the Lambda function writes CloudWatch embedded metric format lines to stdout, one
+    /// per decision (off by default: each metric and dimension set is a billed custom metric).
+    pub emf: bool,
+}
+
+pub(crate) fn metrics(raw: Option<raw::Metrics>) -> Result<MetricsSettings, SettingsError> {
+    let Some(raw) = raw else {
+        return Ok(MetricsSettings::default());
+    };
+    let listen = match raw.listen.as_deref() {
+        None => None,
+        Some(listen) => Some(listen.parse().map_err(|_| {
+            ConfigError::new(
+                "metrics.listen",
+                listen,
+                "an address and port like 127.0.0.1:9464, apart from server.listen",
+            )
+        })?),
+    };
+    Ok(MetricsSettings {
+        listen,
+        emf: raw.emf.unwrap_or(false),
+    })
+}
+
 /// The Lambda function's settings (`[function]`): memory, timeout and environment variables of
 /// the user's own, applied by `portcullis deploy` as an update when they change.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_claims::metrics::Decision;
 use portcullis_claims::{Authorizer, Caller, OidcMapping};
 use portcullis_config::Routes;
 use serde_json::json;
@@ -106,11 +107,14 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     // API has a CORS configuration ([`router`]); otherwise it is routed and judged.
     let mut caller = None;
     if route.is_protected() {
-        let verdict = gateway
+        let judgement = gateway
             .authorizer
-            .authorize_headers(request.headers(), route.scopes())
+            .judge_headers(request.headers(), route.scopes())
             .await;
-        match verdict {
+        if judgement.verdict.is_err() {
+            Decision::of(&route.key(), &judgement).log();
+        }
+        match judgement.verdict {
             Ok(claims) => {
                 caller = Some(Caller::new(
                     claims,

@@ -20,10 +20,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use portcullis_claims::metrics::{Decision, Metrics};
 use portcullis_claims::{
     AuthError, Caller, Claims, IdentityMapping, gateway_value, require_any_scope,
 };
@@ -133,6 +135,7 @@ pub use lambda_http::http;
 pub struct GatewayLayer {
     mapping: Arc<dyn IdentityMapping>,
     scopes: ScopeRule,
+    metrics: Option<(Metrics, Arc<[String]>)>,
 }
 
 impl std::fmt::Debug for GatewayLayer {
@@ -152,8 +155,31 @@ impl GatewayLayer {
         GatewayLayer {
             mapping,
             scopes: Arc::new(scopes),
+            metrics: None,
         }
     }
+
+    /// Counts every decision in `metrics`, by the route API Gateway matched, the issuer (the
+    /// claims' `iss` when it is one of `issuers`, else none) and reason. Each refusal is logged
+    /// either way ([`Decision::log`]).
+    pub fn with_metrics(mut self, metrics: Metrics, issuers: Vec<String>) -> GatewayLayer {
+        self.metrics = Some((metrics, issuers.into()));
+        self
+    }
+}
+
+/// The route a Lambda event names, as API Gateway writes route keys: payload 2.0's `routeKey`,
+/// payload 1.0's method and resource, else `$default` (a function URL, an ALB).
+pub fn route_name<B>(request: &http::Request<B>) -> String {
+    let named = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.route_key.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context
+            .resource_path
+            .as_ref()
+            .map(|resource| format!("{} {resource}", context.http_method)),
+        _ => None,
+    };
+    named.unwrap_or_else(|| "$default".to_owned())
 }
 
 impl<S> Layer<S> for GatewayLayer {
@@ -204,16 +230,47 @@ where
         Box::pin(async move {
             // Every method is judged: OPTIONS reaches the function only through a route (API
             // Gateway answers CORS preflights itself when the API has a CORS configuration).
+            let started = Instant::now();
+            let metrics = layer.metrics.as_ref();
             let Some((claims, gateway_scopes)) = gateway_claims(&request) else {
                 tracing::error!(
                     path = request.uri().path(),
                     "no JWT authorizer claims in the request context: is the route's authorizer missing? refusing"
                 );
-                return Ok(refusal(&AuthError::MissingToken));
+                let refusal_error = AuthError::MissingToken;
+                let route = route_name(&request);
+                Metrics::observe(
+                    metrics.map(|(m, _)| m),
+                    &Decision {
+                        route: &route,
+                        issuer: None,
+                        kid: None,
+                        refusal: Some(&refusal_error),
+                        elapsed: started.elapsed(),
+                    },
+                );
+                return Ok(refusal(&refusal_error));
             };
             let method = portcullis_claims::http::rule_method(request.method());
             let required = (layer.scopes)(&method, request.uri().path());
-            if let Err(refusal_error) = require_any_scope(&claims, &required) {
+            let verdict = require_any_scope(&claims, &required);
+            if verdict.is_err() || metrics.is_some() {
+                let route = route_name(&request);
+                let issuer = claims.iss().and_then(|iss| {
+                    metrics.and_then(|(_, known)| known.iter().find(|k| *k == iss))
+                });
+                Metrics::observe(
+                    metrics.map(|(m, _)| m),
+                    &Decision {
+                        route: &route,
+                        issuer: issuer.map(String::as_str),
+                        kid: None,
+                        refusal: verdict.as_ref().err(),
+                        elapsed: started.elapsed(),
+                    },
+                );
+            }
+            if let Err(refusal_error) = verdict {
                 return Ok(refusal(&refusal_error));
             }
             request.extensions_mut().insert(Caller::from_gateway(

@@ -2,17 +2,21 @@
 //! the Lambda `bootstrap`, and `portcullis dev`, which runs the same service in its own process.
 
 use portcullis_axum::AuthLayer;
-use portcullis_axum::runtime::{Limits, harden, serve_with};
+use portcullis_axum::runtime::{Limits, harden, serve, serve_with};
 use portcullis_claims::VerifierOptions;
+use portcullis_claims::metrics::{Metrics, PROMETHEUS_CONTENT_TYPE};
 use portcullis_config::Settings;
 
 use crate::keys::{embedded_jwks_path, load_keys};
 use crate::{ProfileIssuers, Service, app, open_store};
 
-/// Serves the standalone server on `listener` until `shutdown` completes.
+/// Serves the standalone server on `listener` until `shutdown` completes, and `GET /metrics`
+/// (Prometheus text) on `metrics` when given: a listener of its own, so the API's clients never
+/// reach it.
 pub async fn standalone(
     settings: &Settings,
     listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let issuers = ProfileIssuers::from_settings(&settings.auth);
@@ -26,12 +30,21 @@ pub async fn standalone(
     // Warm the key cache so the first request does not wait on the issuer: embedded key sets
     // beside the binary, else a fetch now.
     load_keys(&authorizer, embedded_jwks_path().as_deref()).await;
+    let counted = metrics.map(|listener| (listener, Metrics::with_keys_of(&authorizer)));
     let routes = settings.routes.clone();
-    let auth = AuthLayer::new(
+    let mut auth = AuthLayer::new(
         authorizer,
         settings.auth.mapping.clone(),
         move |method, path| routes.scopes(method.as_str(), path).to_vec(),
     );
+    let metrics_server = counted.map(|(listener, metrics)| {
+        auth = auth.clone().with_metrics(metrics.clone());
+        tokio::spawn(serve(
+            listener,
+            metrics_router(metrics),
+            std::future::pending(),
+        ))
+    });
     let service = Service::new(store, settings.server.body_limit, issuers);
     let app = harden(
         with_cors(app(service, auth), settings),
@@ -41,9 +54,29 @@ pub async fn standalone(
         header_timeout: settings.server.header_timeout,
         max_connections: settings.server.max_connections,
     };
-    serve_with(listener, app, limits, shutdown)
+    let served = serve_with(listener, app, limits, shutdown)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
+    served
+}
+
+/// `GET /metrics`: everything `metrics` counted, in Prometheus text format.
+pub fn metrics_router(metrics: Metrics) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = metrics.prometheus();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
+                    text,
+                )
+            }
+        }),
+    )
 }
 
 /// `router` behind the settings' `[cors]`, as the HTTP API in front of it would be: preflights
@@ -75,9 +108,18 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
     let scopes = move |method: &portcullis_lambda::http::Method, path: &str| {
         routes.scopes(method.as_str(), path).to_vec()
     };
+    // Embedded metric format lines on stdout, which CloudWatch Logs turns into metrics.
+    let emf = settings.metrics.emf;
     let app = match settings.lambda {
-        LambdaMode::Gateway => crate::router(service)
-            .route_layer(GatewayLayer::new(settings.auth.mapping.clone(), scopes)),
+        LambdaMode::Gateway => {
+            let mut layer = GatewayLayer::new(settings.auth.mapping.clone(), scopes);
+            if emf {
+                let issuers = settings.auth.configs.iter();
+                let issuers = issuers.map(|c| c.issuer().to_owned()).collect();
+                layer = layer.with_metrics(Metrics::writing_emf(None), issuers);
+            }
+            crate::router(service).route_layer(layer)
+        }
         LambdaMode::Verify => {
             let authorizer = settings
                 .auth
@@ -86,10 +128,12 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
             // Keys are loaded during init (not billed as request latency, and not on the first
             // request): from the package's embedded key sets when built with them, else fetched.
             load_keys(&authorizer, embedded_jwks_path().as_deref()).await;
-            app(
-                service,
-                AuthLayer::new(authorizer, settings.auth.mapping.clone(), scopes),
-            )
+            let metrics = emf.then(|| Metrics::writing_emf(Some(&authorizer)));
+            let mut layer = AuthLayer::new(authorizer, settings.auth.mapping.clone(), scopes);
+            if let Some(metrics) = metrics {
+                layer = layer.with_metrics(metrics);
+            }
+            app(service, layer)
         }
     };
     portcullis_lambda::run(harden(app, settings.server.request_timeout)).await

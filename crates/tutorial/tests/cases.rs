@@ -167,6 +167,157 @@ async fn lambda_bootstrap_in_verify_mode_judges_the_token_itself() {
     }
 }
 
+/// `[metrics] emf = true`: the bootstrap writes each decision to stdout as a CloudWatch embedded
+/// metric format line, in either mode; parsed back, each names its route, outcome, reason and
+/// issuer, and declares its metrics as CloudWatch reads them. In verify mode, a line per issuer
+/// carries the key cache's increments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_bootstrap_writes_each_decision_as_an_embedded_metric_format_line() {
+    use portcullis_testkit::events::http_api_event;
+    use serde_json::{Value, json};
+
+    for mode in ["verify", "gateway"] {
+        let runtime = Lambda::start_with(&format!(
+            "[lambda]\nmode = \"{mode}\"\n[metrics]\nemf = true\n"
+        ))
+        .await;
+        let tokens = runtime.tokens();
+        let iss = runtime.issuer.url().to_owned();
+        // In verify mode the function judges the header; in gateway mode the claims API
+        // Gateway's authorizer passes (its scopes judged again by the function).
+        let event = |method: &str, token: Option<&str>| {
+            let claims = token.map(|token| {
+                let payload = token.split('.').nth(1).expect("payload");
+                let claims: Value =
+                    serde_json::from_slice(&portcullis_testkit::b64_decode(payload))
+                        .expect("claims");
+                json!({"jwt": {"claims": claims, "scopes": claims["scope"].as_str().map(|s| s.split(' ').collect::<Vec<_>>())}})
+            });
+            let mut event = http_api_event(
+                method,
+                "/user/profile",
+                claims.filter(|_| mode == "gateway"),
+            );
+            if let Some(token) = token {
+                event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+            }
+            if method == "POST" {
+                event["body"] = json!("{\"name\":\"x\"}");
+                event["headers"]["content-type"] = json!("application/json");
+            }
+            event
+        };
+        let script = [
+            ("GET", Some(&tokens.access), 200, "accepted", "none"),
+            ("GET", Some(&tokens.access), 200, "accepted", "none"),
+            ("GET", None, 401, "refused", "missing_token"),
+            (
+                "POST",
+                Some(&tokens.read_only),
+                403,
+                "refused",
+                "insufficient_scope",
+            ),
+        ];
+        for (method, token, status, _, _) in &script {
+            let answer = runtime
+                .invoke(mode, event(method, token.map(String::as_str)))
+                .await;
+            assert_eq!(
+                answer["statusCode"],
+                json!(status),
+                "{mode} {method}: {answer}"
+            );
+        }
+        let out = runtime.stdout();
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect();
+        let decisions: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l.get("Decisions").is_some())
+            .collect();
+        assert_eq!(decisions.len(), script.len(), "{mode}:\n{out}");
+        for (line, (method, token, status, outcome, reason)) in decisions.iter().zip(&script) {
+            let directive = &line["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], "Portcullis", "{line}");
+            assert_eq!(
+                directive["Dimensions"],
+                json!([
+                    ["Route", "Outcome"],
+                    ["Outcome", "Reason"],
+                    ["Issuer", "Outcome"]
+                ])
+            );
+            assert_eq!(
+                directive["Metrics"],
+                json!([{"Name": "Decisions", "Unit": "Count"}, {"Name": "VerificationLatency", "Unit": "Microseconds"}])
+            );
+            assert!(
+                line["_aws"]["Timestamp"]
+                    .as_u64()
+                    .is_some_and(|t| t > 1_700_000_000_000),
+                "{line}"
+            );
+            assert_eq!(
+                line["Route"],
+                format!("{method} /user/profile"),
+                "{mode}: {line}"
+            );
+            assert_eq!(line["Outcome"], *outcome, "{mode}: {line}");
+            assert_eq!(line["Reason"], *reason, "{mode}: {line}");
+            assert_eq!(line["Status"], json!(status), "{mode}: {line}");
+            let named = if token.is_some() {
+                iss.as_str()
+            } else {
+                "none"
+            };
+            assert_eq!(line["Issuer"], named, "{mode}: {line}");
+            assert_eq!(line["Decisions"], 1);
+            assert!(
+                line["VerificationLatency"]
+                    .as_f64()
+                    .is_some_and(|us| us >= 0.0),
+                "{line}"
+            );
+        }
+        let keys: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l.get("JwksFetches").is_some())
+            .collect();
+        if mode == "verify" {
+            // Keys fetched during init: the first judged token's line carries that fetch and its
+            // lookup; the repeated token is a verified-token cache hit; the read-only one a lookup.
+            let increments: Vec<[u64; 5]> = keys
+                .iter()
+                .map(|l| {
+                    assert_eq!(l["Issuer"], iss.as_str(), "{l}");
+                    assert_eq!(
+                        l["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                        json!([["Issuer"]])
+                    );
+                    [
+                        "JwksFetches",
+                        "JwksFetchFailures",
+                        "JwksCacheHits",
+                        "JwksCacheMisses",
+                        "TokenCacheHits",
+                    ]
+                    .map(|name| l[name].as_u64().expect("a count"))
+                })
+                .collect();
+            assert_eq!(
+                increments,
+                [[1, 0, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 1, 0, 0]],
+                "{out}"
+            );
+        } else {
+            assert!(keys.is_empty(), "gateway mode fetches no keys: {out}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_conditional_posts_over_http_have_one_winner_per_version() {
     let runtime = std::sync::Arc::new(Standalone::start().await);

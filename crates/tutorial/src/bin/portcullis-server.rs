@@ -56,7 +56,20 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.server.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics = match settings.metrics.listen {
+        Some(listen) => Some(
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen} (metrics.listen): {e}"))?,
+        ),
+        None => None,
+    };
     tracing::info!(%address, provider = settings.auth.provider.name(), "portcullis-server listening");
     println!("listening on http://{address}");
-    portcullis_tutorial::run::standalone(&settings, listener, shutdown_signal()).await
+    if let Some(metrics) = &metrics {
+        let address = metrics.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(%address, "metrics listening");
+        println!("metrics on http://{address}/metrics");
+    }
+    portcullis_tutorial::run::standalone(&settings, listener, metrics, shutdown_signal()).await
 }

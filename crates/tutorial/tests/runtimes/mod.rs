@@ -364,7 +364,7 @@ impl Lambda {
             .current_dir(&scratch.0)
             .envs(emulator.function_env())
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
+            .stdout(std::fs::File::create(scratch.0.join("bootstrap.out")).expect("stdout file"))
             .stderr(log)
             .spawn()
             .expect("bootstrap starts");
@@ -379,6 +379,12 @@ impl Lambda {
 }
 
 impl Lambda {
+    /// What the function has printed on stdout so far (where Lambda's embedded metric format
+    /// lines go).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self._scratch.0.join("bootstrap.out")).expect("stdout file")
+    }
+
     /// Invokes the function directly with `event` (no gateway) and returns its response
     /// document; `name` names the case in a failure.
     pub async fn invoke(&self, name: &str, event: Value) -> Value {

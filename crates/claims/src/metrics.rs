@@ -122,7 +122,12 @@ type Decisions = BTreeMap<Box<str>, BTreeMap<Box<str>, Counts>>;
 
 /// A key metric: its name, type, help text, and its value from an issuer's key statistics and
 /// verified-token cache hits.
-type KeyFamily = (&'static str, &'static str, &'static str, fn(&KeyStats, u64) -> u64);
+type KeyFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&KeyStats, u64) -> u64,
+);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {

@@ -483,11 +483,11 @@ fn cors_is_read_from_the_file_or_the_environment_and_bad_values_name_their_key()
     }
 }
 
-/// `[server]`, `[store]` and `[lambda]`: every refusal names the key, the value and what was
-/// expected; every good value is taken as written.
+/// `[server]`, `[store]`, `[lambda]` and `[metrics]`: every refusal names the key, the value and
+/// what was expected; every good value is taken as written.
 #[test]
-fn server_store_and_lambda_sections_refuse_bad_values_by_name() {
-    let cases: [(&str, &str); 17] = [
+fn server_store_lambda_and_metrics_sections_refuse_bad_values_by_name() {
+    let cases: [(&str, &str); 20] = [
         (
             "[server]\nlisten = \"localhost\"\n",
             r#"invalid server.listen "localhost": expected an address and port like 127.0.0.1:3000"#,
@@ -553,6 +553,18 @@ fn server_store_and_lambda_sections_refuse_bad_values_by_name() {
             r#"invalid lambda.mode "trust": expected "gateway" (behind an HTTP API JWT authorizer) or "verify""#,
         ),
         (
+            "[metrics]\nlisten = \"9464\"\n",
+            r#"invalid metrics.listen "9464": expected an address and port like 127.0.0.1:9464, apart from server.listen"#,
+        ),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:3000\"\n",
+            r#"invalid metrics.listen "127.0.0.1:3000": expected an address apart from server.listen (the metrics stay off the API's listener)"#,
+        ),
+        (
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[metrics]\nlisten = \"0.0.0.0:8080\"\n",
+            r#"invalid metrics.listen "0.0.0.0:8080": expected an address apart from server.listen (the metrics stay off the API's listener)"#,
+        ),
+        (
             "[lambda]\nmode = \"Gateway\"\n",
             r#"invalid lambda.mode "Gateway": expected "gateway" (behind an HTTP API JWT authorizer) or "verify""#,
         ),
@@ -573,9 +585,23 @@ fn server_store_and_lambda_sections_refuse_bad_values_by_name() {
         "{COGNITO}\n[server]\nlisten = \"0.0.0.0:8080\"\nbody_limit_bytes = 10485760\n\
          request_timeout_ms = 100\nheader_timeout_ms = 300000\nmax_connections = 1\nlog_format = \"pretty\"\n\
          [store]\nkind = \"dynamodb\"\ntable = \"my-profiles.v2\"\nregion = \"eu-west-1\"\n\
-         endpoint_url = \"http://127.0.0.1:5000\"\n[lambda]\nmode = \"verify\"\n"
+         endpoint_url = \"http://127.0.0.1:5000\"\n[lambda]\nmode = \"verify\"\n\
+         [metrics]\nlisten = \"127.0.0.1:9464\"\nemf = true\n"
     );
     let settings = load(&Sources::text(&good)).expect("good values");
+    assert_eq!(
+        settings.metrics,
+        portcullis_config::MetricsSettings {
+            listen: Some("127.0.0.1:9464".parse().expect("address")),
+            emf: true,
+        }
+    );
+    let without = load(&Sources::text(COGNITO)).expect("no [metrics]");
+    assert_eq!(
+        without.metrics,
+        portcullis_config::MetricsSettings::default(),
+        "off unless asked for"
+    );
     assert_eq!(settings.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(settings.server.body_limit, 10 * 1024 * 1024);
     assert_eq!(

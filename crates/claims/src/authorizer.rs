@@ -153,6 +153,11 @@ impl Authorizer {
         }
     }
 
+    /// As [`Verifier::explain`], for whichever issuer the token names.
+    pub async fn explain(&self, authorization: &str) -> crate::explain::Explanation {
+        self.route(authorization).explain(authorization).await
+    }
+
     /// As [`Verifier::verify`], for whichever issuer the token names.
     pub async fn verify(&self, authorization: &str) -> Result<Claims, AuthError> {
         self.route(authorization).verify(authorization).await

@@ -31,6 +31,7 @@ mod clock;
 mod config;
 pub mod cors;
 mod error;
+pub mod explain;
 pub mod grant;
 #[cfg(feature = "http")]
 pub mod http;

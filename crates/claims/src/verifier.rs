@@ -411,6 +411,11 @@ impl Verifier {
         }
     }
 
+    /// The time tokens are judged by, in whole seconds since the epoch.
+    pub(crate) fn now_unix(&self) -> i64 {
+        i64::try_from(self.inner.clock.unix().as_secs()).unwrap_or(i64::MAX)
+    }
+
     fn leeway(&self) -> f64 {
         self.inner.config.leeway().as_secs_f64()
     }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{AUDIENCE, Fixture};
+use portcullis_claims::explain::Outcome;
 use portcullis_claims::{Algorithm, AuthorizerConfig};
 use portcullis_testkit::{Faults, TestKey, b64, hs256};
 use serde_json::json;
@@ -58,6 +59,25 @@ macro_rules! rejects {
                 .expect_err("the request must be refused");
             assert_eq!(refusal.status(), $status, "status of {refusal:?}");
             assert_eq!(refusal.description(), $description);
+            // The inspector's account of the same token names the same rule, with every rule
+            // before it passed and none after it reached.
+            if $status == 401 {
+                let explanation = verifier
+                    .explain(req.authorization.as_deref().unwrap_or_default())
+                    .await;
+                assert_eq!(explanation.verdict.as_ref().err(), Some(&refusal));
+                let failed = portcullis_claims::explain::rule_of(&refusal);
+                let at = explanation.rules.iter().position(|r| r.rule == failed).expect("the rule is listed");
+                assert_eq!(explanation.rules[at].outcome, Outcome::Failed(refusal.clone()));
+                for before in &explanation.rules[..at] {
+                    let unrequired = before.rule == "token_use" && verifier.config().token_use().is_none();
+                    let expected = if unrequired { Outcome::NotReached } else { Outcome::Passed };
+                    assert_eq!(before.outcome, expected, "{before:?}");
+                }
+                for after in &explanation.rules[at + 1..] {
+                    assert_eq!(after.outcome, Outcome::NotReached, "{after:?}");
+                }
+            }
             let error = if $status == 403 { "insufficient_scope" } else { "invalid_token" };
             assert!(
                 refusal.www_authenticate().contains(&format!(r#"error="{error}" error_description="{}""#, $description)),

@@ -1,0 +1,285 @@
+//! A token's verdict rule by rule, in the gate's order, for a person reading it (the console's
+//! inspector): which rules passed, the one that refused with the exact answer it carries, and
+//! what the rules after it would have looked at.
+//!
+//! The verdict is the verifier's own ([`crate::Verifier::verify`]): the explanation is built
+//! around it, never beside it, so what it shows cannot differ from what the gate answers.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
+use crate::{AuthError, MAX_TOKEN_BYTES, UtcTime, Verifier};
+
+/// The rules, in the order the gate judges them; every [`AuthError`] belongs to exactly one.
+pub const RULES: [&str; 12] = [
+    "size",
+    "format",
+    "algorithm",
+    "kid",
+    "signature",
+    "issuer",
+    "audience",
+    "token_use",
+    "exp",
+    "nbf",
+    "iat",
+    "scopes",
+];
+
+/// The rule an [`AuthError`] is the refusal of.
+pub fn rule_of(refusal: &AuthError) -> &'static str {
+    match refusal {
+        AuthError::MissingToken | AuthError::RepeatedToken | AuthError::TokenTooLarge => "size",
+        AuthError::Malformed
+        | AuthError::InvalidBase64
+        | AuthError::InvalidHeader
+        | AuthError::InvalidPayload
+        | AuthError::UnsupportedCritical
+        | AuthError::MissingKid => "format",
+        AuthError::Unsigned | AuthError::AlgorithmNotAllowed(_) => "algorithm",
+        AuthError::UnknownKid | AuthError::AmbiguousKid | AuthError::KeysUnavailable => "kid",
+        AuthError::KeyAlgorithmMismatch | AuthError::InvalidSignature => "signature",
+        AuthError::InvalidIssuer => "issuer",
+        AuthError::InvalidAudience => "audience",
+        AuthError::WrongTokenUse => "token_use",
+        AuthError::InvalidExpiry | AuthError::Expired => "exp",
+        AuthError::InvalidNotBefore | AuthError::NotYetValid => "nbf",
+        AuthError::InvalidIssuedAt | AuthError::IssuedInFuture => "iat",
+        AuthError::InsufficientScope { .. } => "scopes",
+    }
+}
+
+/// How one rule went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The gate checked it and it held.
+    Passed,
+    /// The rule that refused: the gate answers this.
+    Failed(AuthError),
+    /// The gate stopped before it (or it does not apply, like `token_use` when none is required).
+    NotReached,
+}
+
+/// One rule as it was judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleCheck {
+    /// One of [`RULES`].
+    pub rule: &'static str,
+    /// Passed, failed or not reached.
+    pub outcome: Outcome,
+    /// What the rule looked at, in words (values from the token are clipped to 200 characters).
+    pub detail: String,
+}
+
+/// A token's verdict without route scopes, rule by rule.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// The token's header, decoded leniently for display (`None` when it is not a JSON object).
+    pub header: Option<Map<String, Value>>,
+    /// The token's claims, decoded leniently for display (`None` when not a JSON object).
+    pub claims: Option<Map<String, Value>>,
+    /// The gate's verdict on the token (route scopes aside).
+    pub verdict: Result<(), AuthError>,
+    /// [`RULES`] but `scopes`, in order.
+    pub rules: Vec<RuleCheck>,
+}
+
+impl Verifier {
+    /// The verdict on `authorization` (`Bearer <token>` or a bare token), rule by rule; route
+    /// scopes are the caller's to add ([`crate::require_any_scope`] per route).
+    pub async fn explain(&self, authorization: &str) -> Explanation {
+        let verdict = self.verify(authorization).await.map(|_| ());
+        let token = crate::token::identity_source(authorization).unwrap_or(authorization);
+        let (header, claims) = peek(token);
+        let failed = verdict.as_ref().err().map(rule_of);
+        let failed_at = failed.and_then(|rule| RULES.iter().position(|r| *r == rule));
+        let now = self.now_unix();
+        let config = self.config();
+        let rules = RULES[..RULES.len() - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let outcome = match (failed_at, &verdict) {
+                    (Some(at), Err(refusal)) if at == i => Outcome::Failed(refusal.clone()),
+                    (Some(at), _) if at < i => Outcome::NotReached,
+                    _ if *rule == "token_use" && config.token_use().is_none() => {
+                        Outcome::NotReached
+                    }
+                    _ => Outcome::Passed,
+                };
+                let detail = detail(rule, token, header.as_ref(), claims.as_ref(), self, now);
+                RuleCheck {
+                    rule,
+                    outcome,
+                    detail,
+                }
+            })
+            .collect();
+        Explanation {
+            header,
+            claims,
+            verdict,
+            rules,
+        }
+    }
+}
+
+/// Header and payload as JSON objects, without any check: for display only.
+fn peek(token: &str) -> (Option<Map<String, Value>>, Option<Map<String, Value>>) {
+    if token.len() > MAX_TOKEN_BYTES {
+        return (None, None);
+    }
+    let mut parts = token.split('.');
+    let mut object = |part: Option<&str>| {
+        let bytes = URL_SAFE_NO_PAD.decode(part?).ok()?;
+        match serde_json::from_slice::<Value>(&bytes).ok()? {
+            Value::Object(map) => Some(map),
+            _ => None,
+        }
+    };
+    let header = object(parts.next());
+    let claims = object(parts.next());
+    (header, claims)
+}
+
+fn detail(
+    rule: &str,
+    token: &str,
+    header: Option<&Map<String, Value>>,
+    claims: Option<&Map<String, Value>>,
+    verifier: &Verifier,
+    now: i64,
+) -> String {
+    let config = verifier.config();
+    let from_header = |name: &str| header.and_then(|h| h.get(name)).map(shown);
+    let claim = |name: &str| claims.and_then(|c| c.get(name));
+    match rule {
+        "size" => format!(
+            "{} bytes, at most {MAX_TOKEN_BYTES} (API Gateway's request header bound)",
+            token.len()
+        ),
+        "format" => "three base64url segments; header and payload JSON objects without repeated members; no crit; a string kid".to_owned(),
+        "algorithm" => format!(
+            "alg {}; allowed: {}",
+            from_header("alg").unwrap_or_else(|| "missing".into()),
+            config
+                .algorithms()
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "kid" => format!(
+            "kid {} in the issuer's key set ({} usable keys)",
+            from_header("kid").unwrap_or_else(|| "missing".into()),
+            verifier.keys().stats().keys
+        ),
+        "signature" => "checked with the key the kid names, for the token's alg".to_owned(),
+        "issuer" => format!(
+            "iss {}; expected exactly {}",
+            claim("iss").map_or_else(|| "missing".into(), shown),
+            config.issuer()
+        ),
+        "audience" => format!(
+            "{}; accepted: {}",
+            match (claim("aud"), claim("client_id")) {
+                (Some(aud), _) => format!("aud {}", shown(aud)),
+                (None, Some(client_id)) => format!("no aud; client_id {}", shown(client_id)),
+                (None, None) => "no aud and no client_id".to_owned(),
+            },
+            config.audiences().join(", ")
+        ),
+        "token_use" => match config.token_use() {
+            Some(required) => format!(
+                "token_use {}; required {required}",
+                claim("token_use").map_or_else(|| "missing".into(), shown)
+            ),
+            None => "not required (API Gateway does not check it)".to_owned(),
+        },
+        "exp" => time_detail(claim("exp"), now, true),
+        "nbf" => time_detail(claim("nbf"), now, false),
+        "iat" => time_detail(claim("iat"), now, false),
+        _ => String::new(),
+    }
+}
+
+/// A claim value as shown to a person: strings bare, anything else as JSON, at most 200 characters.
+fn shown(value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 200 {
+        text.chars().take(200).collect::<String>() + "…"
+    } else {
+        text
+    }
+}
+
+/// `1733350000 (2026-12-04 22:06:40 UTC, in 59 min)`; a time claim that is not a number is named so.
+fn time_detail(value: Option<&Value>, now: i64, required: bool) -> String {
+    let Some(value) = value else {
+        return if required {
+            "missing (required)".to_owned()
+        } else {
+            "absent (optional)".to_owned()
+        };
+    };
+    let Some(at) = value.as_f64() else {
+        return format!("{} is not a number", shown(value));
+    };
+    let seconds = at as i64;
+    let utc = UtcTime::from_epoch(seconds.max(0) as u64);
+    format!(
+        "{seconds} ({:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC, {})",
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        relative(seconds - now)
+    )
+}
+
+/// `in 5 min`, `3 h ago`, `now`.
+pub fn relative(delta_seconds: i64) -> String {
+    let magnitude = delta_seconds.unsigned_abs();
+    let amount = match magnitude {
+        0 => return "now".to_owned(),
+        1..=119 => format!("{magnitude} s"),
+        120..=7_199 => format!("{} min", magnitude / 60),
+        7_200..=172_799 => format!("{} h", magnitude / 3_600),
+        _ => format!("{} days", magnitude / 86_400),
+    };
+    if delta_seconds > 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_read_as_a_person_says_them() {
+        assert_eq!(relative(0), "now");
+        assert_eq!(relative(30), "in 30 s");
+        assert_eq!(relative(-30), "30 s ago");
+        assert_eq!(relative(3_540), "in 59 min");
+        assert_eq!(relative(-7_200), "2 h ago");
+        assert_eq!(relative(3 * 86_400), "in 3 days");
+    }
+
+    #[test]
+    fn peeking_never_panics_and_reads_only_objects() {
+        for token in ["", ".", "..", "a.b.c", "e30.W10.x", "e30.e30.", "😀.😀.😀"] {
+            let _ = peek(token);
+        }
+        assert_eq!(peek("e30.e30.").0, Some(Map::new()));
+        assert_eq!(peek("e30.W10.x").1, None);
+    }
+}

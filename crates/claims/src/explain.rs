@@ -125,13 +125,16 @@ impl Verifier {
     }
 }
 
+/// A decoded JSON object of a token (its header or its claims).
+type Object = Map<String, Value>;
+
 /// Header and payload as JSON objects, without any check: for display only.
-fn peek(token: &str) -> (Option<Map<String, Value>>, Option<Map<String, Value>>) {
+fn peek(token: &str) -> (Option<Object>, Option<Object>) {
     if token.len() > MAX_TOKEN_BYTES {
         return (None, None);
     }
     let mut parts = token.split('.');
-    let mut object = |part: Option<&str>| {
+    let object = |part: Option<&str>| {
         let bytes = URL_SAFE_NO_PAD.decode(part?).ok()?;
         match serde_json::from_slice::<Value>(&bytes).ok()? {
             Value::Object(map) => Some(map),

@@ -128,18 +128,22 @@ impl ClientCredentials {
 
     /// Asks the token endpoint for an access token.
     pub async fn request(&self) -> Result<GrantedToken, GrantError> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if !self.basic_auth {
-            form.append_pair("client_id", &self.client_id);
-            form.append_pair("client_secret", &self.client_secret);
-        }
-        if let Some(audience) = &self.audience {
-            form.append_pair("audience", audience);
-        }
-        if !self.scopes.is_empty() {
-            form.append_pair("scope", &self.scopes.join(" "));
-        }
+        // Finished before the await, as in `AuthorizationCode::exchange` (the serializer is not `Send`).
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            if !self.basic_auth {
+                form.append_pair("client_id", &self.client_id);
+                form.append_pair("client_secret", &self.client_secret);
+            }
+            if let Some(audience) = &self.audience {
+                form.append_pair("audience", audience);
+            }
+            if !self.scopes.is_empty() {
+                form.append_pair("scope", &self.scopes.join(" "));
+            }
+            form.finish()
+        };
         let basic = self
             .basic_auth
             .then_some((self.client_id.as_str(), Some(self.client_secret.as_str())));
@@ -147,7 +151,7 @@ impl ClientCredentials {
             "client-credentials",
             "token_url",
             &self.token_url,
-            form.finish(),
+            form,
             basic,
         )
         .await
@@ -446,12 +450,15 @@ impl AuthorizationCode {
 
     /// Redeems `code` at the token endpoint with the PKCE verifier.
     pub async fn exchange(&self, code: &str) -> Result<GrantedToken, GrantError> {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
+        // Built and finished before the request: the serializer is not `Send`, and a future
+        // holding it across the await could not be spawned (a server's handler awaits this).
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
             .append_pair("code", code)
             .append_pair("redirect_uri", &self.redirect_uri)
             .append_pair("client_id", &self.client_id)
-            .append_pair("code_verifier", &self.pkce.verifier);
+            .append_pair("code_verifier", &self.pkce.verifier)
+            .finish();
         let basic = self
             .client_secret
             .as_deref()
@@ -460,7 +467,7 @@ impl AuthorizationCode {
             "authorization-code",
             "token_endpoint",
             &self.endpoints.token_endpoint,
-            form.finish(),
+            form,
             basic,
         )
         .await
@@ -481,4 +488,36 @@ pub enum RedirectError {
     /// No `code` in the redirect.
     #[error("the redirect carries no authorization code")]
     NoCode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server spawns these (the console's sign-in callback awaits `exchange`): their futures
+    /// must be `Send`, so nothing that is not (the form serializer) may live across an await.
+    #[test]
+    fn grant_requests_can_be_awaited_on_a_spawned_task() {
+        fn spawnable<F: std::future::Future + Send>(_: F) {}
+        let endpoints = Endpoints {
+            authorization_endpoint: "https://issuer.example.com/authorize".into(),
+            token_endpoint: "https://issuer.example.com/token".into(),
+        };
+        let sign_in = AuthorizationCode::new(
+            endpoints,
+            "client",
+            "http://127.0.0.1:1/callback",
+            &["openid".to_owned()],
+        );
+        spawnable(sign_in.exchange("code"));
+        let credentials = ClientCredentials {
+            token_url: "https://issuer.example.com/token".into(),
+            client_id: "client".into(),
+            client_secret: "secret".into(),
+            audience: None,
+            scopes: vec![],
+            basic_auth: false,
+        };
+        spawnable(credentials.request());
+    }
 }

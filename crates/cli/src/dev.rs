@@ -8,6 +8,7 @@
 //! `portcullis-claims`, exactly as the deployed `bootstrap` runs behind API Gateway.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,6 +19,7 @@ use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::{Child, Command};
 
+use crate::console::{ConsoleSetup, SignIn};
 use crate::flags::{DevArgs, Runtime};
 
 /// The audience of the development issuer's tokens.
@@ -41,6 +43,7 @@ pub(crate) fn load_file(file: &Path, overrides: Vec<(String, String)>) -> Result
 }
 
 pub(crate) fn dev(args: &DevArgs) -> Result<()> {
+    crate::console::address(&args.console.console)?;
     if let Some(path) = &args.config
         && !path.is_file()
     {
@@ -68,7 +71,7 @@ async fn run(args: &DevArgs) -> Result<()> {
     std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
     let issuer = match &args.config {
         Some(_) => None,
-        None => Some(dev_issuer().await?),
+        None => Some(Arc::new(dev_issuer().await?)),
     };
     let config = match (&args.config, &issuer) {
         (Some(path), _) => path.clone(),
@@ -89,9 +92,22 @@ async fn run(args: &DevArgs) -> Result<()> {
         (None, None) => bail!("no development issuer and no --config"),
     };
     let settings = load_file(&config, Vec::new())?;
+    let served_routes = settings
+        .routes
+        .with_served(&portcullis_deploy::SERVICE_ROUTES);
+    // The console judges with an authorizer of its own built from the same settings.
+    let console_authorizer = settings.auth.authorizer(VerifierOptions::default())?;
+    let console_setup = ConsoleSetup {
+        sign_in: SignIn::from_env(&console_authorizer).await?,
+        authorizer: console_authorizer,
+        routes: served_routes.clone(),
+        api: String::new(),
+        issuer: issuer.clone(),
+        events: None,
+    };
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (base, mut service, _emulator) = match args.runtime {
+    let (base, mut service, emulator) = match args.runtime {
         Runtime::Standalone => {
             init_logging(match settings.server.log_format {
                 LogFormat::Json => Logs::Json,
@@ -111,12 +127,14 @@ async fn run(args: &DevArgs) -> Result<()> {
         }
         Runtime::Lambda => {
             let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
-            let routes = settings
-                .routes
-                .with_served(&portcullis_deploy::SERVICE_ROUTES);
-            let emulator = Emulator::start(authorizer, routes, settings.cors.clone(), &args.listen)
-                .await
-                .with_context(|| format!("starting the local HTTP API on {}", args.listen))?;
+            let emulator = Emulator::start(
+                authorizer,
+                served_routes,
+                settings.cors.clone(),
+                &args.listen,
+            )
+            .await
+            .with_context(|| format!("starting the local HTTP API on {}", args.listen))?;
             // The function reads portcullis.toml from its working directory, as from /var/task.
             let function_config = state.join("portcullis.toml");
             // Compared as files, not as spellings: copying a file onto itself would empty it.
@@ -150,6 +168,15 @@ async fn run(args: &DevArgs) -> Result<()> {
         }
     };
     wait_healthy(&base).await?;
+    let console = crate::console::start(
+        &args.console.console,
+        ConsoleSetup {
+            api: base.clone(),
+            events: emulator.as_ref().map(Emulator::events),
+            ..console_setup
+        },
+    )
+    .await?;
 
     let token = issuer.as_ref().and_then(|i| {
         i.mint(
@@ -182,6 +209,12 @@ async fn run(args: &DevArgs) -> Result<()> {
             "Configuration: {} (get a token from your provider)",
             config.display()
         ),
+    }
+
+    if let Some((url, _)) = &console {
+        println!(
+            "\nConsole: {url} (mint or paste a token, see the verdict rule by rule, call the API)"
+        );
     }
 
     if args.smoke {

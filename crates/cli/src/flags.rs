@@ -138,6 +138,17 @@ pub(crate) struct DevArgs {
     /// Send the printed requests once, check the answers, and stop.
     #[arg(long)]
     pub(crate) smoke: bool,
+    #[command(flatten)]
+    pub(crate) console: ConsoleArgs,
+}
+
+/// The console's listener, shared by dev and gateway.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConsoleArgs {
+    /// Where the console listens: a page to mint or paste a token, see the gate's verdict rule by
+    /// rule, and call the API with it (a loopback address; port 0 picks one; `off` for none).
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:0")]
+    pub(crate) console: String,
 }
 
 /// Which issuer the gateway's authorizer trusts.
@@ -170,6 +181,8 @@ pub(crate) struct GatewayArgs {
     /// Where the gateway listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     pub(crate) listen: String,
+    #[command(flatten)]
+    pub(crate) console: ConsoleArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
@@ -15,10 +16,12 @@ use portcullis_config::{Route, Routes};
 use portcullis_emulator::{Emulator, Integration};
 use tokio::process::Command;
 
+use crate::console::{ConsoleSetup, SignIn};
 use crate::dev::{DEV_AUDIENCE, dev_issuer, load_file};
 use crate::flags::{GatewayArgs, IssuerChoice};
 
 pub(crate) fn gateway(args: &GatewayArgs) -> Result<()> {
+    crate::console::address(&args.console.console)?;
     let file = args
         .config
         .clone()
@@ -48,7 +51,7 @@ pub(crate) fn gateway(args: &GatewayArgs) -> Result<()> {
 
 async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
     let issuer = match args.issuer {
-        IssuerChoice::Dev => Some(dev_issuer().await?),
+        IssuerChoice::Dev => Some(Arc::new(dev_issuer().await?)),
         IssuerChoice::Config => None,
     };
     let overrides = match &issuer {
@@ -109,6 +112,19 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         None => None,
     };
     let base = emulator.gateway_url();
+    let console_authorizer = settings.auth.authorizer(VerifierOptions::default())?;
+    let console = crate::console::start(
+        &args.console.console,
+        ConsoleSetup {
+            sign_in: SignIn::from_env(&console_authorizer).await?,
+            authorizer: console_authorizer,
+            routes: routes.clone(),
+            api: base.clone(),
+            issuer: issuer.clone(),
+            events: args.lambda.is_some().then(|| emulator.events()),
+        },
+    )
+    .await?;
     println!("Portcullis gateway at {base} in front of {backend}");
     println!("routes:");
     for route in routes.iter() {
@@ -149,6 +165,11 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
             settings.auth.configs[0].issuer(),
             crate::invoked_as()
         ),
+    }
+    if let Some((url, _)) = &console {
+        println!(
+            "console: {url} (mint or paste a token, see the verdict rule by rule, call the API)"
+        );
     }
     println!("Press Ctrl-C to stop.");
     match &mut function {

@@ -7,6 +7,7 @@
 #[cfg(feature = "aws")]
 mod bench;
 mod build;
+mod console;
 mod deploy;
 mod dev;
 mod flags;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_claims::metrics::Decision;
 use portcullis_claims::{Authorizer, Caller, OidcMapping};
@@ -155,7 +155,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
                 &request_id,
             );
             let (id, wait) = gateway.queue.enqueue(event);
-            match tokio::time::timeout(INTEGRATION_TIMEOUT, wait).await {
+            let mut response = match tokio::time::timeout(INTEGRATION_TIMEOUT, wait).await {
                 Ok(Ok(Ok(response))) => event::lambda_response(&response),
                 Ok(Ok(Err(error))) => {
                     tracing::error!(%error, "the function reported an error");
@@ -165,7 +165,13 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
                     gateway.queue.forget(&id);
                     api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
                 }
+            };
+            // API Gateway names each request in this header; here it also finds the event the
+            // function was handed (`Emulator::events`).
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("apigw-requestid", value);
             }
+            response
         }
     }
 }

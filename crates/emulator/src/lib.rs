@@ -117,6 +117,12 @@ impl Emulator {
         })
     }
 
+    /// The events the function was handed, found by the `apigw-requestid` of the gateway's
+    /// answer (the last 50 are kept, in memory only).
+    pub fn events(&self) -> Arc<Queue> {
+        self.queue.clone()
+    }
+
     /// The gateway's base URL, `http://127.0.0.1:PORT`.
     pub fn gateway_url(&self) -> String {
         format!("http://{}", self.gateway)

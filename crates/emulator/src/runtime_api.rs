@@ -33,11 +33,26 @@ pub struct Queue {
     arrived: Notify,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     invocations: AtomicU64,
+    /// The last events handed to the function, by their `requestContext.requestId`.
+    recent: Mutex<VecDeque<(String, Value)>>,
 }
+
+/// Events kept for [`Queue::recent_event`].
+const RECENT_EVENTS: usize = 50;
 
 impl Queue {
     /// Queues `event` for the function; the receiver gets its answer.
     pub fn enqueue(&self, event: Value) -> (String, oneshot::Receiver<Outcome>) {
+        if let Some(request_id) = event
+            .pointer("/requestContext/requestId")
+            .and_then(Value::as_str)
+        {
+            let mut recent = lock(&self.recent);
+            if recent.len() == RECENT_EVENTS {
+                recent.pop_front();
+            }
+            recent.push_back((request_id.to_owned(), event.clone()));
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let (answer, wait) = oneshot::channel();
         lock(&self.waiting).insert(id.clone(), answer);
@@ -52,6 +67,15 @@ impl Queue {
     /// Stops waiting for `id` (the caller gave up).
     pub fn forget(&self, id: &str) {
         lock(&self.waiting).remove(id);
+    }
+
+    /// The event of the request `request_id` (its `apigw-requestid`), if among the last 50.
+    pub fn recent_event(&self, request_id: &str) -> Option<Value> {
+        lock(&self.recent)
+            .iter()
+            .rev()
+            .find(|(id, _)| id == request_id)
+            .map(|(_, event)| event.clone())
     }
 
     /// Invocations the function has answered so far.

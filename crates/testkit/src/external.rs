@@ -135,6 +135,52 @@ pub fn ensure_oauth2_mock_server() -> io::Result<PathBuf> {
     Ok(cache_dir().join("node/node_modules"))
 }
 
+/// Debian's Chromium and its WebDriver: `(chromium, chromedriver)`. Installed with apt when absent
+/// (needs root and Debian's package sources; the packages are kept in `.cache/apt`, so a second
+/// install reuses them); nothing is downloaded from anywhere else.
+pub fn ensure_chromium() -> io::Result<(PathBuf, PathBuf)> {
+    let binaries = (
+        PathBuf::from("/usr/bin/chromium"),
+        PathBuf::from("/usr/bin/chromedriver"),
+    );
+    let present = |(browser, driver): &(PathBuf, PathBuf)| browser.exists() && driver.exists();
+    if present(&binaries) {
+        return Ok(binaries);
+    }
+    // One installer at a time (apt refuses a second one rather than waiting).
+    install_once("chromium-apt", |cache| {
+        if present(&binaries) {
+            return Ok(());
+        }
+        let archives = cache.join("apt");
+        fs::create_dir_all(archives.join("partial"))?;
+        let install = || {
+            let mut apt = Command::new("apt-get");
+            apt.env("DEBIAN_FRONTEND", "noninteractive")
+                .arg("-o")
+                .arg(format!("Dir::Cache::Archives={}", archives.display()))
+                .args(["install", "-y", "-qq", "chromium", "chromium-driver"]);
+            apt
+        };
+        if run(&mut install(), "apt-get install chromium chromium-driver").is_err() {
+            // A fresh machine's package lists may be missing or stale.
+            run(
+                Command::new("apt-get").args(["update", "-qq"]),
+                "apt-get update (Chromium for the console's browser tests needs root and Debian's apt)",
+            )?;
+            run(&mut install(), "apt-get install chromium chromium-driver")?;
+        }
+        Ok(())
+    })?;
+    if present(&binaries) {
+        Ok(binaries)
+    } else {
+        Err(io::Error::other(
+            "apt-get installed chromium and chromium-driver, but /usr/bin/chromium or /usr/bin/chromedriver is missing",
+        ))
+    }
+}
+
 /// A running tool; killed on drop.
 #[derive(Debug)]
 pub struct Running {

@@ -199,13 +199,17 @@ impl Issuer {
     }
     /// A token from this issuer's minter (see [`Issuer::start_minting`]), without HTTP.
     pub fn mint(&self, sub: &str, scope: &str, extra: &Value) -> Option<String> {
+        self.mint_for(sub, scope, 3600, extra)
+    }
+    /// [`Issuer::mint`] with a lifetime of `ttl` seconds from now (negative: already expired).
+    pub fn mint_for(&self, sub: &str, scope: &str, ttl: i64, extra: &Value) -> Option<String> {
         let minter = self.knobs.minter.as_ref()?;
         Some(minter.key.mint(&minted_claims(
             &self.url,
             &minter.audience,
             sub,
             scope,
-            3600,
+            ttl,
             extra,
         )))
     }

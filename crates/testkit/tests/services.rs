@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use portcullis_testkit::external::{
-    CFN_LINT, MOTO, OAUTH2_MOCK_SERVER, cache_dir, ensure_cfn_lint, ensure_moto,
+    CFN_LINT, MOTO, OAUTH2_MOCK_SERVER, cache_dir, ensure_cfn_lint, ensure_chromium, ensure_moto,
     ensure_oauth2_mock_server,
 };
 
@@ -47,6 +47,31 @@ fn test_servers_install_at_their_pinned_versions() {
         .expect("oauth2-mock-server's package.json");
     let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("JSON");
     assert_eq!(manifest["version"], pinned(OAUTH2_MOCK_SERVER));
+}
+
+/// The console's browser tests drive Debian's Chromium through its ChromeDriver: both install
+/// (with apt, when absent) at one version.
+#[test]
+fn chromium_and_its_driver_install_at_one_version() {
+    let (chromium, chromedriver) = ensure_chromium().expect("chromium and chromium-driver install");
+    let major = |binary: &std::path::Path| {
+        let out = Command::new(binary)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let version = text
+            .split_whitespace()
+            .find(|word| word.chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .unwrap_or_else(|| panic!("a version in {text:?}"))
+            .to_owned();
+        version
+            .split('.')
+            .next()
+            .expect("a major version")
+            .to_owned()
+    };
+    assert_eq!(major(&chromium), major(&chromedriver));
 }
 
 /// Where the suite runs loopback-only, nothing but 127.0.0.1 answers: a connection to a

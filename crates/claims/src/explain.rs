@@ -11,11 +11,14 @@ use serde_json::{Map, Value};
 
 use crate::{AuthError, MAX_TOKEN_BYTES, UtcTime, Verifier};
 
-/// The rules, in the order the gate judges them; every [`AuthError`] belongs to exactly one.
-pub const RULES: [&str; 12] = [
+/// The rules, in the order the gate judges them (`token::decode`'s order for the first five);
+/// every [`AuthError`] belongs to exactly one.
+pub const RULES: [&str; 14] = [
     "size",
     "format",
     "algorithm",
+    "header",
+    "payload",
     "kid",
     "signature",
     "issuer",
@@ -27,17 +30,26 @@ pub const RULES: [&str; 12] = [
     "scopes",
 ];
 
-/// The rule an [`AuthError`] is the refusal of.
-pub fn rule_of(refusal: &AuthError) -> &'static str {
+/// The rule `refusal` of the `authorization` value (`Bearer <token>` or a bare token) is the
+/// refusal of. The token is needed for one error only: a segment that is not base64url belongs to
+/// `format` when it is the header, to `payload` when the header decoded (the payload or the
+/// signature), as the gate meets them in that order.
+pub fn rule_of(refusal: &AuthError, authorization: &str) -> &'static str {
     match refusal {
         AuthError::MissingToken | AuthError::RepeatedToken | AuthError::TokenTooLarge => "size",
-        AuthError::Malformed
-        | AuthError::InvalidBase64
-        | AuthError::InvalidHeader
-        | AuthError::InvalidPayload
-        | AuthError::UnsupportedCritical
-        | AuthError::MissingKid => "format",
+        AuthError::Malformed | AuthError::InvalidHeader => "format",
+        AuthError::InvalidBase64 => {
+            let token = crate::token::identity_source(authorization).unwrap_or(authorization);
+            let header = token.split('.').next().unwrap_or_default();
+            if URL_SAFE_NO_PAD.decode(header).is_ok() {
+                "payload"
+            } else {
+                "format"
+            }
+        }
         AuthError::Unsigned | AuthError::AlgorithmNotAllowed(_) => "algorithm",
+        AuthError::UnsupportedCritical | AuthError::MissingKid => "header",
+        AuthError::InvalidPayload => "payload",
         AuthError::UnknownKid | AuthError::AmbiguousKid | AuthError::KeysUnavailable => "kid",
         AuthError::KeyAlgorithmMismatch | AuthError::InvalidSignature => "signature",
         AuthError::InvalidIssuer => "issuer",
@@ -92,7 +104,10 @@ impl Verifier {
         let verdict = self.verify(authorization).await.map(|_| ());
         let token = crate::token::identity_source(authorization).unwrap_or(authorization);
         let (header, claims) = peek(token);
-        let failed = verdict.as_ref().err().map(rule_of);
+        let failed = verdict
+            .as_ref()
+            .err()
+            .map(|refusal| rule_of(refusal, authorization));
         let failed_at = failed.and_then(|rule| RULES.iter().position(|r| *r == rule));
         let now = self.now_unix();
         let config = self.config();
@@ -108,7 +123,14 @@ impl Verifier {
                     }
                     _ => Outcome::Passed,
                 };
-                let detail = detail(rule, token, header.as_ref(), claims.as_ref(), self, now);
+                let detail = detail(
+                    rule,
+                    authorization,
+                    header.as_ref(),
+                    claims.as_ref(),
+                    self,
+                    now,
+                );
                 RuleCheck {
                     rule,
                     outcome,
@@ -148,7 +170,7 @@ fn peek(token: &str) -> (Option<Object>, Option<Object>) {
 
 fn detail(
     rule: &str,
-    token: &str,
+    authorization: &str,
     header: Option<&Map<String, Value>>,
     claims: Option<&Map<String, Value>>,
     verifier: &Verifier,
@@ -160,9 +182,18 @@ fn detail(
     match rule {
         "size" => format!(
             "{} bytes, at most {MAX_TOKEN_BYTES} (API Gateway's request header bound)",
-            token.len()
+            authorization.len()
         ),
-        "format" => "three base64url segments; header and payload JSON objects without repeated members; no crit; a string kid".to_owned(),
+        "format" => {
+            "three dot-separated segments; the header base64url, a JSON object without repeated members".to_owned()
+        }
+        "header" => format!(
+            "no crit; kid {}",
+            from_header("kid").unwrap_or_else(|| "missing (a non-empty string is required)".into())
+        ),
+        "payload" => {
+            "the payload base64url, a JSON object without repeated members; the signature base64url".to_owned()
+        }
         "algorithm" => format!(
             "alg {}; allowed: {}",
             from_header("alg").unwrap_or_else(|| "missing".into()),
@@ -242,7 +273,7 @@ fn time_detail(value: Option<&Value>, now: i64, required: bool) -> String {
         utc.hour,
         utc.minute,
         utc.second,
-        relative(seconds - now)
+        relative(seconds.saturating_sub(now))
     )
 }
 
@@ -275,6 +306,42 @@ mod tests {
         assert_eq!(relative(3_540), "in 59 min");
         assert_eq!(relative(-7_200), "2 h ago");
         assert_eq!(relative(3 * 86_400), "in 3 days");
+    }
+
+    #[test]
+    fn hostile_time_claims_are_described_without_overflow() {
+        use serde_json::json;
+        let now = 1_800_000_000;
+        for value in [
+            json!(-1e300),
+            json!(1e300),
+            json!(i64::MIN),
+            json!(u64::MAX),
+            json!(-0.5),
+        ] {
+            let text = time_detail(Some(&value), now, true);
+            assert!(text.contains("UTC"), "{value}: {text}");
+        }
+        assert_eq!(
+            time_detail(Some(&json!("soon")), now, true),
+            "soon is not a number"
+        );
+        assert_eq!(time_detail(None, now, true), "missing (required)");
+    }
+
+    #[test]
+    fn a_segment_that_is_not_base64url_is_the_format_rule_in_the_header_and_the_payload_rule_after_it()
+     {
+        assert_eq!(
+            rule_of(&AuthError::InvalidBase64, "Bearer e!30.e30.sig"),
+            "format"
+        );
+        assert_eq!(
+            rule_of(&AuthError::InvalidBase64, "e30.e!30.sig"),
+            "payload"
+        );
+        assert_eq!(rule_of(&AuthError::InvalidBase64, "e30.e30.s!g"), "payload");
+        assert!(RULES.contains(&rule_of(&AuthError::MissingKid, "")));
     }
 
     #[test]

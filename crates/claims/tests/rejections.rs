@@ -66,7 +66,10 @@ macro_rules! rejects {
                     .explain(req.authorization.as_deref().unwrap_or_default())
                     .await;
                 assert_eq!(explanation.verdict.as_ref().err(), Some(&refusal));
-                let failed = portcullis_claims::explain::rule_of(&refusal);
+                let failed = portcullis_claims::explain::rule_of(
+                    &refusal,
+                    req.authorization.as_deref().unwrap_or_default(),
+                );
                 let at = explanation.rules.iter().position(|r| r.rule == failed).expect("the rule is listed");
                 assert_eq!(explanation.rules[at].outcome, Outcome::Failed(refusal.clone()));
                 for before in &explanation.rules[..at] {

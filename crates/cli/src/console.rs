@@ -38,6 +38,8 @@ const STYLE: &str = include_str!("../console/console.css");
 
 /// Calls kept in the history (the oldest go first).
 const HISTORY: usize = 200;
+/// The longest request path kept in the history (characters).
+const MAX_HISTORY_PATH: usize = 2048;
 /// Sign-ins waiting for their redirect (the oldest go first).
 const PENDING_SIGN_INS: usize = 16;
 /// The longest response body shown from the API.
@@ -100,6 +102,10 @@ struct Console {
     setup: ConsoleSetup,
     /// The console's own origin, `http://127.0.0.1:PORT`.
     origin: String,
+    /// The secret of the printed URL; the page holds it as the cookie named `cookie`. Another
+    /// program on this machine, which has not seen the URL, gets nothing.
+    key: String,
+    cookie: String,
     http: reqwest::Client,
     history: Mutex<Vec<Value>>,
     /// Sign-ins waiting for their redirect, by `state`.
@@ -127,8 +133,9 @@ pub(crate) fn address(flag: &str) -> Result<Option<std::net::SocketAddr>> {
     Ok(Some(address))
 }
 
-/// Starts the console as `flag` says (`off`: not at all); answers its URL and its task, which
-/// serves until aborted. Only a loopback address is taken: the console hands out tokens.
+/// Starts the console as `flag` says (`off`: not at all); answers its URL, which carries the
+/// console's key, and its task, which serves until aborted. Only a loopback address is taken: the
+/// console hands out tokens.
 pub(crate) async fn start(
     flag: &str,
     setup: ConsoleSetup,
@@ -139,8 +146,9 @@ pub(crate) async fn start(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} for the console (--console ADDR)"))?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    let task = serve(listener, setup)?;
+    let key = portcullis_claims::grant::random_text();
+    let url = format!("http://{}/?key={key}", listener.local_addr()?);
+    let task = serve(listener, setup, key)?;
     Ok(Some((url, task)))
 }
 
@@ -148,17 +156,26 @@ pub(crate) async fn start(
 fn serve(
     listener: tokio::net::TcpListener,
     setup: ConsoleSetup,
+    key: String,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let origin = format!("http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    let origin = format!("http://{address}");
+    // Cookies are kept per host, not per port: one name per console.
+    let cookie = format!("portcullis-console-{}", address.port());
     let http = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()
         .context("building the console's HTTP client")?;
+    if let Some(events) = &setup.events {
+        events.keep_recent_events();
+    }
     let console = Arc::new(Console {
         setup,
         origin,
+        key,
+        cookie,
         http,
         history: Mutex::default(),
         pending: Mutex::default(),
@@ -203,7 +220,7 @@ fn page(text: &'static str, content_type: &'static str) -> Response {
             (header::CACHE_CONTROL, "no-store"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
             ),
         ],
         text,
@@ -211,8 +228,11 @@ fn page(text: &'static str, content_type: &'static str) -> Response {
         .into_response()
 }
 
-/// Refuses requests another site's page could make: a `Host` other than the console's address
-/// (DNS rebinding), or an `Origin` other than its own (a cross-site form or script).
+/// Answers the console's own page only. Refused: a `Host` other than the console's address (DNS
+/// rebinding), an `Origin` other than its own (another site's script or form), and, but for the
+/// page's script and style, a request without the console's key (another program on this
+/// machine). The printed URL's `?key=` sets the key as an HttpOnly, SameSite=Lax cookie (Lax: the
+/// provider's redirect to `/callback` is a top-level navigation from another site, and carries it).
 async fn same_origin_only(
     State(console): State<Arc<Console>>,
     request: axum::extract::Request,
@@ -220,25 +240,60 @@ async fn same_origin_only(
 ) -> Response {
     let headers = request.headers();
     let own_host = console.origin.trim_start_matches("http://");
+    let localhost = console.origin.replace("127.0.0.1", "localhost");
     let host_ok = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|host| host == own_host || host == own_host.replace("127.0.0.1", "localhost"));
+        .is_some_and(|host| host == own_host || host == localhost.trim_start_matches("http://"));
     let origin_ok = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
-        .is_none_or(|origin| {
-            origin == console.origin || origin == console.origin.replace("127.0.0.1", "localhost")
-        });
-    if host_ok && origin_ok {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::FORBIDDEN,
-            "the console answers its own page only",
-        )
-            .into_response()
+        .is_none_or(|origin| origin == console.origin || origin == localhost);
+    if !(host_ok && origin_ok) {
+        return refused("the console answers its own page only");
     }
+    let path = request.uri().path();
+    let query_key =
+        url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+            .find(|(name, _)| name == "key")
+            .map(|(_, value)| value.into_owned());
+    if path == "/" && query_key.as_deref() == Some(console.key.as_str()) {
+        let cookie = format!(
+            "{}={}; HttpOnly; SameSite=Lax; Path=/",
+            console.cookie, console.key
+        );
+        let mut response = Redirect::to("/").into_response();
+        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        return guarded(response);
+    }
+    let has_key = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == console.cookie && value == console.key);
+    if !has_key && !matches!(path, "/console.js" | "/console.css") {
+        return refused(
+            "open the console through the URL portcullis printed: it carries the console's key",
+        );
+    }
+    guarded(next.run(request).await)
+}
+
+/// Every answer: no content sniffing.
+fn guarded(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn refused(message: &'static str) -> Response {
+    guarded((StatusCode::FORBIDDEN, message).into_response())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -349,39 +404,58 @@ async fn inspect(
     State(console): State<Arc<Console>>,
     axum::Json(form): axum::Json<Value>,
 ) -> Response {
-    let token = form
-        .get("token")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim();
-    axum::Json(explained(&console, token).await).into_response()
+    let token = bare(
+        form.get("token")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
+    axum::Json(explained(&console, &authorization(token)).await).into_response()
 }
 
-/// The refusal as API Gateway answers it.
-fn answer(refusal: &AuthError) -> Value {
+/// A pasted token without a leading `Bearer ` (in any case) and surrounding white space.
+fn bare(pasted: &str) -> &str {
+    let pasted = pasted.trim();
+    match pasted.get(..7) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("bearer ") => pasted[7..].trim_start(),
+        _ => pasted,
+    }
+}
+
+/// The `Authorization` value a call sends with `token`: what Inspect judges too, so the two agree
+/// to the byte (the size bound counts the prefix).
+fn authorization(token: &str) -> String {
+    if token.is_empty() {
+        String::new()
+    } else {
+        format!("Bearer {token}")
+    }
+}
+
+/// The refusal of `authorization` as API Gateway answers it, and the rule that made it.
+fn answer(refusal: &AuthError, authorization: &str) -> Value {
     json!({
         "status": refusal.status(),
         "body": refusal.body(),
         "www_authenticate": refusal.www_authenticate(),
         "reason": refusal.reason(),
-        "rule": rule_of(refusal),
+        "rule": rule_of(refusal, authorization),
     })
 }
 
-async fn explained(console: &Console, token: &str) -> Value {
+async fn explained(console: &Console, authorization: &str) -> Value {
     let authorizer = &console.setup.authorizer;
     let Explanation {
         header,
         claims,
         verdict,
         rules,
-    } = authorizer.explain(token).await;
+    } = authorizer.explain(authorization).await;
     let rules: Vec<Value> = rules
         .iter()
         .map(|check| {
             let (outcome, refusal) = match &check.outcome {
                 Outcome::Passed => ("passed", Value::Null),
-                Outcome::Failed(refusal) => ("failed", answer(refusal)),
+                Outcome::Failed(refusal) => ("failed", answer(refusal, authorization)),
                 Outcome::NotReached => ("not_reached", Value::Null),
             };
             json!({"rule": check.rule, "outcome": outcome, "detail": check.detail, "refusal": refusal})
@@ -395,9 +469,12 @@ async fn explained(console: &Console, token: &str) -> Value {
         } else if verdict.is_err() {
             ("not_reached", Value::Null)
         } else {
-            match authorizer.authorize(Some(token), route.scopes()).await {
+            match authorizer
+                .authorize(Some(authorization), route.scopes())
+                .await
+            {
                 Ok(_) => ("passed", Value::Null),
-                Err(refusal) => ("failed", answer(&refusal)),
+                Err(refusal) => ("failed", answer(&refusal, authorization)),
             }
         };
         routes.push(
@@ -409,7 +486,7 @@ async fn explained(console: &Console, token: &str) -> Value {
         "claims": claims,
         "verdict": match &verdict {
             Ok(()) => json!({"status": 200}),
-            Err(refusal) => answer(refusal),
+            Err(refusal) => answer(refusal, authorization),
         },
         "rules": rules,
         "routes": routes,
@@ -451,9 +528,9 @@ async fn call(
         };
         request = request.header(name.trim(), value.trim());
     }
-    let token = text("token").trim();
-    if !token.is_empty() {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let sent = authorization(bare(text("token")));
+    if !sent.is_empty() {
+        request = request.header(header::AUTHORIZATION, &sent);
     }
     if !text("body").is_empty() {
         request = request.body(text("body").to_owned());
@@ -490,17 +567,18 @@ async fn call(
     }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     // What the gate made of the token, for the history: never the token itself.
-    let judged = if token.is_empty() {
+    let judged = if sent.is_empty() {
         Value::Null
     } else {
-        let explained = console.setup.authorizer.explain(token).await;
+        let explained = console.setup.authorizer.explain(&sent).await;
         let subject = explained
             .claims
             .as_ref()
             .and_then(|c| c.get("sub"))
             .and_then(Value::as_str)
             .map(|s| s.chars().take(64).collect::<String>());
-        json!({"sub": subject, "rule": explained.verdict.as_ref().err().map(rule_of)})
+        let rule = explained.verdict.as_ref().err().map(|r| rule_of(r, &sent));
+        json!({"sub": subject, "rule": rule})
     };
     let www_authenticate = headers
         .iter()
@@ -509,7 +587,7 @@ async fn call(
     let entry = json!({
         "at": unix_now(),
         "method": method.as_str(),
-        "path": path,
+        "path": path.chars().take(MAX_HISTORY_PATH).collect::<String>(),
         "status": status,
         "www_authenticate": www_authenticate,
         "token": judged,
@@ -591,10 +669,12 @@ async fn callback(State(console): State<Arc<Console>>, RawQuery(query): RawQuery
         found.map(|i| pending.remove(i))
     };
     let outcome = match grant {
-        None => Err(
-            "no sign-in of this console is waiting for this redirect (stale or forged state)"
-                .to_owned(),
-        ),
+        // Not ours: a hand-over already waiting for the page stays as it is.
+        None => {
+            return bad_request(
+                "no sign-in of this console is waiting for this redirect (stale or forged state): sign in again",
+            );
+        }
         Some(grant) => {
             let code = grant.code_from_redirect(&query).map_err(|e| e.to_string());
             match code {

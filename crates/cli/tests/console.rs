@@ -459,49 +459,109 @@ async fn signing_in_with_pkce_against_oauth2_mock_server_brings_the_token_back_t
         .await;
     assert!(claims.contains(mock.url()), "{claims}");
     let url = browser.script("return location.href;", json!([])).await;
-    assert_eq!(url, console.as_str(), "the code left the address bar");
+    let base = console.split('?').next().expect("the console's base URL");
+    assert_eq!(
+        url, base,
+        "neither the code nor the key stays in the address bar"
+    );
     browser.screenshot("05-pkce-sign-in").await;
     browser.quit().await;
     let _ = dev.kill();
     let _ = dev.wait();
 }
 
-/// The console mints and shows tokens, so it answers its own page only: a request with another
-/// site's `Origin` (a cross-site script or form) or another `Host` (DNS rebinding) is refused,
-/// and it listens on loopback only. Bad form values are refused by name.
+/// The console mints and shows tokens, so it answers its own page only: without the key of the
+/// URL it printed (another program on this machine), with another site's `Origin` (a cross-site
+/// script or form) or another `Host` (DNS rebinding), it refuses; and it listens on loopback only.
+/// Bad form values are refused by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_answers_its_own_page_only_and_refuses_bad_values_by_name() {
     let (mut dev, _, console) = start_dev("guarded", &[], &[]);
     let client = reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let mint = format!("{console}api/mint");
+    let (base, key) = console.split_once("?key=").expect("the URL carries a key");
+    let port = base
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .expect("a port");
+    // The printed URL sets the key as a cookie the page's requests carry.
+    let opened = client.get(&console).send().await.expect("answer");
+    assert_eq!(opened.status(), 303);
+    let set_cookie = opened.headers()["set-cookie"].to_str().expect("text");
+    let cookie = format!("portcullis-console-{port}={key}");
+    assert_eq!(
+        set_cookie,
+        format!("{cookie}; HttpOnly; SameSite=Lax; Path=/")
+    );
+    let mint = format!("{base}api/mint");
     let body = json!({"subject": "x", "scopes": "profile/read"}).to_string();
-    let post = |origin: Option<&str>, host: Option<&str>, body: String| {
+    let post = |cookie: Option<&str>, origin: Option<&str>, host: Option<&str>, body: String| {
         let mut request = client
             .post(&mint)
             .header("content-type", "application/json")
             .body(body);
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        if let Some(host) = host {
-            request = request.header("host", host);
+        for (name, value) in [("cookie", cookie), ("origin", origin), ("host", host)] {
+            if let Some(value) = value {
+                request = request.header(name, value);
+            }
         }
         request.send()
     };
-    let own = console.trim_end_matches('/');
-    let minted = post(Some(own), None, body.clone()).await.expect("answer");
+    let own = base.trim_end_matches('/');
+    let answer = |cookie, origin, host| post(cookie, origin, host, body.clone());
+    let minted = answer(Some(&cookie), Some(own), None)
+        .await
+        .expect("answer");
     assert_eq!(minted.status(), 200);
-    let cross_site = post(Some("https://evil.example"), None, body.clone())
+    assert_eq!(minted.headers()["x-content-type-options"], "nosniff");
+    let minted: Value = serde_json::from_str(&minted.text().await.expect("body")).expect("JSON");
+    // A token pasted with its `Bearer ` prefix is judged as the call will send it.
+    let inspected = client
+        .post(format!("{base}api/inspect"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body(
+            json!({"token": format!("  bearer {}", minted["token"].as_str().expect("token"))})
+                .to_string(),
+        )
+        .send()
         .await
         .expect("answer");
-    assert_eq!(cross_site.status(), 403);
-    let rebound = post(None, Some("evil.example"), body.clone())
+    let inspected: Value =
+        serde_json::from_str(&inspected.text().await.expect("body")).expect("JSON");
+    assert_eq!(inspected["verdict"]["status"], 200, "{inspected}");
+    let wrong_key = format!("portcullis-console-{port}=not-the-key");
+    for (case, cookie, origin, host) in [
+        ("no key", None, Some(own), None),
+        ("a wrong key", Some(wrong_key.as_str()), Some(own), None),
+        (
+            "another site's page",
+            Some(cookie.as_str()),
+            Some("https://evil.example"),
+            None,
+        ),
+        (
+            "another host name",
+            Some(cookie.as_str()),
+            None,
+            Some("evil.example"),
+        ),
+    ] {
+        let refused = answer(cookie, origin, host).await.expect("answer");
+        assert_eq!(refused.status(), 403, "{case}");
+    }
+    let page = client.get(base).send().await.expect("answer");
+    assert_eq!(page.status(), 403, "the page itself needs the key");
+    let script = client
+        .get(format!("{base}console.js"))
+        .send()
         .await
         .expect("answer");
-    assert_eq!(rebound.status(), 403);
+    assert_eq!(script.status(), 200, "the script holds no secret");
     for (form, message) in [
         (
             json!({"lifetime_minutes": 0}),
@@ -512,20 +572,40 @@ async fn the_console_answers_its_own_page_only_and_refuses_bad_values_by_name() 
             "token use \"refresh\": expected \"access\" or \"id\"",
         ),
     ] {
-        let refused = post(None, None, form.to_string()).await.expect("answer");
+        let refused = post(Some(&cookie), None, None, form.to_string())
+            .await
+            .expect("answer");
         assert_eq!(refused.status(), 400);
         let text = refused.text().await.expect("body");
         let answer: Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(answer["error"], message);
     }
     let call = client
-        .post(format!("{console}api/call"))
+        .post(format!("{base}api/call"))
+        .header("cookie", &cookie)
         .header("content-type", "application/json")
         .body(json!({"method": "TRACE", "path": "/user/profile"}).to_string())
         .send()
         .await
         .expect("answer");
     assert_eq!(call.status(), 400);
+    // A redirect with a state no sign-in of this console sent is refused, not handed to the page.
+    let forged = client
+        .get(format!("{base}callback?code=c&state=forged"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(forged.status(), 400);
+    let handed = client
+        .post(format!("{base}api/signed-in"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(handed.text().await.expect("body"), "null");
     let _ = dev.kill();
     let _ = dev.wait();
 

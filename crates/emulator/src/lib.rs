@@ -118,7 +118,7 @@ impl Emulator {
     }
 
     /// The events the function was handed, found by the `apigw-requestid` of the gateway's
-    /// answer (the last 50 are kept, in memory only).
+    /// answer: in memory only, and once [`Queue::keep_recent_events`] asks for them.
     pub fn events(&self) -> Arc<Queue> {
         self.queue.clone()
     }

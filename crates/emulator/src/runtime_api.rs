@@ -33,25 +33,42 @@ pub struct Queue {
     arrived: Notify,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     invocations: AtomicU64,
-    /// The last events handed to the function, by their `requestContext.requestId`.
+    /// The last events handed to the function, by their `requestContext.requestId`, once asked
+    /// to keep them ([`Queue::keep_recent_events`]).
     recent: Mutex<VecDeque<(String, Value)>>,
+    keep_recent: std::sync::atomic::AtomicBool,
 }
 
 /// Events kept for [`Queue::recent_event`].
 const RECENT_EVENTS: usize = 50;
+/// The most of an event's body kept with it (bytes of its text; a larger body is cut, and the
+/// event says so in `bodyCut`).
+const RECENT_BODY: usize = 64 * 1024;
 
 impl Queue {
     /// Queues `event` for the function; the receiver gets its answer.
     pub fn enqueue(&self, event: Value) -> (String, oneshot::Receiver<Outcome>) {
-        if let Some(request_id) = event
-            .pointer("/requestContext/requestId")
-            .and_then(Value::as_str)
+        if self.keep_recent.load(Ordering::Relaxed)
+            && let Some(request_id) = event
+                .pointer("/requestContext/requestId")
+                .and_then(Value::as_str)
         {
+            let mut kept = event.clone();
+            if let Some(Value::String(body)) = kept.get_mut("body")
+                && body.len() > RECENT_BODY
+            {
+                let mut end = RECENT_BODY;
+                while !body.is_char_boundary(end) {
+                    end -= 1;
+                }
+                body.truncate(end);
+                kept["bodyCut"] = Value::Bool(true);
+            }
             let mut recent = lock(&self.recent);
             if recent.len() == RECENT_EVENTS {
                 recent.pop_front();
             }
-            recent.push_back((request_id.to_owned(), event.clone()));
+            recent.push_back((request_id.to_owned(), kept));
         }
         let id = uuid::Uuid::new_v4().to_string();
         let (answer, wait) = oneshot::channel();
@@ -69,7 +86,12 @@ impl Queue {
         lock(&self.waiting).remove(id);
     }
 
-    /// The event of the request `request_id` (its `apigw-requestid`), if among the last 50.
+    /// From now on, keeps the last 50 events (bodies cut at 64 KiB) for [`Queue::recent_event`].
+    pub fn keep_recent_events(&self) {
+        self.keep_recent.store(true, Ordering::Relaxed);
+    }
+
+    /// The event of the request `request_id` (its `apigw-requestid`), if among the last 50 kept.
     pub fn recent_event(&self, request_id: &str) -> Option<Value> {
         lock(&self.recent)
             .iter()

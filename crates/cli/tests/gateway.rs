@@ -356,6 +356,24 @@ async fn an_installed_binary_runs_the_gateway_with_the_development_issuer_outsid
         .find_map(|line| line.split("Authorization: Bearer ").nth(1))
         .map(|rest| rest.trim_end_matches('\'').to_owned())
         .unwrap_or_else(|| panic!("a token to try is printed: {:?}", gateway.printed));
+    // The console is printed, with its key, and opens.
+    let console = gateway
+        .printed
+        .iter()
+        .find_map(|l| l.strip_prefix("console: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the console is printed: {:?}", gateway.printed))
+        .to_owned();
+    let opened = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(&console)
+        .send()
+        .await
+        .expect("the console answers");
+    assert_eq!(opened.status(), 303, "{console}");
+    assert!(opened.headers().contains_key("set-cookie"));
     assert!(
         gateway.printed.iter().any(|l| l.trim() == "$default (JWT)"),
         "without [routes] every request is judged: {:?}",

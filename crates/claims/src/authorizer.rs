@@ -145,10 +145,17 @@ impl Authorizer {
         let (verdict, seen) = verifier.verify_seen(authorization).await;
         let verdict =
             verdict.and_then(|claims| require_any_scope(&claims, route_scopes).map(|()| claims));
+        // A scope refusal comes after the token verified, which copied no kid: read it now.
+        let kid = match (&verdict, seen.kid) {
+            (Err(AuthError::InsufficientScope { .. }), None) => {
+                crate::token::header_kid(authorization)
+            }
+            (_, kid) => kid,
+        };
         Judgement {
             verdict,
             issuer: seen.names_issuer.then(|| verifier.config().issuer()),
-            kid: seen.kid,
+            kid,
             elapsed: started.elapsed(),
         }
     }
@@ -197,7 +204,8 @@ pub struct Judgement<'a> {
     /// The configured issuer the token named in its `iss` (verified or not); `None` when it named
     /// none of them or could not be read. Never a sender's free text: a metrics label stays bounded.
     pub issuer: Option<&'a str>,
-    /// The token header's `kid`, at most 64 characters of the sender's words, once it decoded.
+    /// For a refusal, the token header's `kid` (at most 64 characters of the sender's words),
+    /// once the token decoded; `None` for an acceptance, which needs no copy of it.
     pub kid: Option<String>,
     /// How long the judgement took, key fetches included.
     pub elapsed: Duration,

@@ -76,7 +76,7 @@ struct Inner {
 /// What a verifier saw of a token it judged, for a log line: never the token.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    /// The header's `kid` (at most 64 characters), once the token decoded.
+    /// For a refusal, the header's `kid` (at most 64 characters), once the token decoded.
     pub(crate) kid: Option<String>,
     /// Whether the token's `iss` is this verifier's issuer (checked or not).
     pub(crate) names_issuer: bool,
@@ -327,32 +327,47 @@ impl Verifier {
             Err(refusal) => return (Err(refusal), Seen::default()),
         };
         let now = self.inner.clock.unix().as_secs_f64();
+        // The kid is copied out only for a refusal: an accepted request allocates nothing for it.
         if let Some(remembered) = self.recall(token) {
+            let verdict = check_times(remembered.claims.as_map(), now, self.leeway());
             let seen = Seen {
-                kid: Some(clip(remembered.key.kid())),
+                kid: verdict.is_err().then(|| clip(remembered.key.kid())),
                 names_issuer: true,
             };
-            let verdict = check_times(remembered.claims.as_map(), now, self.leeway());
             return (verdict.map(|()| remembered.claims), seen);
         }
         let decoded = match decode(token, self.inner.config.algorithms()) {
             Ok(decoded) => decoded,
             Err(refusal) => return (Err(refusal), Seen::default()),
         };
-        let seen = Seen {
-            // The kid and iss help an operator; both are the sender's words, so kept short.
-            kid: Some(clip(&decoded.kid)),
-            names_issuer: decoded.payload.get("iss").and_then(Value::as_str)
-                == Some(self.inner.config.issuer()),
+        let names_issuer =
+            decoded.payload.get("iss").and_then(Value::as_str) == Some(self.inner.config.issuer());
+        // The kid and iss help an operator; both are the sender's words, so kept short.
+        let refused = |refusal, decoded: &Decoded<'_>| {
+            let seen = Seen {
+                kid: Some(clip(&decoded.kid)),
+                names_issuer,
+            };
+            (Err(refusal), seen)
         };
-        let verdict = match self.check(&decoded).await {
+        match self.check(&decoded).await {
             Ok(key) => {
+                // Judged before the claims are remembered, as before: an expired token is
+                // remembered too, and refused again from the cache without a signature check.
+                if let Err(refusal) = check_times(&decoded.payload, now, self.leeway()) {
+                    let answer = refused(refusal, &decoded);
+                    self.admit(decoded, key, token);
+                    return answer;
+                }
                 let claims = self.admit(decoded, key, token);
-                check_times(claims.as_map(), now, self.leeway()).map(|()| claims)
+                let seen = Seen {
+                    kid: None,
+                    names_issuer,
+                };
+                (Ok(claims), seen)
             }
-            Err(refusal) => Err(refusal),
-        };
-        (verdict, seen)
+            Err(refusal) => refused(refusal, &decoded),
+        }
     }
 
     /// Tokens answered from the verified-token cache so far.
@@ -495,7 +510,7 @@ fn check_times(payload: &Map<String, Value>, now: f64, leeway: f64) -> Result<()
 }
 
 /// At most 64 characters of a sender-chosen string, for logs.
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     text.chars().take(64).collect()
 }
 

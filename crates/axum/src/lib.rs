@@ -158,7 +158,7 @@ where
                 .authorizer
                 .judge_headers(request.headers(), &scopes)
                 .await;
-            if judgement.verdict.is_err() || state.metrics.is_some() {
+            if state.metrics.is_some() || (judgement.verdict.is_err() && Decision::logged()) {
                 let route = route_name(&request);
                 Metrics::observe(state.metrics.as_ref(), &Decision::of(&route, &judgement));
             }

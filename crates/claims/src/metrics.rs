@@ -83,8 +83,16 @@ impl<'a> Decision<'a> {
         }
     }
 
-    /// One structured line for a refusal (reason, status, route, issuer, kid), at `info`; nothing
-    /// for an acceptance. The token is never in it: the kid is the sender's words, clipped.
+    /// Whether [`Decision::log`] would write anything for a refusal now (target
+    /// `portcullis::decision` at `info` enabled): when it would not and no metrics are counted,
+    /// a runtime need not even name the route.
+    pub fn logged() -> bool {
+        tracing::enabled!(target: "portcullis::decision", tracing::Level::INFO)
+    }
+
+    /// One structured line for a refusal (reason, status, route, issuer, kid), at `info` with the
+    /// target `portcullis::decision` (`RUST_LOG=info,portcullis::decision=warn` silences it);
+    /// nothing for an acceptance. The token is never in it: the kid is the sender's words, clipped.
     pub fn log(&self) {
         if let Some(refusal) = self.refusal {
             tracing::info!(

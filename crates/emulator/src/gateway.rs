@@ -111,7 +111,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             .authorizer
             .judge_headers(request.headers(), route.scopes())
             .await;
-        if judgement.verdict.is_err() {
+        if judgement.verdict.is_err() && Decision::logged() {
             Decision::of(&route.key(), &judgement).log();
         }
         match judgement.verdict {

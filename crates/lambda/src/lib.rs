@@ -254,7 +254,7 @@ where
             let method = portcullis_claims::http::rule_method(request.method());
             let required = (layer.scopes)(&method, request.uri().path());
             let verdict = require_any_scope(&claims, &required);
-            if verdict.is_err() || metrics.is_some() {
+            if metrics.is_some() || (verdict.is_err() && Decision::logged()) {
                 let route = route_name(&request);
                 let issuer = claims.iss().and_then(|iss| {
                     metrics.and_then(|(_, known)| known.iter().find(|k| *k == iss))

@@ -92,6 +92,8 @@ impl AuthLayer {
     /// Counts every decision in `metrics` (by route, issuer and reason, with its latency). Each
     /// refusal is logged either way ([`Decision::log`]).
     pub fn with_metrics(self, metrics: Metrics) -> AuthLayer {
+        // Judgements are timed, and cache hits counted, only for metrics.
+        self.state.authorizer.count_statistics();
         let mut state = (*self.state).clone();
         state.metrics = Some(metrics);
         AuthLayer {

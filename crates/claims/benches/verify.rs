@@ -6,6 +6,9 @@
 //!   iss, aud, time claims), keys warm;
 //! - `verify/repeat`: the same token again with the token cache on (hash lookup + time claims).
 //!
+//! And the request path's decision on a remembered token (`decision/…`): `verify`, `judge` (with
+//! the route's scopes and the time taken), and `judge` with the decision counted in `Metrics`.
+//!
 //! `cargo bench -p portcullis-claims --bench verify`
 #![allow(missing_docs)]
 
@@ -18,7 +21,8 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_claims::{Algorithm, AuthorizerConfig, Verifier, VerifierOptions};
+use portcullis_claims::metrics::{Decision, Metrics};
+use portcullis_claims::{Algorithm, Authorizer, AuthorizerConfig, Verifier, VerifierOptions};
 use portcullis_testkit::{TestKey, claims_for, jwks};
 use serde_json::json;
 
@@ -80,7 +84,53 @@ fn bench_algorithm(c: &mut Criterion, key: TestKey, raw_alg: &'static dyn Verifi
     group.finish();
 }
 
+/// The request path's decision on a remembered token, with and without metrics: `verify`, then
+/// `judge` (verify, the route's scopes, the issuer named, the time taken), then `judge` with the
+/// decision counted in [`Metrics`] (one short lock, the latency histogram).
+fn bench_decision(c: &mut Criterion) {
+    let key = TestKey::rsa("rsa-1");
+    let mut claims = claims_for(ISSUER, AUDIENCE, 3600);
+    claims["scope"] = json!("profile/read profile/write");
+    let bearer = format!("Bearer {}", key.mint(&claims));
+    let scopes = ["profile/read"];
+    let authorizer = || {
+        let config = AuthorizerConfig::new(ISSUER, [AUDIENCE]).expect("config");
+        let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
+        let document = jwks([key.jwk()]).to_string();
+        authorizer.verifiers()[0]
+            .keys()
+            .seed(document.as_bytes())
+            .expect("seed");
+        now(authorizer.verify(&bearer)).expect("valid token");
+        authorizer
+    };
+    // Metrics switch statistics on for their authorizer only: the first stays without.
+    let (authorizer, counted) = (authorizer(), authorizer());
+    let metrics = Metrics::with_keys_of(&counted);
+
+    let mut group = c.benchmark_group("decision");
+    group.bench_function("verify/repeat", |b| {
+        b.iter(|| now(authorizer.verify(black_box(&bearer))).expect("valid"))
+    });
+    group.bench_function("judge/repeat", |b| {
+        b.iter(|| {
+            now(authorizer.judge(Some(black_box(&bearer)), &scopes))
+                .verdict
+                .expect("valid")
+        })
+    });
+    group.bench_function("judge/repeat+metrics", |b| {
+        b.iter(|| {
+            let judgement = now(counted.judge(Some(black_box(&bearer)), &scopes));
+            metrics.record(&Decision::of("GET /user/profile", &judgement));
+            judgement.verdict.expect("valid")
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_decision(c);
     bench_algorithm(
         c,
         TestKey::rsa("rsa-1"),

@@ -1,6 +1,6 @@
 //! The issuer's keys, fetched once and shared: one fetch in flight, bounded refreshes, fail closed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -98,9 +98,12 @@ pub struct JwksCache {
     fetching: Mutex<()>,
     /// The JWKS URL once discovery has found it.
     discovered: RwLock<Option<Url>>,
-    /// Lookups answered from the cached set without waiting on a fetch, and the others.
+    /// Lookups answered from the cached set without waiting on a fetch, and the others; the hits
+    /// are counted only once asked ([`JwksCache::count_lookups`]): on every core, a shared counter
+    /// on the hot path costs more than the lookup.
     hits: AtomicU64,
     misses: AtomicU64,
+    counting: AtomicBool,
 }
 
 /// What a [`JwksCache`] has done since it was made, for metrics.
@@ -110,7 +113,8 @@ pub struct KeyStats {
     pub fetches: u64,
     /// Fetch attempts that failed (network, status, size, or not a key set); the cached keys stay.
     pub failures: u64,
-    /// Lookups by `kid` answered from the cached set without a fetch.
+    /// Lookups by `kid` answered from the cached set without a fetch, since
+    /// [`JwksCache::count_lookups`].
     pub hits: u64,
     /// Lookups that waited on a fetch, or on the cool-down's verdict, because the set was stale or
     /// did not hold the `kid`.
@@ -183,6 +187,7 @@ impl JwksCache {
             discovered: RwLock::new(None),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            counting: AtomicBool::new(false),
         })
     }
 
@@ -224,6 +229,12 @@ impl JwksCache {
         read(&self.state).fetches
     }
 
+    /// From now on, counts the lookups answered from the cached set too ([`KeyStats::hits`]; the
+    /// other statistics are always kept). Metrics turn it on.
+    pub fn count_lookups(&self) {
+        self.counting.store(true, Ordering::Relaxed);
+    }
+
     /// Fetches, failures, lookups and keys so far.
     pub fn stats(&self) -> KeyStats {
         let state = read(&self.state);
@@ -248,7 +259,9 @@ impl JwksCache {
             let state = read(&self.state);
             match state.keys.get(kid) {
                 Some(slot) if !self.stale(&state) && !self.too_stale(&state) => {
-                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    if self.counting.load(Ordering::Relaxed) {
+                        self.hits.fetch_add(1, Ordering::Relaxed);
+                    }
                     return slot_lookup(slot);
                 }
                 _ => state.attempts,

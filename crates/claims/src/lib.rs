@@ -61,6 +61,14 @@ pub use crate::jwks::{CachePolicy, FetchError, JwksCache, KeyStats};
 pub use crate::utc::UtcTime;
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
 
+/// A mutex's guard, also after a panic elsewhere poisoned it: every value behind our mutexes is
+/// whole between statements (counts, caches), so it stays usable.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The parsers the fuzz targets drive directly (feature `fuzzing`; not a stable API).
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

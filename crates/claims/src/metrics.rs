@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::jwks::KeyStats;
-use crate::{AuthError, Authorizer, Judgement};
+use crate::{AuthError, Authorizer, Judgement, lock};
 
 /// The content type of [`Metrics::prometheus`]'s text (Prometheus exposition format 0.0.4).
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -169,7 +169,8 @@ impl Metrics {
     }
 
     /// Also reports the key caches of `authorizer`'s issuers (fetches, failures, lookups, keys)
-    /// and its verified-token cache hits.
+    /// and its verified-token cache hits, and has it keep those statistics and time each
+    /// judgement from now on ([`Authorizer::count_statistics`]).
     pub fn with_keys_of(authorizer: &Authorizer) -> Metrics {
         Metrics::build(Some(authorizer.clone()), false)
     }
@@ -182,6 +183,9 @@ impl Metrics {
     }
 
     fn build(authorizer: Option<Authorizer>, emf: bool) -> Metrics {
+        if let Some(authorizer) = &authorizer {
+            authorizer.count_statistics();
+        }
         let issuers = authorizer.as_ref().map_or(0, |a| a.verifiers().len());
         Metrics {
             inner: Arc::new(Registry {
@@ -378,29 +382,31 @@ impl Metrics {
             Some(refusal) => ("refused", refusal.reason(), refusal.status()),
         };
         let issuer = decision.issuer.unwrap_or("none");
-        let mut lines = vec![
-            json!({
-                "_aws": {
-                    "Timestamp": timestamp_ms,
-                    "CloudWatchMetrics": [{
-                        "Namespace": EMF_NAMESPACE,
-                        "Dimensions": [["Route", "Outcome"], ["Outcome", "Reason"], ["Issuer", "Outcome"]],
-                        "Metrics": [
-                            {"Name": "Decisions", "Unit": "Count"},
-                            {"Name": "VerificationLatency", "Unit": "Microseconds"},
-                        ],
-                    }],
-                },
-                "Route": decision.route,
-                "Outcome": outcome,
-                "Reason": reason,
-                "Issuer": issuer,
-                "Status": status,
-                "Decisions": 1,
-                "VerificationLatency": decision.elapsed.as_secs_f64() * 1e6,
-            })
-            .to_string(),
-        ];
+        let decision_line = emf_line(
+            timestamp_ms,
+            &[
+                &["Route", "Outcome"],
+                &["Outcome", "Reason"],
+                &["Issuer", "Outcome"],
+            ],
+            &[
+                ("Decisions", "Count"),
+                ("VerificationLatency", "Microseconds"),
+            ],
+            [
+                ("Route", json!(decision.route)),
+                ("Outcome", json!(outcome)),
+                ("Reason", json!(reason)),
+                ("Issuer", json!(issuer)),
+                ("Status", json!(status)),
+                ("Decisions", json!(1)),
+                (
+                    "VerificationLatency",
+                    json!(decision.elapsed.as_secs_f64() * 1e6),
+                ),
+            ],
+        );
+        let mut lines = vec![decision_line];
         let (Some(authorizer), Some(last)) = (&self.inner.authorizer, &self.inner.emf) else {
             return lines;
         };
@@ -413,23 +419,6 @@ impl Metrics {
             if now == *seen && remembered == *seen_remembered {
                 continue;
             }
-            let mut line = json!({
-                "_aws": {
-                    "Timestamp": timestamp_ms,
-                    "CloudWatchMetrics": [{
-                        "Namespace": EMF_NAMESPACE,
-                        "Dimensions": [["Issuer"]],
-                        "Metrics": [
-                            {"Name": "JwksFetches", "Unit": "Count"},
-                            {"Name": "JwksFetchFailures", "Unit": "Count"},
-                            {"Name": "JwksCacheHits", "Unit": "Count"},
-                            {"Name": "JwksCacheMisses", "Unit": "Count"},
-                            {"Name": "TokenCacheHits", "Unit": "Count"},
-                        ],
-                    }],
-                },
-                "Issuer": verifier.config().issuer(),
-            });
             let increments = [
                 ("JwksFetches", now.fetches - seen.fetches),
                 ("JwksFetchFailures", now.failures - seen.failures),
@@ -437,17 +426,48 @@ impl Metrics {
                 ("JwksCacheMisses", now.misses - seen.misses),
                 ("TokenCacheHits", remembered - *seen_remembered),
             ];
-            if let Value::Object(fields) = &mut line {
-                for (name, increment) in increments {
-                    fields.insert(name.into(), increment.into());
-                }
-            }
-            lines.push(line.to_string());
+            lines.push(emf_line(
+                timestamp_ms,
+                &[&["Issuer"]],
+                &increments.map(|(name, _)| (name, "Count")),
+                std::iter::once(("Issuer", json!(verifier.config().issuer())))
+                    .chain(increments.map(|(name, increment)| (name, json!(increment)))),
+            ));
             *seen = now;
             *seen_remembered = remembered;
         }
         lines
     }
+}
+
+/// One embedded metric format line: the `_aws` metadata declaring `metrics` (name, unit) in the
+/// namespace by each of `dimensions`, then the `members` (dimension values and metric values).
+fn emf_line<'a>(
+    timestamp_ms: u64,
+    dimensions: &[&[&str]],
+    metrics: &[(&str, &str)],
+    members: impl IntoIterator<Item = (&'a str, Value)>,
+) -> String {
+    let declared: Vec<Value> = metrics
+        .iter()
+        .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut line = serde_json::Map::new();
+    line.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": EMF_NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": declared,
+            }],
+        }),
+    );
+    for (name, value) in members {
+        line.insert(name.into(), value);
+    }
+    Value::Object(line).to_string()
 }
 
 /// Where `refusal`'s reason stands in [`AuthError::REASONS`].
@@ -492,12 +512,6 @@ fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

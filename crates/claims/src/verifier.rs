@@ -1,7 +1,7 @@
 //! The verifier: API Gateway's JWT authorizer rules, in its order.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -12,6 +12,7 @@ use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_BYTES, TOKEN_CACH
 use crate::error::AuthError;
 use crate::jwk::VerifyingKey;
 use crate::jwks::{CachePolicy, FetchError, JwksCache, Lookup};
+use crate::lock;
 use crate::token::{Decoded, decode, identity_source};
 
 /// Tuning that is not security policy: key fetching and the verified-token cache.
@@ -71,6 +72,9 @@ struct Inner {
     clock: crate::Clock,
     tokens: Option<Mutex<TokenCache>>,
     remembered_hits: AtomicU64,
+    /// Whether statistics are kept (remembered hits, key lookups, judging times): off until
+    /// metrics ask ([`Verifier::count_statistics`]), so the hot path pays nothing for them.
+    counting: AtomicBool,
 }
 
 /// What a verifier saw of a token it judged, for a log line: never the token.
@@ -272,6 +276,7 @@ impl Verifier {
                 clock: options.clock,
                 tokens,
                 remembered_hits: AtomicU64::new(0),
+                counting: AtomicBool::new(false),
             }),
         })
     }
@@ -370,7 +375,19 @@ impl Verifier {
         }
     }
 
-    /// Tokens answered from the verified-token cache so far.
+    /// From now on, keeps statistics for metrics: tokens answered from the verified-token cache,
+    /// key lookups answered from the cached key set, and how long each judgement takes.
+    pub fn count_statistics(&self) {
+        self.inner.counting.store(true, Ordering::Relaxed);
+        self.inner.keys.count_lookups();
+    }
+
+    /// Whether [`Verifier::count_statistics`] was asked for.
+    pub fn counts_statistics(&self) -> bool {
+        self.inner.counting.load(Ordering::Relaxed)
+    }
+
+    /// Tokens answered from the verified-token cache since [`Verifier::count_statistics`].
     pub fn remembered_hits(&self) -> u64 {
         self.inner.remembered_hits.load(Ordering::Relaxed)
     }
@@ -418,7 +435,9 @@ impl Verifier {
         let cache = self.inner.tokens.as_ref()?;
         let remembered = lock(cache).get(token)?;
         if self.inner.keys.still_published(&remembered.key) {
-            self.inner.remembered_hits.fetch_add(1, Ordering::Relaxed);
+            if self.inner.counting.load(Ordering::Relaxed) {
+                self.inner.remembered_hits.fetch_add(1, Ordering::Relaxed);
+            }
             Some(remembered)
         } else {
             lock(cache).pop(token);
@@ -512,12 +531,6 @@ fn check_times(payload: &Map<String, Value>, now: f64, leeway: f64) -> Result<()
 /// At most 64 characters of a sender-chosen string, for logs.
 pub(crate) fn clip(text: &str) -> String {
     text.chars().take(64).collect()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -147,7 +147,9 @@ pub fn ensure_chromium() -> io::Result<(PathBuf, PathBuf)> {
     if present(&binaries) {
         return Ok(binaries);
     }
-    // One installer at a time (apt refuses a second one rather than waiting).
+    // One installer at a time (apt refuses a second one rather than waiting). The packages are
+    // what counts, not the marker: a removed Chromium is installed again.
+    let _ = fs::remove_file(cache_dir().join("installed-chromium-apt"));
     install_once("chromium-apt", |cache| {
         if present(&binaries) {
             return Ok(());

@@ -230,8 +230,10 @@ where
         Box::pin(async move {
             // Every method is judged: OPTIONS reaches the function only through a route (API
             // Gateway answers CORS preflights itself when the API has a CORS configuration).
-            let started = Instant::now();
             let metrics = layer.metrics.as_ref();
+            // Timed only for metrics, as the verifier times a judgement.
+            let started = metrics.is_some().then(Instant::now);
+            let elapsed = || started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
             let Some((claims, gateway_scopes)) = gateway_claims(&request) else {
                 tracing::error!(
                     path = request.uri().path(),
@@ -246,7 +248,7 @@ where
                         issuer: None,
                         kid: None,
                         refusal: Some(&refusal_error),
-                        elapsed: started.elapsed(),
+                        elapsed: elapsed(),
                     },
                 );
                 return Ok(refusal(&refusal_error));
@@ -266,7 +268,7 @@ where
                         issuer: issuer.map(String::as_str),
                         kid: None,
                         refusal: verdict.as_ref().err(),
-                        elapsed: started.elapsed(),
+                        elapsed: elapsed(),
                     },
                 );
             }

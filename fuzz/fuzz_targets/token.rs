@@ -1,10 +1,10 @@
-//! The token path before any key: the `Authorization` value, the compact JWS decoder, and the
-//! strict JSON parser of its header and payload. Nothing panics, and the strict parser agrees with
+//! The token path before any key: the `Authorization` value, the compact JWS decoder, the
+//! strict JSON parser of its header and payload, and the inspector's keyless reading. Nothing panics, and the strict parser agrees with
 //! serde_json on every object without a repeated member.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_claims::fuzzing::{decode, identity_source, parse_object};
+use portcullis_claims::fuzzing::{decode, describe, identity_source, parse_object};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -37,6 +37,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(token.len() <= text.len());
         let _ = decode(token);
     }
+    // The inspector's keyless reading (lenient decode, time claims, rule, kid) never panics.
+    let _ = describe(text);
     if let Some((alg, kid, _payload)) = decode(text) {
         assert!(!kid.is_empty(), "{alg}: a token without a kid was decoded");
         assert_ne!(alg, "none");

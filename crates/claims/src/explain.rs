@@ -147,6 +147,22 @@ impl Verifier {
     }
 }
 
+/// The keyless reading of `authorization` (see `fuzzing::describe`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn describe(authorization: &str) -> usize {
+    let token = crate::token::identity_source(authorization).unwrap_or(authorization);
+    let (_, claims) = peek(token);
+    let _ = rule_of(&AuthError::InvalidBase64, authorization);
+    let _ = crate::token::header_kid(authorization);
+    let now = 1_800_000_000;
+    ["exp", "nbf", "iat"]
+        .iter()
+        .filter_map(|name| claims.as_ref()?.get(*name))
+        .map(|value| time_detail(Some(value), now, true))
+        .filter(|text| !text.is_empty())
+        .count()
+}
+
 /// A decoded JSON object of a token (its header or its claims).
 type Object = Map<String, Value>;
 

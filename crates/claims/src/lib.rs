@@ -91,6 +91,14 @@ pub mod fuzzing {
     pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
         crate::json::parse_object(bytes)
     }
+
+    /// What the inspector and the refusal log read of any `Authorization` value without a key:
+    /// the header and claims decoded leniently, each time claim described, the rule a
+    /// segment-level refusal belongs to, and the header's kid. Returns how many time claims were
+    /// described.
+    pub fn describe(authorization: &str) -> usize {
+        crate::explain::describe(authorization)
+    }
 }
 
 /// The README's examples, compiled (and those without `no_run` run) as doc tests.

@@ -360,14 +360,16 @@ async fn mint(
     } else {
         text("subject")
     };
-    let minutes = match form.get("lifetime_minutes").and_then(Value::as_i64) {
-        Some(minutes) if (-1440..=1440).contains(&minutes) && minutes != 0 => minutes,
-        Some(other) => {
-            return bad_request(format!(
-                "lifetime {other} minutes: expected -1440 to 1440, not 0 (negative: already expired)"
-            ));
-        }
-        None => 60,
+    let minutes = match form.get("lifetime_minutes") {
+        None | Some(Value::Null) => 60,
+        Some(value) => match value.as_i64() {
+            Some(minutes) if (-1440..=1440).contains(&minutes) && minutes != 0 => minutes,
+            _ => {
+                return bad_request(format!(
+                    "lifetime {value} minutes: expected a whole number from -1440 to 1440, not 0 (negative: already expired)"
+                ));
+            }
+        },
     };
     let token_use = match text("token_use") {
         "" | "access" => "access",

@@ -565,7 +565,15 @@ async fn the_console_answers_its_own_page_only_and_refuses_bad_values_by_name() 
     for (form, message) in [
         (
             json!({"lifetime_minutes": 0}),
-            "lifetime 0 minutes: expected -1440 to 1440, not 0 (negative: already expired)",
+            "lifetime 0 minutes: expected a whole number from -1440 to 1440, not 0 (negative: already expired)",
+        ),
+        (
+            json!({"lifetime_minutes": 1.5}),
+            "lifetime 1.5 minutes: expected a whole number from -1440 to 1440, not 0 (negative: already expired)",
+        ),
+        (
+            json!({"lifetime_minutes": "60"}),
+            "lifetime \"60\" minutes: expected a whole number from -1440 to 1440, not 0 (negative: already expired)",
         ),
         (
             json!({"token_use": "refresh"}),

@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use portcullis_claims::explain::{Explanation, Outcome, rule_of};
 use portcullis_claims::grant::{AuthorizationCode, Endpoints};
-use portcullis_claims::{AuthError, Authorizer};
-use portcullis_config::Routes;
+use portcullis_claims::{AuthError, Authorizer, VerifierOptions};
+use portcullis_config::{AuthSettings, Routes};
 use portcullis_testkit::Issuer;
 use serde_json::{Value, json};
 
@@ -59,6 +59,29 @@ pub(crate) struct ConsoleSetup {
     pub(crate) sign_in: Option<SignIn>,
     /// With a Lambda function behind the local gateway: the events it was handed, by request id.
     pub(crate) events: Option<Arc<portcullis_emulator::runtime_api::Queue>>,
+}
+
+impl ConsoleSetup {
+    /// The console of a service judging by `auth` over `routes` at `api`: an authorizer of its own
+    /// from the same settings, and the provider's sign-in when `OAUTH_CLIENT_ID` names a client
+    /// (discovered only then).
+    pub(crate) async fn new(
+        auth: &AuthSettings,
+        routes: Routes,
+        api: String,
+        issuer: Option<Arc<Issuer>>,
+        events: Option<Arc<portcullis_emulator::runtime_api::Queue>>,
+    ) -> Result<ConsoleSetup> {
+        let authorizer = auth.authorizer(VerifierOptions::default())?;
+        Ok(ConsoleSetup {
+            sign_in: SignIn::from_env(&authorizer).await?,
+            authorizer,
+            routes,
+            api,
+            issuer,
+            events,
+        })
+    }
 }
 
 /// The configured provider's authorization code + PKCE sign-in.
@@ -133,16 +156,18 @@ pub(crate) fn address(flag: &str) -> Result<Option<std::net::SocketAddr>> {
     Ok(Some(address))
 }
 
-/// Starts the console as `flag` says (`off`: not at all); answers its URL, which carries the
-/// console's key, and its task, which serves until aborted. Only a loopback address is taken: the
-/// console hands out tokens.
+/// Starts the console as `flag` says (`off`: not at all, and `setup` is never awaited, so no
+/// authorizer is built and no provider asked); answers its URL, which carries the console's key,
+/// and its task, which serves until aborted. Only a loopback address is taken: the console hands
+/// out tokens.
 pub(crate) async fn start(
     flag: &str,
-    setup: ConsoleSetup,
+    setup: impl std::future::Future<Output = Result<ConsoleSetup>>,
 ) -> Result<Option<(String, tokio::task::JoinHandle<()>)>> {
     let Some(address) = address(flag)? else {
         return Ok(None);
     };
+    let setup = setup.await?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} for the console (--console ADDR)"))?;

@@ -19,7 +19,7 @@ use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::{Child, Command};
 
-use crate::console::{ConsoleSetup, SignIn};
+use crate::console::ConsoleSetup;
 use crate::flags::{DevArgs, Runtime};
 
 /// The audience of the development issuer's tokens.
@@ -95,16 +95,8 @@ async fn run(args: &DevArgs) -> Result<()> {
     let served_routes = settings
         .routes
         .with_served(&portcullis_deploy::SERVICE_ROUTES);
-    // The console judges with an authorizer of its own built from the same settings.
-    let console_authorizer = settings.auth.authorizer(VerifierOptions::default())?;
-    let console_setup = ConsoleSetup {
-        sign_in: SignIn::from_env(&console_authorizer).await?,
-        authorizer: console_authorizer,
-        routes: served_routes.clone(),
-        api: String::new(),
-        issuer: issuer.clone(),
-        events: None,
-    };
+    // What the console needs of the settings, which the standalone server's task takes.
+    let (console_auth, console_routes) = (settings.auth.clone(), served_routes.clone());
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (base, mut service, emulator) = match args.runtime {
@@ -170,11 +162,13 @@ async fn run(args: &DevArgs) -> Result<()> {
     wait_healthy(&base).await?;
     let console = crate::console::start(
         &args.console.console,
-        ConsoleSetup {
-            api: base.clone(),
-            events: emulator.as_ref().map(Emulator::events),
-            ..console_setup
-        },
+        ConsoleSetup::new(
+            &console_auth,
+            console_routes,
+            base.clone(),
+            issuer.clone(),
+            emulator.as_ref().map(Emulator::events),
+        ),
     )
     .await?;
 

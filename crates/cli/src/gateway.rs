@@ -16,7 +16,7 @@ use portcullis_config::{Route, Routes};
 use portcullis_emulator::{Emulator, Integration};
 use tokio::process::Command;
 
-use crate::console::{ConsoleSetup, SignIn};
+use crate::console::ConsoleSetup;
 use crate::dev::{DEV_AUDIENCE, dev_issuer, load_file};
 use crate::flags::{GatewayArgs, IssuerChoice};
 
@@ -112,17 +112,15 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         None => None,
     };
     let base = emulator.gateway_url();
-    let console_authorizer = settings.auth.authorizer(VerifierOptions::default())?;
     let console = crate::console::start(
         &args.console.console,
-        ConsoleSetup {
-            sign_in: SignIn::from_env(&console_authorizer).await?,
-            authorizer: console_authorizer,
-            routes: routes.clone(),
-            api: base.clone(),
-            issuer: issuer.clone(),
-            events: args.lambda.is_some().then(|| emulator.events()),
-        },
+        ConsoleSetup::new(
+            &settings.auth,
+            routes.clone(),
+            base.clone(),
+            issuer.clone(),
+            args.lambda.is_some().then(|| emulator.events()),
+        ),
     )
     .await?;
     println!("Portcullis gateway at {base} in front of {backend}");

@@ -158,7 +158,7 @@ where
             let scopes = (state.scopes)(&method, request.uri().path());
             let judgement = state
                 .authorizer
-                .judge_headers(request.headers(), &scopes)
+                .judge_request(request.uri(), request.headers(), &scopes)
                 .await;
             if state.metrics.is_some() || (judgement.verdict.is_err() && Decision::logged()) {
                 let route = route_name(&request);
@@ -170,7 +170,10 @@ where
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
                 }
-                Err(refusal) => Ok(refusal_response(&refusal)),
+                Err(refusal) => Ok(portcullis_claims::http::refusal_for(
+                    state.authorizer.gate(),
+                    &refusal,
+                )),
             }
         })
     }

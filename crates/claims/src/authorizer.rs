@@ -10,7 +10,7 @@ use crate::claims::Claims;
 use crate::config::AuthorizerConfig;
 use crate::error::AuthError;
 use crate::jwks::FetchError;
-use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
+use crate::verifier::{Verifier, VerifierOptions, require_scopes};
 use crate::{ConfigError, MAX_TOKEN_BYTES};
 
 /// One [`Verifier`] per trusted issuer. A token goes to the verifier whose issuer equals its (not yet
@@ -50,6 +50,18 @@ impl Authorizer {
             }
             verifiers.push(Verifier::with_options(config, options.clone())?);
         }
+        if let Some(first) = verifiers.first()
+            && let Some(other) = verifiers.iter().find(|v| {
+                v.config().gate() != first.config().gate()
+                    || v.config().identity_source() != first.config().identity_source()
+            })
+        {
+            return Err(ConfigError::new(
+                "gate",
+                format!("{} beside {}", other.config().gate(), first.config().gate()),
+                "one gate and one identity source for every issuer of an authorizer",
+            ));
+        }
         if verifiers.is_empty() {
             return Err(ConfigError::new(
                 "issuer",
@@ -66,6 +78,16 @@ impl Authorizer {
         for verifier in &self.verifiers {
             verifier.count_statistics();
         }
+    }
+
+    /// The gate whose rules judge (every issuer's is the same).
+    pub fn gate(&self) -> crate::Gate {
+        self.verifiers[0].config().gate()
+    }
+
+    /// Where the token is read from (every issuer's is the same).
+    pub fn identity_source(&self) -> &crate::IdentitySource {
+        self.verifiers[0].config().identity_source()
     }
 
     /// The verifiers, one per issuer, in configuration order.
@@ -152,8 +174,9 @@ impl Authorizer {
         // Timed only for metrics (two clock reads are a tenth of a remembered token's cost).
         let started = verifier.counts_statistics().then(Instant::now);
         let (verdict, seen) = verifier.verify_seen(authorization).await;
+        let gate = verifier.config().gate();
         let verdict =
-            verdict.and_then(|claims| require_any_scope(&claims, route_scopes).map(|()| claims));
+            verdict.and_then(|claims| require_scopes(gate, &claims, route_scopes).map(|()| claims));
         // A scope refusal comes after the token verified, which copied no kid: read it now.
         let kid = match (&verdict, seen.kid) {
             (Err(AuthError::InsufficientScope { .. }), None) => {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::gate::{ClaimRule, Gate, IdentitySource};
+
 /// At most 50 audiences per authorizer (AWS "HTTP API quotas").
 pub const MAX_AUDIENCES: usize = 50;
 /// At most 10 scopes per route (AWS "HTTP API quotas").
@@ -134,10 +136,11 @@ impl ConfigError {
 /// audiences. Algorithms start at API Gateway's set (RS256, RS384, RS512) and leeway at zero.
 ///
 /// ```
-/// use portcullis_claims::{Algorithm, AuthorizerConfig};
+/// use portcullis_claims::{Algorithm, AuthorizerConfig, Gate};
 /// use std::time::Duration;
 ///
-/// let config = AuthorizerConfig::new("https://tenant.eu.auth0.com/", ["https://api.example.com"])?
+/// let issuer = "https://tenant.eu.auth0.com/";
+/// let config = AuthorizerConfig::for_gate(Gate::RestApi, issuer, ["https://api.example.com"])?
 ///     .with_algorithms([Algorithm::RS256, Algorithm::ES256])?
 ///     .with_leeway(Duration::from_secs(5));
 /// assert_eq!(config.issuer(), "https://tenant.eu.auth0.com/");
@@ -145,6 +148,7 @@ impl ConfigError {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizerConfig {
+    gate: Gate,
     issuer: String,
     audiences: Vec<String>,
     jwks_uri: Option<Url>,
@@ -152,18 +156,58 @@ pub struct AuthorizerConfig {
     leeway: Duration,
     token_use: Option<String>,
     loopback_keys: bool,
+    claims: Vec<ClaimRule>,
+    identity_source: IdentitySource,
 }
 
 impl AuthorizerConfig {
-    /// An authorizer for `issuer` (compared byte for byte with `iss`) and `audiences` (1 to 50).
+    /// An HTTP API authorizer for `issuer` (compared byte for byte with `iss`) and `audiences`
+    /// (1 to 50).
     pub fn new<A: Into<String>>(
         issuer: impl Into<String>,
         audiences: impl IntoIterator<Item = A>,
     ) -> Result<Self, ConfigError> {
+        AuthorizerConfig::for_gate(Gate::HttpApi, issuer, audiences)
+    }
+
+    /// An authorizer of `gate` for `issuer` and `audiences`: 1 to 50 on API Gateway (the REST
+    /// count limit is **U**, so the HTTP API's); on the ALB, which checks no audience, none or
+    /// any (kept for display, never checked: add a claim rule named `aud` to check one).
+    ///
+    /// ```
+    /// use portcullis_claims::{Algorithm, AuthorizerConfig, Gate};
+    /// let config = AuthorizerConfig::for_gate(Gate::Alb, "https://idp.example.com", [""; 0])?;
+    /// assert!(config.with_algorithms([Algorithm::ES256]).is_err()); // the ALB takes RS256 only
+    /// # Ok::<(), portcullis_claims::ConfigError>(())
+    /// ```
+    pub fn for_gate<A: Into<String>>(
+        gate: Gate,
+        issuer: impl Into<String>,
+        audiences: impl IntoIterator<Item = A>,
+    ) -> Result<Self, ConfigError> {
         let issuer = issuer.into();
-        check_fetchable("issuer", &issuer)?;
+        let url = check_fetchable("issuer", &issuer)?;
+        match gate {
+            // "An absolute https URL with a host, without user information, query or fragment"
+            // (`JwtIssuerInput`).
+            Gate::RestApi if url.query().is_some() || url.fragment().is_some() => {
+                return Err(ConfigError::new(
+                    "issuer",
+                    &issuer,
+                    "an issuer URL without query or fragment (the REST API JWT authorizer's rule)",
+                ));
+            }
+            Gate::Alb if issuer.len() > 256 => {
+                return Err(ConfigError::new(
+                    "issuer",
+                    format!("{} characters", issuer.len()),
+                    "an issuer of at most 256 characters (the ALB's limit)",
+                ));
+            }
+            _ => {}
+        }
         let audiences: Vec<String> = audiences.into_iter().map(Into::into).collect();
-        if audiences.is_empty() || audiences.len() > MAX_AUDIENCES {
+        if gate.checks_audience() && (audiences.is_empty() || audiences.len() > MAX_AUDIENCES) {
             return Err(ConfigError::new(
                 "audience",
                 format!("{} entries", audiences.len()),
@@ -174,14 +218,50 @@ impl AuthorizerConfig {
             return Err(ConfigError::new("audience", blank, "a non-empty audience"));
         }
         Ok(AuthorizerConfig {
+            gate,
             issuer,
             audiences,
             jwks_uri: None,
-            algorithms: Algorithm::GATEWAY_DEFAULT.to_vec(),
+            algorithms: gate.default_algorithms().to_vec(),
             leeway: Duration::ZERO,
             token_use: None,
             loopback_keys: false,
+            claims: Vec::new(),
+            identity_source: IdentitySource::default(),
         })
+    }
+
+    /// Also require these additional claims (REST and ALB; the HTTP API checks none), refused
+    /// when the gate does not allow a rule: its name, format, values or count.
+    pub fn with_claims(
+        mut self,
+        rules: impl IntoIterator<Item = ClaimRule>,
+    ) -> Result<Self, ConfigError> {
+        let rules: Vec<ClaimRule> = rules.into_iter().collect();
+        crate::gate::check_claim_rules(self.gate, &rules)?;
+        self.claims = rules;
+        Ok(self)
+    }
+
+    /// Read the token from this identity source instead of the `Authorization` header, when the
+    /// gate allows it ([`IdentitySource::parse`]).
+    pub fn with_identity_source(mut self, source: IdentitySource) -> Result<Self, ConfigError> {
+        IdentitySource::parse(self.gate, &source.expression())?;
+        self.identity_source = source;
+        Ok(self)
+    }
+
+    /// The gate whose rules judge.
+    pub fn gate(&self) -> Gate {
+        self.gate
+    }
+    /// The additional claim rules.
+    pub fn claims(&self) -> &[ClaimRule] {
+        &self.claims
+    }
+    /// Where the token is read from.
+    pub fn identity_source(&self) -> &IdentitySource {
+        &self.identity_source
     }
 
     /// Fetch keys from this URL instead of the `jwks_uri` that OIDC discovery names.
@@ -209,12 +289,16 @@ impl AuthorizerConfig {
         self.loopback_keys
     }
 
-    /// Accept exactly these algorithms (at least one).
+    /// Accept exactly these algorithms (at least one, each one the gate takes:
+    /// [`Gate::algorithms`]).
     pub fn with_algorithms(
         mut self,
         algorithms: impl IntoIterator<Item = Algorithm>,
     ) -> Result<Self, ConfigError> {
         let mut algorithms: Vec<Algorithm> = algorithms.into_iter().collect();
+        for algorithm in &algorithms {
+            self.gate.check_algorithm(*algorithm)?;
+        }
         algorithms.sort();
         algorithms.dedup();
         if algorithms.is_empty() {

@@ -111,6 +111,11 @@ pub enum AuthError {
     /// `token_use` differs from the configured one (a Portcullis option; API Gateway does not check it).
     #[error("the token is not of the required token use")]
     WrongTokenUse,
+    /// An additional claim rule (REST API, ALB) does not hold: the claim, named by the
+    /// configuration (never the token's words), is missing, of another type, or none of the
+    /// expected values.
+    #[error("the token does not have a valid {0} claim")]
+    InvalidClaim(String),
     /// The token is valid but carries none of the scopes the route requires.
     #[error("the token does not have the required scopes")]
     InsufficientScope {
@@ -165,12 +170,13 @@ impl AuthError {
             AuthError::InvalidIssuedAt => "invalid_iat",
             AuthError::IssuedInFuture => "issued_in_future",
             AuthError::WrongTokenUse => "wrong_token_use",
+            AuthError::InvalidClaim(_) => "invalid_claim",
             AuthError::InsufficientScope { .. } => "insufficient_scope",
         }
     }
 
     /// Every [`AuthError::reason`], in the order the rules are judged.
-    pub const REASONS: [&'static str; 26] = [
+    pub const REASONS: [&'static str; 27] = [
         "missing_token",
         "repeated_token",
         "token_too_large",
@@ -196,6 +202,7 @@ impl AuthError {
         "invalid_iat",
         "issued_in_future",
         "wrong_token_use",
+        "invalid_claim",
         "insufficient_scope",
     ];
 

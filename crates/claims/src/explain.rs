@@ -11,8 +11,28 @@ use serde_json::{Map, Value};
 
 use crate::{AuthError, MAX_TOKEN_BYTES, UtcTime, Verifier};
 
-/// The rules, in the order the gate judges them (`token::decode`'s order for the first five);
-/// every [`AuthError`] belongs to exactly one.
+/// Every rule of any gate ([`crate::Gate::rules`] lists each gate's, in its order); every
+/// [`AuthError`] belongs to exactly one.
+pub const ALL_RULES: [&str; 15] = [
+    "size",
+    "format",
+    "algorithm",
+    "header",
+    "payload",
+    "kid",
+    "signature",
+    "issuer",
+    "audience",
+    "token_use",
+    "claims",
+    "exp",
+    "nbf",
+    "iat",
+    "scopes",
+];
+
+/// The HTTP API gate's rules, in the order it judges them (`token::decode`'s order for the first
+/// five).
 pub const RULES: [&str; 14] = [
     "size",
     "format",
@@ -55,6 +75,7 @@ pub fn rule_of(refusal: &AuthError, authorization: &str) -> &'static str {
         AuthError::InvalidIssuer => "issuer",
         AuthError::InvalidAudience => "audience",
         AuthError::WrongTokenUse => "token_use",
+        AuthError::InvalidClaim(_) => "claims",
         AuthError::InvalidExpiry | AuthError::Expired => "exp",
         AuthError::InvalidNotBefore | AuthError::NotYetValid => "nbf",
         AuthError::InvalidIssuedAt | AuthError::IssuedInFuture => "iat",
@@ -76,7 +97,7 @@ pub enum Outcome {
 /// One rule as it was judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleCheck {
-    /// One of [`RULES`].
+    /// One of the gate's [`crate::Gate::rules`].
     pub rule: &'static str,
     /// Passed, failed or not reached.
     pub outcome: Outcome,
@@ -93,7 +114,7 @@ pub struct Explanation {
     pub claims: Option<Map<String, Value>>,
     /// The gate's verdict on the token (route scopes aside).
     pub verdict: Result<(), AuthError>,
-    /// [`RULES`] but `scopes`, in order.
+    /// The gate's rules but `scopes`, in order.
     pub rules: Vec<RuleCheck>,
 }
 
@@ -108,10 +129,11 @@ impl Verifier {
             .as_ref()
             .err()
             .map(|refusal| rule_of(refusal, authorization));
-        let failed_at = failed.and_then(|rule| RULES.iter().position(|r| *r == rule));
-        let now = self.now_unix();
         let config = self.config();
-        let rules = RULES[..RULES.len() - 1]
+        let gate_rules = config.gate().rules();
+        let failed_at = failed.and_then(|rule| gate_rules.iter().position(|r| *r == rule));
+        let now = self.now_unix();
+        let rules = gate_rules[..gate_rules.len() - 1]
             .iter()
             .enumerate()
             .map(|(i, rule)| {
@@ -121,6 +143,7 @@ impl Verifier {
                     _ if *rule == "token_use" && config.token_use().is_none() => {
                         Outcome::NotReached
                     }
+                    _ if *rule == "claims" && config.claims().is_empty() => Outcome::NotReached,
                     _ => Outcome::Passed,
                 };
                 let detail = detail(
@@ -235,11 +258,36 @@ fn detail(
             "{}; accepted: {}",
             match (claim("aud"), claim("client_id")) {
                 (Some(aud), _) => format!("aud {}", shown(aud)),
-                (None, Some(client_id)) => format!("no aud; client_id {}", shown(client_id)),
-                (None, None) => "no aud and no client_id".to_owned(),
+                (None, Some(client_id)) if config.gate().client_id_fallback() => {
+                    format!("no aud; client_id {}", shown(client_id))
+                }
+                (None, _) if !config.gate().client_id_fallback() => {
+                    "no aud (required: this gate does not fall back to client_id)".to_owned()
+                }
+                (None, _) => "no aud and no client_id".to_owned(),
             },
             config.audiences().join(", ")
         ),
+        "claims" if config.claims().is_empty() => "no additional claim rules".to_owned(),
+        "claims" => config
+            .claims()
+            .iter()
+            .map(|rule| {
+                format!(
+                    "{} {} ({}{}): {}",
+                    rule.name(),
+                    claim(rule.name()).map_or_else(|| "missing".into(), shown),
+                    rule.format().as_str(),
+                    if rule.required() { ", required" } else { "" },
+                    if rule.values().is_empty() {
+                        "any value".to_owned()
+                    } else {
+                        format!("one of {}", rule.values().join(", "))
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         "token_use" => match config.token_use() {
             Some(required) => format!(
                 "token_use {}; required {required}",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-use crate::{AuthError, Authorizer, Claims, Judgement};
+use crate::{AuthError, Authorizer, Claims, Gate, IdentitySource, Judgement};
 
 /// The scopes a route requires, given the request's method and path (empty: any valid token).
 /// Built from `portcullis_config::Routes::scopes`, it matches the path as API Gateway matches a
@@ -37,7 +37,60 @@ pub fn authorization(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, AuthEr
     Ok(first.map(|value| String::from_utf8_lossy(value.as_bytes())))
 }
 
+/// The request's one identity source value, read where `source` says: a header (as
+/// [`authorization`] reads `Authorization`) or a query-string parameter (percent-decoded; a
+/// parameter given twice is refused like a repeated header).
+pub fn identity<'r>(
+    uri: &'r http::Uri,
+    headers: &'r HeaderMap,
+    source: &IdentitySource,
+) -> Result<Option<Cow<'r, str>>, AuthError> {
+    match source {
+        IdentitySource::Header(name) => {
+            let mut values = headers.get_all(name.as_str()).iter();
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(AuthError::RepeatedToken);
+            }
+            Ok(first.map(|value| String::from_utf8_lossy(value.as_bytes())))
+        }
+        IdentitySource::Query(name) => {
+            let query = uri.query().unwrap_or_default();
+            if query.len() > crate::MAX_TOKEN_BYTES * 4 {
+                return Err(AuthError::TokenTooLarge);
+            }
+            let mut values = url::form_urlencoded::parse(query.as_bytes())
+                .filter(|(key, _)| key == name.as_str())
+                .map(|(_, value)| value);
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(AuthError::RepeatedToken);
+            }
+            Ok(first.filter(|value| !value.is_empty()))
+        }
+    }
+}
+
 impl Authorizer {
+    /// Judges a request by its identity source ([`identity`]) against `route_scopes`: the
+    /// verdict with what it is counted and logged by.
+    pub async fn judge_request<S: AsRef<str>>(
+        &self,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        route_scopes: &[S],
+    ) -> Judgement<'_> {
+        match identity(uri, headers, self.identity_source()) {
+            Ok(value) => self.judge(value.as_deref(), route_scopes).await,
+            Err(refusal) => Judgement {
+                verdict: Err(refusal),
+                issuer: None,
+                kid: None,
+                elapsed: std::time::Duration::ZERO,
+            },
+        }
+    }
+
     /// Judges a request by its headers ([`authorization`]) against `route_scopes`.
     pub async fn authorize_headers<S: AsRef<str>>(
         &self,
@@ -67,17 +120,30 @@ impl Authorizer {
 }
 
 /// API Gateway's answer to a refusal, for any body type built from a string: the status, the
-/// `{"message":…}` body as JSON, and `WWW-Authenticate`.
+/// `{"message":…}` body as JSON, and `WWW-Authenticate` (the HTTP API gate's; [`refusal_for`]
+/// answers as any gate).
 pub fn refusal<B: From<String>>(error: &AuthError) -> Response<B> {
-    let mut response = Response::new(B::from(error.body().to_owned()));
+    refusal_for(Gate::HttpApi, error)
+}
+
+/// `gate`'s answer to a refusal ([`Gate::status`], [`Gate::body`], [`Gate::www_authenticate`]):
+/// a JSON body from API Gateway, an empty one from the ALB.
+pub fn refusal_for<B: From<String>>(gate: Gate, error: &AuthError) -> Response<B> {
+    let body = gate.body(error);
+    let mut response = Response::new(B::from(body.to_owned()));
     *response.status_mut() =
-        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        StatusCode::from_u16(gate.status(error)).unwrap_or(StatusCode::UNAUTHORIZED);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&error.www_authenticate()) {
+    if !body.is_empty() {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    if let Some(Ok(value)) = gate
+        .www_authenticate(error)
+        .map(|value| HeaderValue::from_str(&value))
+    {
         headers.insert(header::WWW_AUTHENTICATE, value);
     }
     response

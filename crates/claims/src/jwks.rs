@@ -90,6 +90,8 @@ pub struct JwksCache {
     loopback_keys: bool,
     source: Source,
     algorithms: Vec<Algorithm>,
+    /// The most keys a set may hold for the gate ([`crate::Gate::max_keys`]).
+    max_keys: Option<usize>,
     policy: CachePolicy,
     clock: Clock,
     http: reqwest::Client,
@@ -179,6 +181,7 @@ impl JwksCache {
             loopback_keys: config.loopback_keys(),
             source,
             algorithms: config.algorithms().to_vec(),
+            max_keys: config.gate().max_keys(),
             policy,
             clock,
             http,
@@ -194,7 +197,9 @@ impl JwksCache {
     /// Starts from a known key set (embedded at build time or read from a file), so the first
     /// request needs no network call. The set is refreshed as usual once older than `max_age`.
     pub fn seed(&self, document: &[u8]) -> Result<usize, crate::jwk::JwksError> {
-        let keys = KeySet::parse(document, &self.algorithms)?;
+        let keys = self
+            .parse(document)
+            .ok_or(crate::jwk::JwksError::NotAKeySet)?;
         let count = keys.len();
         let mut state = write(&self.state);
         state.keys = Arc::new(keys);
@@ -211,7 +216,7 @@ impl JwksCache {
             url: jwks_url.to_string(),
             what: "JSON Web Key Set with a usable key",
         };
-        let keys = KeySet::parse(&body, &self.algorithms).map_err(|_| invalid())?;
+        let keys = self.parse(&body).ok_or_else(invalid)?;
         if keys.is_empty() {
             return Err(invalid());
         }
@@ -342,10 +347,31 @@ impl JwksCache {
     async fn fetch(&self) -> Result<KeySet, FetchError> {
         let jwks_url = self.jwks_url().await?;
         let body = self.get(&jwks_url).await?;
-        KeySet::parse(&body, &self.algorithms).map_err(|_| FetchError::Invalid {
+        self.parse(&body).ok_or_else(|| FetchError::Invalid {
             url: jwks_url.to_string(),
-            what: "JSON Web Key Set",
+            what: match self.max_keys {
+                Some(_) => {
+                    "JSON Web Key Set of at most 10 keys (the ALB forwards nothing for more)"
+                }
+                None => "JSON Web Key Set",
+            },
         })
+    }
+
+    /// A key set document's usable keys; `None` when it is no key set, or holds more keys than
+    /// the gate takes (the ALB counts every key, usable or not: **U**, the conservative reading).
+    fn parse(&self, document: &[u8]) -> Option<KeySet> {
+        if let Some(max) = self.max_keys {
+            #[derive(serde::Deserialize)]
+            struct Keys {
+                keys: Vec<serde::de::IgnoredAny>,
+            }
+            let count = serde_json::from_slice::<Keys>(document).ok()?.keys.len();
+            if count > max {
+                return None;
+            }
+        }
+        KeySet::parse(document, &self.algorithms).ok()
     }
 
     async fn jwks_url(&self) -> Result<Url, FetchError> {

@@ -32,6 +32,7 @@ mod config;
 pub mod cors;
 mod error;
 pub mod explain;
+mod gate;
 pub mod grant;
 #[cfg(feature = "http")]
 pub mod http;
@@ -53,13 +54,17 @@ pub use crate::config::{
     TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES, check_domain,
 };
 pub use crate::error::{AlgName, AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
+pub use crate::gate::{
+    ClaimFormat, ClaimRule, Gate, IdentitySource, MAX_CLAIM_RULES, MAX_CLAIM_VALUE_CHARS,
+    MAX_CLAIM_VALUES, ScopeClaims,
+};
 pub use crate::identity::{
     Caller, Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
 };
 pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache, KeyStats};
 pub use crate::utc::UtcTime;
-pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope};
+pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope, require_scopes};
 
 /// A mutex's guard, also after a panic elsewhere poisoned it: every value behind our mutexes is
 /// whole between statements (counts, caches), so it stays usable.

@@ -546,6 +546,7 @@ mod tests {
             AuthError::InvalidIssuedAt,
             AuthError::IssuedInFuture,
             AuthError::WrongTokenUse,
+            AuthError::InvalidClaim("tenant".into()),
             AuthError::InsufficientScope { required: vec![] },
         ];
         let reasons: Vec<&str> = all.iter().map(AuthError::reason).collect();

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::claims::Claims;
 use crate::config::{AuthorizerConfig, ConfigError, TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES};
 use crate::error::AuthError;
+use crate::gate::{Gate, ScopeClaims};
 use crate::jwk::VerifyingKey;
 use crate::jwks::{CachePolicy, FetchError, JwksCache, Lookup};
 use crate::lock;
@@ -312,7 +313,7 @@ impl Verifier {
         route_scopes: &[S],
     ) -> Result<Claims, AuthError> {
         let claims = self.verify(authorization.unwrap_or_default()).await?;
-        require_any_scope(&claims, route_scopes)?;
+        require_scopes(self.config().gate(), &claims, route_scopes)?;
         Ok(claims)
     }
 
@@ -408,11 +409,21 @@ impl Verifier {
             .verify_sig(decoded.signing_input.as_bytes(), &decoded.signature)
             .map_err(|_| AuthError::InvalidSignature)?;
         check_issuer(&decoded.payload, config.issuer())?;
-        check_audience(&decoded.payload, config.audiences())?;
+        let gate = config.gate();
+        if gate.checks_audience() {
+            check_audience(
+                &decoded.payload,
+                config.audiences(),
+                gate.client_id_fallback(),
+            )?;
+        }
         if let Some(required) = config.token_use()
             && decoded.payload.get("token_use").and_then(Value::as_str) != Some(required)
         {
             return Err(AuthError::WrongTokenUse);
+        }
+        if let Some(rule) = config.claims().iter().find(|r| !r.holds(&decoded.payload)) {
+            return Err(AuthError::InvalidClaim(rule.name().to_owned()));
         }
         Ok(key)
     }
@@ -460,10 +471,27 @@ pub fn require_any_scope<S: AsRef<str>>(
     claims: &Claims,
     route_scopes: &[S],
 ) -> Result<(), AuthError> {
+    require_scopes(Gate::HttpApi, claims, route_scopes)
+}
+
+/// `gate`'s scope rule ([`Gate::scope_rule`]): a route that lists scopes needs at least one of
+/// them in the token.
+pub fn require_scopes<S: AsRef<str>>(
+    gate: Gate,
+    claims: &Claims,
+    route_scopes: &[S],
+) -> Result<(), AuthError> {
     if route_scopes.is_empty() {
         return Ok(());
     }
-    let held = claims.scopes();
+    let held = match gate.scope_rule() {
+        ScopeClaims::ScopeOrScp => claims.scopes(),
+        ScopeClaims::ScopeOnly => claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .map(|scope| scope.split(' ').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default(),
+    };
     if route_scopes.iter().any(|r| held.contains(&r.as_ref())) {
         Ok(())
     } else {
@@ -480,9 +508,13 @@ fn check_issuer(payload: &Map<String, Value>, issuer: &str) -> Result<(), AuthEr
     }
 }
 
-/// `aud` when present (string or list); `client_id` only when `aud` is absent (AWS: "API Gateway
-/// validates client_id only if aud is not present").
-fn check_audience(payload: &Map<String, Value>, audiences: &[String]) -> Result<(), AuthError> {
+/// `aud` when present (string or list); with `client_id_fallback` (the HTTP API), `client_id`
+/// only when `aud` is absent (AWS: "API Gateway validates client_id only if aud is not present").
+fn check_audience(
+    payload: &Map<String, Value>,
+    audiences: &[String],
+    client_id_fallback: bool,
+) -> Result<(), AuthError> {
     let accepted = |s: &str| audiences.iter().any(|a| a == s);
     let ok = match payload.get("aud") {
         Some(Value::String(aud)) => accepted(aud),
@@ -492,10 +524,13 @@ fn check_audience(payload: &Map<String, Value>, audiences: &[String]) -> Result<
             list.iter().all(Value::is_string) && list.iter().filter_map(Value::as_str).any(accepted)
         }
         Some(_) => false,
-        None => payload
-            .get("client_id")
-            .and_then(Value::as_str)
-            .is_some_and(accepted),
+        None => {
+            client_id_fallback
+                && payload
+                    .get("client_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(accepted)
+        }
     };
     if ok {
         Ok(())

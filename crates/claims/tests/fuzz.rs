@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use portcullis_claims::{Algorithm, AuthorizerConfig, Claims, Verifier};
+use portcullis_claims::{AuthorizerConfig, Claims, Gate, Verifier};
 use portcullis_testkit::{Issuer, TestKey, claims_for, jwks};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -38,8 +38,9 @@ fn world() -> &'static World {
         let issuer = runtime
             .block_on(Issuer::start(keys.clone()))
             .expect("issuer");
-        let config = AuthorizerConfig::new(issuer.url(), [AUDIENCE])
-            .and_then(|c| c.with_algorithms(Algorithm::ALL))
+        // The REST gate takes both key types this world signs with.
+        let config = AuthorizerConfig::for_gate(Gate::RestApi, issuer.url(), [AUDIENCE])
+            .and_then(|c| c.with_algorithms(Gate::RestApi.algorithms().iter().copied()))
             .expect("config");
         let verifier = Verifier::new(config).expect("verifier");
         verifier

@@ -5,7 +5,7 @@ mod common;
 
 use common::{AUDIENCE, Fixture};
 use portcullis_claims::explain::Outcome;
-use portcullis_claims::{Algorithm, AuthorizerConfig};
+use portcullis_claims::{Algorithm, AuthorizerConfig, Gate};
 use portcullis_testkit::{Faults, TestKey, b64, hs256};
 use serde_json::json;
 
@@ -155,7 +155,7 @@ rejects! {
     unregistered_alg_is_not_echoed: |fx| bearer(fx.rsa.mint_with_header(&json!({"alg": "RS256\" evil=\"1", "kid": "k1"}), &fx.claims()))
         => (401, "signing method unknown is invalid");
     alg_rsa_with_ec_key_is_refused: |fx| bearer(fx.rsa.mint_with_header(&rs256_header(json!({"kid": "ec1"})), &fx.claims()))
-        .config(fx.config().with_algorithms([Algorithm::RS256, Algorithm::ES256]).expect("algorithms"))
+        .config(AuthorizerConfig::for_gate(Gate::RestApi, fx.iss(), [AUDIENCE]).and_then(|c| c.with_algorithms([Algorithm::RS256, Algorithm::ES256])).expect("algorithms"))
         => (401, "the signing key does not match the token's algorithm");
     alg_differing_from_the_jwk_alg_is_refused: |fx| bearer(TestKey::rsa_alg("k1", "PS256").mint(&fx.claims()))
         .config(fx.config().with_algorithms([Algorithm::RS256, Algorithm::PS256]).expect("algorithms"))

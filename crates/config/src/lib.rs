@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_claims::{
-    Algorithm, Authorizer, AuthorizerConfig, ConfigError, IdentityMapping, OidcMapping,
-    VerifierOptions,
+    Algorithm, Authorizer, AuthorizerConfig, ClaimFormat, ClaimRule, ConfigError, Gate,
+    IdentityMapping, IdentitySource, OidcMapping, VerifierOptions,
 };
 
 pub use crate::routes::{
@@ -161,6 +161,13 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
+    /// The gate whose rules judge (`auth.gate`; `http-api` by default).
+    pub fn gate(&self) -> Gate {
+        self.configs
+            .first()
+            .map_or(Gate::HttpApi, AuthorizerConfig::gate)
+    }
+
     /// The authorizer for these settings (`options` with the configured staleness bound).
     pub fn authorizer(&self, mut options: VerifierOptions) -> Result<Authorizer, ConfigError> {
         if let Some(bound) = self.keys_max_staleness {
@@ -354,6 +361,28 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         )
         .into());
     }
+    let gate: Gate = match &auth.gate {
+        Some(name) => name.parse().map_err(|e| rekey(e, "auth"))?,
+        None => Gate::HttpApi,
+    };
+    let identity_source = match &auth.identity_source {
+        Some(expression) => {
+            Some(IdentitySource::parse(gate, expression).map_err(|e| rekey(e, "auth"))?)
+        }
+        None => None,
+    };
+    let further = auth.issuers.clone().unwrap_or_default();
+    if !further.is_empty() && gate != Gate::RestApi {
+        return Err(ConfigError::new(
+            "auth.issuers",
+            &further[0].issuer,
+            &format!(
+                "none on the {} (one issuer per authorizer: only gate = \"rest-api\" trusts several)",
+                gate.title()
+            ),
+        )
+        .into());
+    }
     let algorithms = match &auth.algorithms {
         Some(names) => Some(
             names
@@ -366,19 +395,73 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         ),
         None => None,
     };
-    let configs = issuers
+    let claims = claim_rules(gate, auth.claims.as_deref().unwrap_or_default());
+    let mut trusted: Vec<Trusted> = issuers
         .into_iter()
-        .map(|issuer| {
-            let mut config =
-                AuthorizerConfig::new(issuer, audiences.clone()).map_err(|e| rekey(e, "auth"))?;
+        .map(|issuer| Trusted {
+            section: "auth".to_owned(),
+            issuer,
+            audiences: audiences.clone(),
+            jwks_uri: auth.jwks_uri.clone(),
+            claims: claims.clone(),
+        })
+        .collect();
+    for (i, extra) in further.iter().enumerate() {
+        let section = format!("auth.issuers[{i}]");
+        let audiences = extra
+            .audience
+            .clone()
+            .map(raw::OneOrMany::into_vec)
+            .ok_or_else(|| {
+                SettingsError::missing(
+                    &format!("{section}.audience"),
+                    "the audiences this issuer's tokens carry in aud",
+                )
+            })?;
+        if trusted.iter().any(|t| t.issuer == extra.issuer) {
+            return Err(ConfigError::new(
+                &format!("{section}.issuer"),
+                &extra.issuer,
+                "an issuer not already trusted (each issuer once)",
+            )
+            .into());
+        }
+        trusted.push(Trusted {
+            issuer: extra.issuer.clone(),
+            audiences,
+            jwks_uri: extra.jwks_uri.clone(),
+            claims: claim_rules(gate, extra.claims.as_deref().unwrap_or_default()),
+            section,
+        });
+    }
+    let configs = trusted
+        .into_iter()
+        .map(|trusted| {
+            let section = trusted.section.as_str();
+            let mut config = AuthorizerConfig::for_gate(gate, trusted.issuer, trusted.audiences)
+                .map_err(|e| rekey(e, section))?;
             if auth.allow_loopback_keys == Some(true) {
                 config = config.allowing_loopback_keys();
             }
-            if let Some(uri) = &auth.jwks_uri {
-                config = config.with_jwks_uri(uri).map_err(|e| rekey(e, "auth"))?;
+            if let Some(uri) = &trusted.jwks_uri {
+                config = config.with_jwks_uri(uri).map_err(|e| rekey(e, section))?;
             }
             if let Some(algorithms) = &algorithms {
-                config = config.with_algorithms(algorithms.iter().copied())?;
+                config = config
+                    .with_algorithms(algorithms.iter().copied())
+                    .map_err(|e| rekey(e, "auth"))?;
+            }
+            config = trusted
+                .claims
+                .and_then(|claims| config.with_claims(claims))
+                .map_err(|mut e| {
+                    e.key = format!("{section}.{}", e.key);
+                    e
+                })?;
+            if let Some(source) = &identity_source {
+                config = config
+                    .with_identity_source(source.clone())
+                    .map_err(|e| rekey(e, "auth"))?;
             }
             if let Some(seconds) = auth.leeway_seconds {
                 if seconds > 300 {
@@ -420,6 +503,40 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         mapping: derived.mapping,
         keys_max_staleness,
     })
+}
+
+/// One trusted issuer before it becomes an [`AuthorizerConfig`], with the section its settings
+/// came from (for error keys).
+struct Trusted {
+    section: String,
+    issuer: String,
+    audiences: Vec<String>,
+    jwks_uri: Option<String>,
+    claims: Result<Vec<ClaimRule>, ConfigError>,
+}
+
+/// Additional claim rules as written: `format` defaults to `single-string`, `required` to the
+/// gate's default (REST: `false`, as AWS; ALB: always). The gate's limits are checked by
+/// [`AuthorizerConfig::with_claims`].
+fn claim_rules(gate: Gate, raw: &[raw::ClaimRule]) -> Result<Vec<ClaimRule>, ConfigError> {
+    raw.iter()
+        .map(|rule| {
+            let format = match &rule.format {
+                Some(name) => name.parse::<ClaimFormat>().map_err(|mut e| {
+                    e.key = format!("claims.{}.format", rule.name);
+                    e
+                })?,
+                None => ClaimFormat::SingleString,
+            };
+            let required = rule.required.unwrap_or(gate == Gate::Alb);
+            Ok(ClaimRule::new(
+                rule.name.clone(),
+                format,
+                rule.values.clone().unwrap_or_default(),
+                required,
+            ))
+        })
+        .collect()
 }
 
 /// Prefixes the key of a core error with the configuration section (`issuer` → `auth.issuer`).
@@ -563,9 +680,20 @@ impl fmt::Display for AuthSettings {
     /// A readable summary of what will be trusted (for start-up logs and `xtask` output).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "provider: {}", self.provider.name())?;
+        // The HTTP API gate is the default and says nothing, as before gates were a setting.
+        if self.gate() != Gate::HttpApi {
+            writeln!(f, "gate: {} ({})", self.gate(), self.gate().title())?;
+        }
         for config in &self.configs {
             writeln!(f, "issuer: {}", config.issuer())?;
-            writeln!(f, "  audiences: {}", config.audiences().join(", "))?;
+            if config.gate().checks_audience() {
+                writeln!(f, "  audiences: {}", config.audiences().join(", "))?;
+            } else {
+                writeln!(
+                    f,
+                    "  audiences: not checked by this gate (a claim rule named aud checks one)"
+                )?;
+            }
             match config.jwks_uri() {
                 Some(uri) => writeln!(f, "  keys: {uri}")?,
                 None => writeln!(
@@ -578,6 +706,31 @@ impl fmt::Display for AuthSettings {
             writeln!(f, "  algorithms: {}", algorithms.join(" "))?;
             writeln!(f, "  leeway: {}s", config.leeway().as_secs())?;
             writeln!(f, "  token_use: {}", config.token_use().unwrap_or("any"))?;
+            for rule in config.claims() {
+                let values = if rule.values().is_empty() {
+                    "any value".to_owned()
+                } else {
+                    format!("one of {}", rule.values().join(" "))
+                };
+                let required = if rule.required() {
+                    "required"
+                } else {
+                    "optional"
+                };
+                writeln!(
+                    f,
+                    "  claim {}: {}, {required}, {values}",
+                    rule.name(),
+                    rule.format().as_str(),
+                )?;
+            }
+            if *config.identity_source() != IdentitySource::default() {
+                writeln!(
+                    f,
+                    "  identity source: {}",
+                    config.identity_source().expression()
+                )?;
+            }
         }
         Ok(())
     }

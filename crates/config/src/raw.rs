@@ -96,9 +96,33 @@ pub(crate) struct Auth {
     pub(crate) keys_max_staleness_seconds: Option<u64>,
     pub(crate) allow_loopback_keys: Option<bool>,
     pub(crate) token_use: Option<String>,
+    pub(crate) gate: Option<String>,
+    pub(crate) identity_source: Option<String>,
+    pub(crate) claims: Option<Vec<ClaimRule>>,
+    pub(crate) issuers: Option<Vec<TrustedIssuer>>,
     pub(crate) cognito: Option<Cognito>,
     pub(crate) auth0: Option<Auth0>,
     pub(crate) okta: Option<Okta>,
+}
+
+/// An additional claim rule (`[[auth.claims]]`, or an issuer's `claims`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClaimRule {
+    pub(crate) name: String,
+    pub(crate) format: Option<String>,
+    pub(crate) values: Option<Vec<String>>,
+    pub(crate) required: Option<bool>,
+}
+
+/// A further trusted issuer of a REST API JWT authorizer (`[[auth.issuers]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrustedIssuer {
+    pub(crate) issuer: String,
+    pub(crate) audience: Option<OneOrMany>,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) claims: Option<Vec<ClaimRule>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

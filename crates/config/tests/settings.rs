@@ -37,7 +37,7 @@ const OIDC: &str = r#"
 provider = "oidc"
 issuer = "https://login.example.com/realms/main"
 audience = ["account", "api"]
-algorithms = ["RS256", "ES256"]
+algorithms = ["RS256", "PS256"]
 leeway_seconds = 5
 "#;
 
@@ -55,6 +55,32 @@ fn each_provider_derives_its_authorizer_configuration() {
         ("auth0", AUTH0.to_owned()),
         ("okta", OKTA.to_owned()),
         ("oidc", OIDC.to_owned()),
+        (
+            "rest_api_two_issuers_and_claims",
+            format!(
+                "{}\n[[auth.claims]]\nname = \"tenant\"\nvalues = [\"acme\"]\nrequired = true\n\
+                 [[auth.issuers]]\nissuer = \"https://idp2.example.com\"\naudience = [\"api\", \"web\"]\n\
+                 [[auth.issuers.claims]]\nname = \"plan\"\n",
+                OIDC.replace("[auth]", "[auth]\ngate = \"rest-api\"")
+                    .replace("\"PS256\"", "\"ES256\"")
+            ),
+        ),
+        (
+            "alb_claims_in_three_formats",
+            format!(
+                "{}\n[[auth.claims]]\nname = \"tenant\"\nvalues = [\"acme\"]\n\
+                 [[auth.claims]]\nname = \"roles\"\nformat = \"string-array\"\nvalues = [\"admin\", \"ops\"]\n\
+                 [[auth.claims]]\nname = \"scope\"\nformat = \"space-separated-values\"\nvalues = [\"orders:read\"]\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"alb\"")
+            ),
+        ),
+        (
+            "http_api_query_identity_source",
+            COGNITO.replace(
+                "[auth]",
+                "[auth]\nidentity_source = \"$request.querystring.access_token\"",
+            ),
+        ),
     ];
     for (name, text) in cases {
         let settings = load(&Sources::text(&text)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -171,7 +197,7 @@ fn every_bad_value_is_refused_naming_key_value_and_expectation() {
             ),
         ),
         ("oidc_51_audiences", many_audiences),
-        ("hmac_algorithm", with(OIDC, "\"ES256\"", "\"HS256\"")),
+        ("hmac_algorithm", with(OIDC, "\"PS256\"", "\"HS256\"")),
         (
             "leeway_too_long",
             with(OIDC, "leeway_seconds = 5", "leeway_seconds = 3600"),
@@ -264,6 +290,67 @@ fn every_bad_value_is_refused_naming_key_value_and_expectation() {
         (
             "function_unknown_key",
             format!("{COGNITO}\n[function]\nmemory = 512\n"),
+        ),
+        (
+            "gate_unknown",
+            with(OIDC, "[auth]", "[auth]\ngate = \"rest\""),
+        ),
+        ("gate_http_api_es256", with(OIDC, "\"PS256\"", "\"ES256\"")),
+        (
+            "gate_alb_rs512",
+            with(OIDC, "[auth]", "[auth]\ngate = \"alb\"").replace("\"PS256\"", "\"RS512\""),
+        ),
+        (
+            "gate_http_api_claim_rule",
+            format!("{COGNITO}\n[[auth.claims]]\nname = \"tenant\"\nvalues = [\"acme\"]\n"),
+        ),
+        (
+            "gate_alb_exp_rule",
+            format!(
+                "{}\n[[auth.claims]]\nname = \"exp\"\nvalues = [\"1\"]\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"alb\"")
+            ),
+        ),
+        (
+            "gate_rest_string_array",
+            format!(
+                "{}\n[[auth.claims]]\nname = \"roles\"\nformat = \"string-array\"\nvalues = [\"admin\"]\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"rest-api\"")
+            ),
+        ),
+        (
+            "gate_claim_format_unknown",
+            format!(
+                "{}\n[[auth.claims]]\nname = \"roles\"\nformat = \"list\"\nvalues = [\"admin\"]\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"alb\"")
+            ),
+        ),
+        (
+            "gate_http_api_second_issuer",
+            format!(
+                "{COGNITO}\n[[auth.issuers]]\nissuer = \"https://idp2.example.com\"\naudience = \"api\"\n"
+            ),
+        ),
+        (
+            "gate_rest_second_issuer_without_audience",
+            format!(
+                "{}\n[[auth.issuers]]\nissuer = \"https://idp2.example.com\"\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"rest-api\"")
+            ),
+        ),
+        (
+            "gate_rest_query_identity_source",
+            COGNITO.replace(
+                "[auth]",
+                "[auth]\ngate = \"rest-api\"\nidentity_source = \"$request.querystring.token\"",
+            ),
+        ),
+        (
+            "gate_alb_other_header",
+            COGNITO.replace(
+                "[auth]",
+                "[auth]\ngate = \"alb\"\nidentity_source = \"$request.header.X-Token\"",
+            ),
         ),
     ];
     for (name, text) in cases {

@@ -109,7 +109,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     if route.is_protected() {
         let judgement = gateway
             .authorizer
-            .judge_headers(request.headers(), route.scopes())
+            .judge_request(request.uri(), request.headers(), route.scopes())
             .await;
         if judgement.verdict.is_err() && Decision::logged() {
             Decision::of(&route.key(), &judgement).log();
@@ -122,7 +122,9 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
                     !route.scopes().is_empty(),
                 ))
             }
-            Err(refusal) => return portcullis_axum::refusal_response(&refusal),
+            Err(refusal) => {
+                return portcullis_claims::http::refusal_for(gateway.authorizer.gate(), &refusal);
+            }
         }
     }
     let (parts, body) = request.into_parts();

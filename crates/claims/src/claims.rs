@@ -219,6 +219,18 @@ impl Claims {
         (claims.gateway_claims() == rendered).then_some(claims)
     }
 
+    /// The claims of the token in `authorization` (an `Authorization` value, `Bearer ` prefix or
+    /// not) that an Application Load Balancer's `jwt-validation` action verified and passed on
+    /// unchanged: the ALB forwards the request untouched and puts the claims nowhere else, so its
+    /// target reads them from the token. Nothing is checked here but the token's shape (a signed
+    /// compact JWS whose header and payload are JSON objects): only for a target every request of
+    /// which went through the action. `None` for anything else.
+    pub fn from_forwarded_token(authorization: &str) -> Option<Claims> {
+        let token = crate::token::identity_source(authorization).ok()?;
+        let decoded = crate::token::decode(token, &crate::Algorithm::ALL).ok()?;
+        Some(Claims::from_map(decoded.payload))
+    }
+
     /// API Gateway's rendering read without guessing: list renderings (`"[Everyone Not admin]"`)
     /// stay the strings they are, since a member holding a space cannot be told from two members
     /// (splitting would invent a group `admin`). Numeric dates and JSON objects, which render

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use portcullis_axum::runtime::{Logs, init_logging};
-use portcullis_claims::VerifierOptions;
+use portcullis_claims::{Gate, VerifierOptions};
 use portcullis_config::{LogFormat, Settings, Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey};
@@ -91,7 +91,8 @@ async fn run(args: &DevArgs) -> Result<()> {
         }
         (None, None) => bail!("no development issuer and no --config"),
     };
-    let settings = load_file(&config, Vec::new())?;
+    let settings = load_file(&config, args.gate.overrides())?;
+    let gate = settings.auth.gate();
     let served_routes = settings
         .routes
         .with_served(&portcullis_deploy::SERVICE_ROUTES);
@@ -149,6 +150,9 @@ async fn run(args: &DevArgs) -> Result<()> {
                 .arg("lambda-bootstrap")
                 .current_dir(&state)
                 .envs(emulator.function_env())
+                // The function judges (or trusts) as the gate in front of it.
+                .env("PORTCULLIS_AUTH__GATE", gate.as_str())
+                .envs(function_env_for(gate))
                 .kill_on_drop(true)
                 .spawn()
                 .with_context(|| format!("starting {} lambda-bootstrap", program.display()))?;
@@ -179,11 +183,24 @@ async fn run(args: &DevArgs) -> Result<()> {
             &serde_json::json!({"email": "dev@example.com"}),
         )
     });
-    let runtime = match args.runtime {
-        Runtime::Standalone => "standalone server",
-        Runtime::Lambda => "Lambda function behind a local HTTP API",
+    let runtime = match (args.runtime, gate) {
+        (Runtime::Standalone, _) => "standalone server".to_owned(),
+        (Runtime::Lambda, Gate::HttpApi) => "Lambda function behind a local HTTP API".to_owned(),
+        (Runtime::Lambda, Gate::RestApi) => "Lambda function behind a local REST API".to_owned(),
+        (Runtime::Lambda, Gate::Alb) => {
+            "Lambda function behind a local Application Load Balancer".to_owned()
+        }
     };
-    println!("\nPortcullis is running ({runtime}) at {base}");
+    println!(
+        "\nPortcullis is running ({runtime}) at {base}\nGate: {} ({}; README \"Which AWS gate?\")",
+        gate,
+        gate.title()
+    );
+    if !gate.checks_audience() {
+        println!(
+            "  The ALB checks no audience: add an [[auth.claims]] rule named aud to check one."
+        );
+    }
     match (&issuer, &token) {
         (Some(issuer), Some(token)) => {
             println!(
@@ -225,6 +242,16 @@ async fn run(args: &DevArgs) -> Result<()> {
     let _ = stop.send(());
     service.stop().await;
     Ok(())
+}
+
+/// What the example function needs behind `gate`, as a deployment sets it: behind a REST API,
+/// whose stage (`local` here, `prod` say on AWS) lambda_http puts before each path, the routes
+/// are matched without it.
+pub(crate) fn function_env_for(gate: Gate) -> Vec<(&'static str, &'static str)> {
+    match gate {
+        Gate::RestApi => vec![("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")],
+        Gate::HttpApi | Gate::Alb => Vec::new(),
+    }
 }
 
 /// The running service: a task of this process, or the function's process.

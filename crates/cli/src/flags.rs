@@ -139,7 +139,29 @@ pub(crate) struct DevArgs {
     #[arg(long)]
     pub(crate) smoke: bool,
     #[command(flatten)]
+    pub(crate) gate: GateArgs,
+    #[command(flatten)]
     pub(crate) console: ConsoleArgs,
+}
+
+/// Which AWS gate is emulated, shared by dev and gateway.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GateArgs {
+    /// The AWS gate whose rules judge tokens and whose event the function receives: http-api (an
+    /// HTTP API JWT authorizer), rest-api (a REST API JWT authorizer) or alb (an Application Load
+    /// Balancer's jwt-validation action). Overrides the configuration's `auth.gate`.
+    #[arg(long, value_name = "GATE", value_parser = ["http-api", "rest-api", "alb"])]
+    pub(crate) gate: Option<String>,
+}
+
+impl GateArgs {
+    /// The configuration override `--gate` makes, if given.
+    pub(crate) fn overrides(&self) -> Vec<(String, String)> {
+        self.gate
+            .iter()
+            .map(|gate| ("auth.gate".to_owned(), gate.clone()))
+            .collect()
+    }
 }
 
 /// The console's listener, shared by dev and gateway.
@@ -168,8 +190,9 @@ pub(crate) struct GatewayArgs {
     /// parameter mappings).
     #[arg(long, value_name = "URL", value_parser = http_url)]
     pub(crate) upstream: Option<reqwest::Url>,
-    /// Your Lambda function's `bootstrap` executable, run behind a local Runtime API with payload
-    /// 2.0 events.
+    /// Your Lambda function's `bootstrap` executable, run behind a local Runtime API with the
+    /// gate's events (payload 2.0; a REST proxy event with `--gate rest-api`; an ALB event with
+    /// `--gate alb`).
     #[arg(long, value_name = "PATH")]
     pub(crate) lambda: Option<PathBuf>,
     /// Trust a development issuer, or the provider the configuration names.
@@ -181,6 +204,8 @@ pub(crate) struct GatewayArgs {
     /// Where the gateway listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     pub(crate) listen: String,
+    #[command(flatten)]
+    pub(crate) gate: GateArgs,
     #[command(flatten)]
     pub(crate) console: ConsoleArgs,
 }

@@ -54,7 +54,7 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         IssuerChoice::Dev => Some(Arc::new(dev_issuer().await?)),
         IssuerChoice::Config => None,
     };
-    let overrides = match &issuer {
+    let mut overrides = match &issuer {
         Some(issuer) => vec![
             ("auth.provider".to_owned(), "oidc".to_owned()),
             ("auth.issuer".to_owned(), issuer.url().to_owned()),
@@ -62,6 +62,7 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         ],
         None => Vec::new(),
     };
+    overrides.extend(args.gate.overrides());
     let settings = if file.is_file() {
         load_file(&file, overrides)?
     } else {

@@ -256,14 +256,35 @@ pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
         )
         .into());
     }
+    let auth = derive_auth(auth)?;
+    let cors = runtime::cors(raw.cors)?;
+    if auth.gate() == Gate::Alb {
+        // The ALB has neither: a listener rule forwards the request as it came.
+        if cors.is_some() {
+            return Err(ConfigError::new(
+                "cors",
+                "[cors]",
+                "no [cors] with gate = \"alb\" (an Application Load Balancer has no CORS configuration: answer CORS in the service)",
+            )
+            .into());
+        }
+        if let Some(route) = routes.iter().find(|r| !r.parameters().is_empty()) {
+            return Err(ConfigError::new(
+                &format!("routes.\"{}\".parameters", route.key()),
+                format!("{} mappings", route.parameters().len()),
+                "none with gate = \"alb\" (an ALB passes the request on untouched: no parameter mappings)",
+            )
+            .into());
+        }
+    }
     Ok(Settings {
-        auth: derive_auth(auth)?,
+        auth,
         routes,
         server,
         store: runtime::store(raw.store)?,
         lambda: runtime::lambda(raw.lambda)?,
         function: runtime::function(raw.function)?,
-        cors: runtime::cors(raw.cors)?,
+        cors,
         metrics,
     })
 }

@@ -346,6 +346,20 @@ fn every_bad_value_is_refused_naming_key_value_and_expectation() {
             ),
         ),
         (
+            "gate_alb_cors",
+            format!(
+                "{}\n[cors]\nallow_origins = [\"https://app.example.com\"]\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"alb\"")
+            ),
+        ),
+        (
+            "gate_alb_parameter_mappings",
+            format!(
+                "{}\n[routes.\"GET /items\"]\nparameters = [{{ key = \"overwrite:header.x-sub\", value = \"$context.authorizer.claims.sub\" }}]\n",
+                COGNITO.replace("[auth]", "[auth]\ngate = \"alb\"")
+            ),
+        ),
+        (
             "gate_alb_other_header",
             COGNITO.replace(
                 "[auth]",

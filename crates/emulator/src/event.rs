@@ -110,6 +110,146 @@ pub fn event(
     event
 }
 
+/// The request as a REST API's Lambda proxy integration hands it over (the "1.0" shape:
+/// single- and multi-value headers and query parameters, `resource` the route's path template),
+/// with a JWT authorizer's claims in `requestContext.authorizer.claims`: the token's top-level
+/// claims with their JSON types ("Use JWT claims in REST API integrations": `"42"` is not `42`).
+#[allow(clippy::too_many_arguments)] // As `event`: one argument per part of the request.
+pub fn rest_event(
+    domain: &str,
+    resource: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    caller: Option<&Caller>,
+    request_id: &str,
+) -> Value {
+    let (single, multi) = header_maps(headers);
+    let (query, multi_query) = query_maps(uri.query().unwrap_or_default());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let (body, is_base64) = body_text(body);
+    let mut context = json!({
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": domain,
+        "domainPrefix": "local",
+        "extendedRequestId": request_id,
+        "httpMethod": method.as_str(),
+        "identity": {
+            "sourceIp": "127.0.0.1",
+            "userAgent": single.get("user-agent").cloned().unwrap_or_default(),
+        },
+        "path": uri.path(),
+        "protocol": "HTTP/1.1",
+        "requestId": request_id,
+        "requestTime": clf_time(now.as_secs()),
+        "requestTimeEpoch": now.as_millis() as u64,
+        "resourceId": "local",
+        "resourcePath": resource,
+        "stage": "local",
+    });
+    if let Some(caller) = caller {
+        context["authorizer"] = json!({ "claims": Value::Object(caller.claims.as_map().clone()) });
+    }
+    json!({
+        "resource": resource,
+        "path": uri.path(),
+        "httpMethod": method.as_str(),
+        "headers": single,
+        "multiValueHeaders": multi,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": Value::Null,
+        "stageVariables": Value::Null,
+        "requestContext": context,
+        "body": body.map_or(Value::Null, Value::String),
+        "isBase64Encoded": is_base64,
+    })
+}
+
+/// The request as an Application Load Balancer hands it to a Lambda target (multi-value headers
+/// off: the last value of a repeated header or parameter, query parameters as sent). The
+/// `jwt-validation` action passes the request on untouched: the target finds the token, unchanged,
+/// in `authorization`, and no claims anywhere else.
+pub fn alb_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Value {
+    let (single, _) = header_maps(headers);
+    let mut query = serde_json::Map::new();
+    for pair in uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        query.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    let (body, is_base64) = body_text(body);
+    json!({
+        "requestContext": {
+            "elb": {
+                "targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/local/0000000000000000"
+            }
+        },
+        "httpMethod": method.as_str(),
+        "path": uri.path(),
+        "queryStringParameters": query,
+        "headers": single,
+        "body": body.unwrap_or_default(),
+        "isBase64Encoded": is_base64,
+    })
+}
+
+/// Each header's last value, and every value by name (names lower-case, as `HeaderMap` keeps
+/// them).
+fn header_maps(headers: &HeaderMap) -> (HashMap<String, String>, HashMap<String, Vec<String>>) {
+    let mut single = HashMap::new();
+    let mut multi: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        single.insert(name.as_str().to_owned(), value.clone());
+        multi
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(value);
+    }
+    (single, multi)
+}
+
+/// Query parameters percent-decoded, each one's last value and every value; `null` for none,
+/// as a REST API sends them.
+fn query_maps(query: &str) -> (Value, Value) {
+    let mut single = serde_json::Map::new();
+    let mut multi = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        single.insert(k.to_string(), Value::String(v.to_string()));
+        if let Value::Array(values) = multi
+            .entry(k.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            values.push(Value::String(v.into_owned()));
+        }
+    }
+    if single.is_empty() {
+        (Value::Null, Value::Null)
+    } else {
+        (Value::Object(single), Value::Object(multi))
+    }
+}
+
+/// The body as text, or base64 when it is not UTF-8; `None` when empty.
+fn body_text(body: &Bytes) -> (Option<String>, bool) {
+    if body.is_empty() {
+        return (None, false);
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => (Some(text.to_owned()), false),
+        Err(_) => (Some(STANDARD.encode(body)), true),
+    }
+}
+
 /// A Lambda proxy response (format 2.0) as the HTTP response API Gateway sends.
 pub fn lambda_response(answer: &Value) -> Response {
     let status = answer

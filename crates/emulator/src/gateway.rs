@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_claims::metrics::Decision;
-use portcullis_claims::{Authorizer, Caller, OidcMapping};
+use portcullis_claims::{Authorizer, Caller, Gate, OidcMapping};
 use portcullis_config::Routes;
 use serde_json::json;
 
@@ -146,16 +146,30 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             upstream::forward(&gateway.client, base, request).await
         }
         Integration::Lambda => {
-            let event = event::event(
-                &gateway.domain,
-                &route.key(),
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                &body,
-                caller.as_ref(),
-                &request_id,
-            );
+            let event = match gateway.authorizer.gate() {
+                Gate::HttpApi => event::event(
+                    &gateway.domain,
+                    &route.key(),
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    &body,
+                    caller.as_ref(),
+                    &request_id,
+                ),
+                Gate::RestApi => event::rest_event(
+                    &gateway.domain,
+                    // A REST API's catch-all is the greedy `{proxy+}` resource.
+                    route.path().unwrap_or("/{proxy+}"),
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    &body,
+                    caller.as_ref(),
+                    &request_id,
+                ),
+                Gate::Alb => event::alb_event(&parts.method, &parts.uri, &parts.headers, &body),
+            };
             let (id, wait) = gateway.queue.enqueue(event);
             let mut response = match tokio::time::timeout(INTEGRATION_TIMEOUT, wait).await {
                 Ok(Ok(Ok(response))) => event::lambda_response(&response),

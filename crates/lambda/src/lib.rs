@@ -25,9 +25,10 @@ use std::time::Instant;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use portcullis_claims::http::refusal_for;
 use portcullis_claims::metrics::{Decision, Metrics};
 use portcullis_claims::{
-    AuthError, Caller, Claims, IdentityMapping, gateway_value, require_any_scope,
+    AuthError, Caller, Claims, Gate, IdentityMapping, gateway_value, require_scopes,
 };
 use serde_json::Value;
 use tower::{Layer, Service};
@@ -37,13 +38,18 @@ use tower::{Layer, Service};
 /// values become API Gateway's string rendering, nulls are dropped, and scopes that are not a list of
 /// strings are dropped.
 pub fn normalize_event(event: &mut Value) {
+    // A REST API's proxy event (no `version`, unlike both HTTP API payloads) carries the JWT
+    // authorizer's claims with their JSON types: kept as they are, read as they are.
+    let rest = event.get("version").is_none() && event.get("httpMethod").is_some();
     let Some(authorizer) = event
         .pointer_mut("/requestContext/authorizer")
         .and_then(Value::as_object_mut)
     else {
         return;
     };
-    normalize_claims(authorizer);
+    if !rest {
+        normalize_claims(authorizer);
+    }
     if let Some(jwt) = authorizer.get_mut("jwt").and_then(Value::as_object_mut) {
         normalize_claims(jwt);
     }
@@ -78,8 +84,26 @@ fn normalize_claims(holder: &mut serde_json::Map<String, Value>) {
 /// `"[Everyone Not admin]"`), so the exact claims are taken from the `Authorization` header's
 /// token when — and only when — it renders to exactly that context (the token the authorizer
 /// verified); otherwise the rendering is kept as it is, never split into guessed members.
+///
+/// A REST API's JWT authorizer passes each top-level claim with its JSON type: those are the
+/// claims as they are. Behind an Application Load Balancer, whose `jwt-validation` action passes
+/// the request on untouched, they are read from the `Authorization` header's token
+/// ([`Claims::from_forwarded_token`]).
 pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
-    let authorizer = request.extensions().get::<RequestContext>()?.authorizer()?;
+    let context = request.extensions().get::<RequestContext>()?;
+    if let RequestContext::Alb(_) = context {
+        let mut headers = request
+            .headers()
+            .get_all(http::header::AUTHORIZATION)
+            .iter();
+        return match (headers.next(), headers.next()) {
+            (Some(value), None) => {
+                Claims::from_forwarded_token(value.to_str().ok()?).map(|claims| (claims, None))
+            }
+            _ => None,
+        };
+    }
+    let authorizer = context.authorizer()?;
     let exact = |rendered: std::collections::BTreeMap<String, String>| {
         let mut headers = request
             .headers()
@@ -107,6 +131,11 @@ pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<V
         .get("claims")?
         .as_object()
         .filter(|c| !c.is_empty())?;
+    if !claims.values().all(Value::is_string) {
+        // Only a REST API's authorizer passes JSON types (the HTTP API payload 1.0 renders
+        // every claim as a string, and `normalize_event` keeps it so).
+        return Some((Claims::from_json(Value::Object(claims.clone()))?, None));
+    }
     let strings = claims
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
@@ -234,6 +263,12 @@ where
             // Timed only for metrics, as the verifier times a judgement.
             let started = metrics.is_some().then(Instant::now);
             let elapsed = || started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
+            // Behind an ALB, refusals are the ALB's and a route's scopes are its listener rule's
+            // `scope` claim rule.
+            let gate = match request.extensions().get::<RequestContext>() {
+                Some(RequestContext::Alb(_)) => Gate::Alb,
+                _ => Gate::HttpApi,
+            };
             let Some((claims, gateway_scopes)) = gateway_claims(&request) else {
                 tracing::error!(
                     path = request.uri().path(),
@@ -251,11 +286,11 @@ where
                         elapsed: elapsed(),
                     },
                 );
-                return Ok(refusal(&refusal_error));
+                return Ok(refusal_for(gate, &refusal_error));
             };
             let method = portcullis_claims::http::rule_method(request.method());
             let required = (layer.scopes)(&method, request.uri().path());
-            let verdict = require_any_scope(&claims, &required);
+            let verdict = require_scopes(gate, &claims, &required);
             if metrics.is_some() || (verdict.is_err() && Decision::logged()) {
                 let route = route_name(&request);
                 let issuer = claims.iss().and_then(|iss| {
@@ -273,7 +308,7 @@ where
                 );
             }
             if let Err(refusal_error) = verdict {
-                return Ok(refusal(&refusal_error));
+                return Ok(refusal_for(gate, &refusal_error));
             }
             request.extensions_mut().insert(Caller::from_gateway(
                 claims,

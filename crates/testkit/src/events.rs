@@ -39,3 +39,36 @@ pub fn http_api_event_v1(path: &str, authorizer: Value) -> Value {
         "pathParameters": null, "stageVariables": null, "body": null, "isBase64Encoded": false,
     })
 }
+
+/// A REST API's Lambda proxy event for `method path` on stage `prod` (no `version`: the shape
+/// REST APIs send), its JWT authorizer's `claims` JSON-typed in the request context.
+pub fn rest_api_event(method: &str, path: &str, claims: Value) -> Value {
+    json!({
+        "resource": path, "path": path, "httpMethod": method,
+        "headers": {"Host": "api.example.com"}, "multiValueHeaders": {"Host": ["api.example.com"]},
+        "queryStringParameters": null, "multiValueQueryStringParameters": null,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "authorizer": {"claims": claims},
+            "domainName": "api.example.com", "httpMethod": method, "identity": {"sourceIp": "192.0.2.1"},
+            "path": format!("/prod{path}"), "protocol": "HTTP/1.1", "requestId": "id",
+            "requestTime": "24/Nov/2026:09:00:00 +0000", "requestTimeEpoch": 1795510800000u64,
+            "resourceId": "abc123", "resourcePath": path, "stage": "prod",
+        },
+        "pathParameters": null, "stageVariables": null, "body": null, "isBase64Encoded": false,
+    })
+}
+
+/// An Application Load Balancer's event for `method path` (multi-value headers off), with
+/// `authorization` as the request's `Authorization` header, untouched by the `jwt-validation`
+/// action, when given.
+pub fn alb_event(method: &str, path: &str, authorization: Option<&str>) -> Value {
+    let mut headers = json!({"host": "alb.example.com"});
+    if let Some(value) = authorization {
+        headers["authorization"] = json!(value);
+    }
+    json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/0123456789abcdef"}},
+        "httpMethod": method, "path": path, "queryStringParameters": {}, "headers": headers,
+        "body": "", "isBase64Encoded": false,
+    })
+}

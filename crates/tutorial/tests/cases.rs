@@ -5,12 +5,31 @@
 
 mod runtimes;
 
+use portcullis_claims::Gate;
 use runtimes::{Lambda, Request, Runtime, Standalone, run_table};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_server_answers_the_table() {
     let runtime = Standalone::start().await;
     run_table(&runtime).await;
+}
+
+/// The same table behind the REST API and ALB gates' rules, on both runtimes: each gate's answers
+/// are one set of snapshots (`cases__rest_api__NAME`, `cases__alb__NAME`) that the standalone
+/// server and the function behind that gate's local emulation (a REST proxy event with JSON-typed
+/// claims; an ALB event with the token untouched) must both answer byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gate_answers_its_own_table_on_both_runtimes() {
+    for gate in [Gate::RestApi, Gate::Alb] {
+        let standalone = Standalone::start_behind(gate).await;
+        run_table(&standalone).await;
+        let lambda = Lambda::start_behind(gate).await;
+        run_table(&lambda).await;
+        assert!(
+            lambda.emulator.invocations() > 0,
+            "{gate}: answers came from the function, not the gateway alone"
+        );
+    }
 }
 
 /// What this compares, honestly: the table's 401/403 answers on this runtime come from the local
@@ -99,6 +118,71 @@ async fn lambda_bootstrap_refuses_what_no_jwt_authorizer_vouched_for() {
     for (name, event) in cases {
         let answer = runtime.invoke(name, event).await;
         let render = runtimes::render_lambda_answer(&answer, &iss);
+        insta::assert_snapshot!(format!("function_answers__{name}"), render);
+    }
+}
+
+/// The real bootstrap, invoked directly with what the other two gates hand a function: a REST
+/// API's proxy event, whose claims keep their JSON types (a group holding a space stays one
+/// group, which no string rendering could promise), and an ALB's event, whose token is passed on
+/// untouched for the function to read. Each answer is a snapshot (`function_answers__NAME`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_bootstrap_reads_what_the_rest_api_and_alb_gates_hand_it() {
+    use portcullis_testkit::TestKey;
+    use portcullis_testkit::events::{alb_event, rest_api_event};
+    use serde_json::json;
+
+    // Each function as deployed behind its gate (behind REST, routes matched without the stage).
+    let rest = Lambda::start_behind(Gate::RestApi).await;
+    let alb = Lambda::start_behind(Gate::Alb).await;
+    let iss = rest.issuer.url().to_owned();
+    let claims = json!({
+        "iss": iss, "sub": "user-1", "aud": runtimes::CLIENT, "token_use": "id", "email": "alice@example.com",
+        "cognito:groups": ["Everyone", "Not admin"], "email_verified": true,
+        "scope": "profile/read", "exp": 4102444800u64, "iat": 1795510800u64,
+    });
+    let alb_claims = {
+        let mut claims = claims.clone();
+        claims["iss"] = json!(alb.issuer.url());
+        claims
+    };
+    let token = TestKey::rsa("dev-key").mint(&alb_claims);
+    let bearer = format!("Bearer {token}");
+    let post = |mut event: serde_json::Value| {
+        event["body"] = json!("{\"name\":\"x\"}");
+        event["headers"]["content-type"] = json!("application/json");
+        event
+    };
+    let cases = [
+        (
+            &rest,
+            "rest_api_typed_claims_are_served",
+            rest_api_event("GET", "/user/profile", claims.clone()),
+        ),
+        (
+            &rest,
+            "rest_api_claims_without_the_post_scope",
+            post(rest_api_event("POST", "/user/profile", claims.clone())),
+        ),
+        (
+            &alb,
+            "alb_forwarded_token_is_served",
+            alb_event("GET", "/user/profile", Some(&bearer)),
+        ),
+        (
+            &alb,
+            "alb_without_token",
+            alb_event("GET", "/user/profile", None),
+        ),
+        (
+            &alb,
+            "alb_token_without_the_post_scope",
+            post(alb_event("POST", "/user/profile", Some(&bearer))),
+        ),
+    ];
+    for (runtime, name, event) in cases {
+        let answer = runtime.invoke(name, event).await;
+        let render = runtimes::render_lambda_answer(&answer, runtime.issuer.url());
         insta::assert_snapshot!(format!("function_answers__{name}"), render);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use portcullis_axum::AuthLayer;
 use portcullis_axum::runtime::{harden, serve};
-use portcullis_claims::VerifierOptions;
+use portcullis_claims::{Gate, VerifierOptions};
 use portcullis_config::{Settings, Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey, unix_now};
@@ -181,6 +181,13 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn mint(issuer: &str) -> Tokens {
+        Tokens::mint_for(issuer, Gate::HttpApi)
+    }
+
+    /// The table's tokens for `gate`: behind a REST API, access tokens carry `aud` too (as
+    /// Auth0's and Okta's do): its authorizer requires `aud` and never reads `client_id`, so a
+    /// Cognito access token, which has none, is refused there (GATES.md §6, row 1).
+    pub fn mint_for(issuer: &str, gate: Gate) -> Tokens {
         let key = TestKey::rsa(KID);
         let now = unix_now();
         let id = json!({
@@ -189,10 +196,14 @@ impl Tokens {
             "iat": now, "exp": now + 3600,
         });
         let access = |scope: &str, exp: i64| {
-            json!({
+            let mut claims = json!({
                 "iss": issuer, "client_id": CLIENT, "sub": "user-1", "token_use": "access", "username": "alice",
                 "scope": scope, "iat": now, "exp": exp,
-            })
+            });
+            if gate == Gate::RestApi {
+                claims["aud"] = json!(CLIENT);
+            }
+            claims
         };
         Tokens {
             id: key.mint(&id),
@@ -224,6 +235,16 @@ pub fn settings_text_without_cors(issuer: &str) -> String {
     )
 }
 
+/// [`settings_text`] with `auth.gate` set to `gate`; without `[cors]` behind an ALB, which has no
+/// CORS configuration (preflights reach its listener rules like any request).
+pub fn settings_text_for(issuer: &str, gate: Gate) -> String {
+    let text = match gate {
+        Gate::Alb => settings_text_without_cors(issuer),
+        Gate::HttpApi | Gate::RestApi => settings_text(issuer),
+    };
+    text.replacen("[auth]\n", &format!("[auth]\ngate = \"{gate}\"\n"), 1)
+}
+
 /// [`settings_text`], loaded.
 pub fn settings(issuer: &str) -> Settings {
     load(&Sources::text(&settings_text(issuer))).expect("test settings")
@@ -253,6 +274,10 @@ impl Drop for Scratch {
 /// Something that answers HTTP requests for the profile service.
 pub trait Runtime {
     fn tokens(&self) -> Tokens;
+    /// The gate in front of the service (its snapshots are named after it but for the HTTP API).
+    fn gate(&self) -> Gate {
+        Gate::HttpApi
+    }
     async fn send(&self, request: &Request) -> Answer;
 }
 
@@ -260,6 +285,7 @@ pub trait Runtime {
 pub struct Standalone {
     pub base: String,
     pub issuer: Issuer,
+    pub gate: Gate,
     client: reqwest::Client,
     _scratch: Scratch,
 }
@@ -271,6 +297,15 @@ impl Standalone {
 
     /// The server with the settings `text` gives for the issuer's URL.
     pub async fn start_with(text: fn(&str) -> String) -> Standalone {
+        Standalone::start_with_text(text, Gate::HttpApi).await
+    }
+
+    /// The server behind `gate`'s rules.
+    pub async fn start_behind(gate: Gate) -> Standalone {
+        Standalone::start_with_text(|issuer| settings_text_for(issuer, gate), gate).await
+    }
+
+    async fn start_with_text(text: impl Fn(&str) -> String, gate: Gate) -> Standalone {
         let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()]))
             .await
             .expect("issuer");
@@ -307,6 +342,7 @@ impl Standalone {
         Standalone {
             base,
             issuer,
+            gate,
             client: reqwest::Client::new(),
             _scratch: scratch,
         }
@@ -315,7 +351,10 @@ impl Standalone {
 
 impl Runtime for Standalone {
     fn tokens(&self) -> Tokens {
-        Tokens::mint(self.issuer.url())
+        Tokens::mint_for(self.issuer.url(), self.gate)
+    }
+    fn gate(&self) -> Gate {
+        self.gate
     }
 
     async fn send(&self, request: &Request) -> Answer {
@@ -327,6 +366,7 @@ impl Runtime for Standalone {
 /// gateway (JWT authorizer included), with SQLite in a scratch folder.
 pub struct Lambda {
     pub issuer: Issuer,
+    pub gate: Gate,
     pub emulator: Emulator,
     child: std::process::Child,
     client: reqwest::Client,
@@ -340,14 +380,23 @@ impl Lambda {
 
     /// [`Lambda::start`] with `extra` appended to the function's configuration file.
     pub async fn start_with(extra: &str) -> Lambda {
+        Lambda::start_gate(extra, Gate::HttpApi).await
+    }
+
+    /// The function behind `gate`'s local emulation (its event shape, its refusals).
+    pub async fn start_behind(gate: Gate) -> Lambda {
+        Lambda::start_gate("", gate).await
+    }
+
+    async fn start_gate(extra: &str, gate: Gate) -> Lambda {
         let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()]))
             .await
             .expect("issuer");
-        let settings = settings(issuer.url());
+        let text = settings_text_for(issuer.url(), gate);
+        let settings = load(&Sources::text(&text)).expect("test settings");
         let scratch = Scratch::new("lambda");
         let file = format!(
-            "{}\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n{extra}",
-            settings_text(issuer.url()),
+            "{text}\n[store]\nkind = \"sqlite\"\npath = \"{}\"\n{extra}",
             scratch.0.join("profiles.db").display()
         );
         std::fs::write(scratch.0.join("portcullis.toml"), file).expect("config file");
@@ -363,6 +412,10 @@ impl Lambda {
         let child = std::process::Command::new(bootstrap_binary())
             .current_dir(&scratch.0)
             .envs(emulator.function_env())
+            // As a deployment behind a REST API sets it (lambda_http puts the stage before paths).
+            .envs(
+                (gate == Gate::RestApi).then_some(("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")),
+            )
             .env("RUST_LOG", "warn")
             .stdout(std::fs::File::create(scratch.0.join("bootstrap.out")).expect("stdout file"))
             .stderr(log)
@@ -370,6 +423,7 @@ impl Lambda {
             .expect("bootstrap starts");
         Lambda {
             issuer,
+            gate,
             emulator,
             child,
             client: reqwest::Client::new(),
@@ -405,7 +459,10 @@ impl Drop for Lambda {
 
 impl Runtime for Lambda {
     fn tokens(&self) -> Tokens {
-        Tokens::mint(self.issuer.url())
+        Tokens::mint_for(self.issuer.url(), self.gate)
+    }
+    fn gate(&self) -> Gate {
+        self.gate
     }
 
     async fn send(&self, request: &Request) -> Answer {
@@ -591,7 +648,11 @@ pub async fn run_table(runtime: &impl Runtime) {
             snapshot_path => "../snapshots",
             prepend_module_to_snapshot => false,
         }, {
-            insta::assert_snapshot!(format!("cases__{name}"), answer.render());
+            let snapshot = match runtime.gate() {
+                Gate::HttpApi => format!("cases__{name}"),
+                gate => format!("cases__{}__{name}", gate.as_str().replace('-', "_")),
+            };
+            insta::assert_snapshot!(snapshot, answer.render());
         });
     }
 }

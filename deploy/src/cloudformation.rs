@@ -7,7 +7,25 @@ use serde_json::{Map, Value as Json, json};
 
 use portcullis_cognito::tutorial_client;
 
+use crate::gates::GateRules;
 use crate::{Plan, Runtime, Value, ids};
+
+mod gates;
+
+/// The template for `rules`' gate: [`template`] for the HTTP API, else the REST API's or the
+/// ALB's ([`gates`]).
+pub fn template_for(plan: &Plan, rules: &GateRules) -> Json {
+    match rules.gate {
+        portcullis_config::Gate::HttpApi => template(plan),
+        portcullis_config::Gate::RestApi => gates::rest(plan, rules),
+        portcullis_config::Gate::Alb => gates::alb(plan, rules),
+    }
+}
+
+/// [`template_for`] as YAML.
+pub fn render_for(plan: &Plan, rules: &GateRules) -> String {
+    crate::yaml::to_yaml(&template_for(plan, rules))
+}
 
 fn value(v: &Value) -> Json {
     match v {
@@ -51,69 +69,10 @@ pub fn template(plan: &Plan) -> Json {
     let mut resources = Map::new();
     let mut parameters = Map::new();
     let mut outputs = Map::new();
+    base(plan, &mut resources, &mut outputs);
     let mut add = |id: &str, resource: Json| {
         resources.insert(id.to_owned(), resource);
     };
-
-    add(
-        ids::TABLE,
-        json!({
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "TableName": plan.table.name,
-                "BillingMode": plan.table.billing_mode,
-                "AttributeDefinitions": [{ "AttributeName": plan.table.key, "AttributeType": plan.table.key_type }],
-                "KeySchema": [{ "AttributeName": plan.table.key, "KeyType": "HASH" }],
-                "Tags": tags_list(plan),
-            }
-        }),
-    );
-
-    if let Some(pool) = &plan.cognito {
-        add(
-            ids::USER_POOL,
-            json!({
-                "Type": "AWS::Cognito::UserPool",
-                "Properties": {
-                    "UserPoolName": pool.pool_name,
-                    "UsernameAttributes": ["email"],
-                    "AutoVerifiedAttributes": ["email"],
-                    "UserPoolTags": tags_map(plan),
-                }
-            }),
-        );
-        add(
-            ids::USER_POOL_CLIENT,
-            json!({
-                "Type": "AWS::Cognito::UserPoolClient",
-                "Properties": {
-                    "ClientName": pool.client_name,
-                    "UserPoolId": { "Ref": "UserPool" },
-                    "GenerateSecret": false,
-                    "AllowedOAuthFlowsUserPoolClient": true,
-                    "AllowedOAuthFlows": tutorial_client::OAUTH_FLOWS,
-                    "AllowedOAuthScopes": tutorial_client::OAUTH_SCOPES,
-                    "CallbackURLs": pool.callback_urls,
-                    "SupportedIdentityProviders": tutorial_client::IDENTITY_PROVIDERS,
-                    "ExplicitAuthFlows": tutorial_client::AUTH_FLOWS,
-                }
-            }),
-        );
-        add(
-            "UserPoolDomain",
-            json!({
-                "Type": "AWS::Cognito::UserPoolDomain",
-                "Properties": { "Domain": pool.domain, "UserPoolId": { "Ref": "UserPool" } }
-            }),
-        );
-        outputs.insert(
-            "HostedUiUrl".into(),
-            json!({ "Value": { "Fn::Sub": format!(
-                "https://{}.auth.${{AWS::Region}}.amazoncognito.com/login?client_id=${{UserPoolClient}}&response_type=token&scope=email+openid+profile+aws.cognito.signin.user.admin&redirect_uri={}",
-                pool.domain, pool.callback_urls[0]
-            ) } }),
-        );
-    }
 
     add(
         ids::HTTP_API,
@@ -141,55 +100,7 @@ pub fn template(plan: &Plan) -> Json {
 
     match (&plan.function, plan.runtime) {
         (Some(function), Runtime::Lambda) => {
-            parameters.insert(
-                "CodeBucket".into(),
-                json!({ "Type": "String", "Description": "S3 bucket holding bootstrap.zip" }),
-            );
-            parameters.insert("CodeKey".into(), json!({ "Type": "String", "Description": "S3 key of bootstrap.zip (cargo xtask build --runtime lambda)" }));
-            add(
-                ids::LOG_GROUP,
-                json!({
-                    "Type": "AWS::Logs::LogGroup",
-                    "Properties": { "LogGroupName": function.log_group.name, "RetentionInDays": function.log_group.retention_days, "Tags": tags_list(plan) }
-                }),
-            );
-            let role = &function.role;
-            add(
-                "ProfileRole",
-                json!({
-                    "Type": "AWS::IAM::Role",
-                    "Properties": {
-                        "RoleName": role.name,
-                        "AssumeRolePolicyDocument": role.assume_policy(),
-                        "Policies": [{ "PolicyName": role.policy_name, "PolicyDocument": role.policy(value) }],
-                        "Tags": tags_list(plan),
-                    }
-                }),
-            );
-            let environment: Map<String, Json> = function
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), value(v)))
-                .collect();
-            add(
-                "ProfileFunction",
-                json!({
-                    "Type": "AWS::Lambda::Function",
-                    "Properties": {
-                        "FunctionName": function.name,
-                        "Runtime": function.runtime,
-                        "Handler": function.handler,
-                        "Architectures": [function.arch.lambda_name()],
-                        "MemorySize": function.memory_mb,
-                        "Timeout": function.timeout_s,
-                        "Code": { "S3Bucket": { "Ref": "CodeBucket" }, "S3Key": { "Ref": "CodeKey" } },
-                        "Role": { "Fn::GetAtt": ["ProfileRole", "Arn"] },
-                        "Environment": { "Variables": environment },
-                        "LoggingConfig": { "LogGroup": { "Ref": ids::LOG_GROUP } },
-                        "Tags": tags_list(plan),
-                    }
-                }),
-            );
+            function_resources(plan, function, &[], &mut add, &mut parameters);
             add(
                 "ProfileIntegration",
                 json!({
@@ -301,6 +212,137 @@ pub fn template(plan: &Plan) -> Json {
         template["Parameters"] = Json::Object(parameters);
     }
     template
+}
+
+/// What every gate's template holds: the profiles table and, when the plan makes it, the
+/// tutorial's Cognito pool with its Hosted UI address.
+fn base(plan: &Plan, resources: &mut Map<String, Json>, outputs: &mut Map<String, Json>) {
+    let mut add = |id: &str, resource: Json| {
+        resources.insert(id.to_owned(), resource);
+    };
+
+    add(
+        ids::TABLE,
+        json!({
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": plan.table.name,
+                "BillingMode": plan.table.billing_mode,
+                "AttributeDefinitions": [{ "AttributeName": plan.table.key, "AttributeType": plan.table.key_type }],
+                "KeySchema": [{ "AttributeName": plan.table.key, "KeyType": "HASH" }],
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
+
+    if let Some(pool) = &plan.cognito {
+        add(
+            ids::USER_POOL,
+            json!({
+                "Type": "AWS::Cognito::UserPool",
+                "Properties": {
+                    "UserPoolName": pool.pool_name,
+                    "UsernameAttributes": ["email"],
+                    "AutoVerifiedAttributes": ["email"],
+                    "UserPoolTags": tags_map(plan),
+                }
+            }),
+        );
+        add(
+            ids::USER_POOL_CLIENT,
+            json!({
+                "Type": "AWS::Cognito::UserPoolClient",
+                "Properties": {
+                    "ClientName": pool.client_name,
+                    "UserPoolId": { "Ref": "UserPool" },
+                    "GenerateSecret": false,
+                    "AllowedOAuthFlowsUserPoolClient": true,
+                    "AllowedOAuthFlows": tutorial_client::OAUTH_FLOWS,
+                    "AllowedOAuthScopes": tutorial_client::OAUTH_SCOPES,
+                    "CallbackURLs": pool.callback_urls,
+                    "SupportedIdentityProviders": tutorial_client::IDENTITY_PROVIDERS,
+                    "ExplicitAuthFlows": tutorial_client::AUTH_FLOWS,
+                }
+            }),
+        );
+        add(
+            "UserPoolDomain",
+            json!({
+                "Type": "AWS::Cognito::UserPoolDomain",
+                "Properties": { "Domain": pool.domain, "UserPoolId": { "Ref": "UserPool" } }
+            }),
+        );
+        outputs.insert(
+            "HostedUiUrl".into(),
+            json!({ "Value": { "Fn::Sub": format!(
+                "https://{}.auth.${{AWS::Region}}.amazoncognito.com/login?client_id=${{UserPoolClient}}&response_type=token&scope=email+openid+profile+aws.cognito.signin.user.admin&redirect_uri={}",
+                pool.domain, pool.callback_urls[0]
+            ) } }),
+        );
+    }
+}
+
+/// The Lambda function of the plan, its role and log group, and the package parameters; `extra`
+/// adds to its environment what the gate in front of it needs.
+fn function_resources(
+    plan: &Plan,
+    function: &crate::Function,
+    extra: &[(&str, String)],
+    add: &mut impl FnMut(&str, Json),
+    parameters: &mut Map<String, Json>,
+) {
+    parameters.insert(
+        "CodeBucket".into(),
+        json!({ "Type": "String", "Description": "S3 bucket holding bootstrap.zip" }),
+    );
+    parameters.insert("CodeKey".into(), json!({ "Type": "String", "Description": "S3 key of bootstrap.zip (cargo xtask build --runtime lambda)" }));
+    add(
+        ids::LOG_GROUP,
+        json!({
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": { "LogGroupName": function.log_group.name, "RetentionInDays": function.log_group.retention_days, "Tags": tags_list(plan) }
+        }),
+    );
+    let role = &function.role;
+    add(
+        "ProfileRole",
+        json!({
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": role.name,
+                "AssumeRolePolicyDocument": role.assume_policy(),
+                "Policies": [{ "PolicyName": role.policy_name, "PolicyDocument": role.policy(value) }],
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
+    let mut environment: Map<String, Json> = function
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), value(v)))
+        .collect();
+    for (k, v) in extra {
+        environment.insert((*k).to_owned(), json!(v));
+    }
+    add(
+        "ProfileFunction",
+        json!({
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": function.name,
+                "Runtime": function.runtime,
+                "Handler": function.handler,
+                "Architectures": [function.arch.lambda_name()],
+                "MemorySize": function.memory_mb,
+                "Timeout": function.timeout_s,
+                "Code": { "S3Bucket": { "Ref": "CodeBucket" }, "S3Key": { "Ref": "CodeKey" } },
+                "Role": { "Fn::GetAtt": ["ProfileRole", "Arn"] },
+                "Environment": { "Variables": environment },
+                "LoggingConfig": { "LogGroup": { "Ref": ids::LOG_GROUP } },
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
 }
 
 /// The template as YAML.

@@ -9,12 +9,15 @@
 #[cfg(feature = "apply")]
 pub mod apply;
 pub mod cloudformation;
+pub mod gates;
 pub mod package;
 mod yaml;
 
 use std::collections::BTreeMap;
 
 use portcullis_config::{AuthSettings, FunctionSettings, Provider, Routes};
+
+pub use crate::gates::{GateRules, TrustedIssuer, gate_rules};
 
 /// Where the service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

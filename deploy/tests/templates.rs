@@ -1,8 +1,10 @@
 //! The plan and the exported CloudFormation template for every provider × runtime: `insta` snapshots,
 //! and the templates pass cfn-lint (installed from PyPI into the project-local `.cache/venv`).
 
-use portcullis_config::{Sources, load};
-use portcullis_deploy::{Arch, Issuer, Runtime, Target, cloudformation, plan};
+use portcullis_config::{Gate, Sources, load};
+use portcullis_deploy::{
+    Arch, GateRules, Issuer, Runtime, Target, cloudformation, gate_rules, plan,
+};
 
 const ROUTES: &str = "[routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n";
 
@@ -99,12 +101,131 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
     cases
 }
 
+/// The REST API and ALB gates: each runtime, the tutorial's new pool and configured providers,
+/// with claim rules and (REST) a second issuer.
+fn gate_cases() -> Vec<(String, portcullis_deploy::Plan, GateRules)> {
+    let mut cases = Vec::new();
+    for runtime in [Runtime::Lambda, Runtime::Standalone] {
+        let runtime_name = match runtime {
+            Runtime::Lambda => "lambda",
+            Runtime::Standalone => "standalone",
+        };
+        let target = Target {
+            stage: "dev".into(),
+            runtime,
+            arch: Arch::Arm64,
+            domain_suffix: "x7k2".into(),
+            function: Default::default(),
+            cors: None,
+        };
+        for gate in [Gate::RestApi, Gate::Alb] {
+            let gate_name = gate.as_str().replace('-', "_");
+            let routes = load(&Sources::text(&configured("oidc")))
+                .expect("settings")
+                .routes;
+            let new_pool = plan(Issuer::TutorialCognitoPool, &routes, &target);
+            let rules =
+                gate_rules(Issuer::TutorialCognitoPool, gate, &new_pool).expect("deployable");
+            cases.push((
+                format!("{gate_name}_cognito_new_pool_{runtime_name}"),
+                new_pool,
+                rules,
+            ));
+            let text = match gate {
+                Gate::RestApi => format!(
+                    "{}[[auth.claims]]\nname = \"tenant\"\nvalues = [\"acme\"]\nrequired = true\n\
+                     [[auth.issuers]]\nissuer = \"https://idp2.example.com\"\naudience = \"api\"\n",
+                    configured("oidc").replace(
+                        "[auth]\n",
+                        "[auth]\ngate = \"rest-api\"\nalgorithms = [\"RS256\", \"ES256\"]\n"
+                    )
+                ),
+                _ => format!(
+                    "{}[[auth.claims]]\nname = \"roles\"\nformat = \"string-array\"\nvalues = [\"admin\", \"ops\"]\n",
+                    configured("cognito").replace("[auth]\n", "[auth]\ngate = \"alb\"\n")
+                ),
+            };
+            let settings = load(&Sources::text(&text)).expect("settings");
+            let provider = if gate == Gate::RestApi {
+                "oidc"
+            } else {
+                "cognito"
+            };
+            let configured_plan = plan(
+                Issuer::Configured(&settings.auth),
+                &settings.routes,
+                &target,
+            );
+            let rules = gate_rules(Issuer::Configured(&settings.auth), gate, &configured_plan)
+                .expect("deployable");
+            cases.push((
+                format!("{gate_name}_{provider}_{runtime_name}"),
+                configured_plan,
+                rules,
+            ));
+        }
+    }
+    cases
+}
+
 #[test]
 fn plans_and_templates_match_their_snapshots() {
     for (name, plan) in cases() {
         insta::assert_debug_snapshot!(format!("plan_{name}"), plan);
         insta::assert_snapshot!(format!("template_{name}"), cloudformation::render(&plan));
     }
+    for (name, plan, rules) in gate_cases() {
+        insta::assert_snapshot!(format!("rules_{name}"), format!("{rules:#?}"));
+        insta::assert_snapshot!(
+            format!("template_{name}"),
+            cloudformation::render_for(&plan, &rules)
+        );
+    }
+}
+
+/// What a gate cannot take as configured is refused before anything is written, naming the
+/// setting and what to change.
+#[test]
+fn settings_a_gate_cannot_deploy_are_refused_by_name() {
+    let target = Target {
+        stage: "dev".into(),
+        runtime: Runtime::Lambda,
+        arch: Arch::Arm64,
+        domain_suffix: "x7k2".into(),
+        function: Default::default(),
+        cors: None,
+    };
+    let both = configured("cognito")
+        .replace("[auth]\n", "[auth]\ngate = \"alb\"\n")
+        .replace("client_id =", "issuer_type = \"both\"\nclient_id =");
+    let oidc_alb = configured("oidc").replace("[auth]\n", "[auth]\ngate = \"alb\"\n");
+    let judged = |settings: &portcullis_config::Settings, gate, target: &Target| {
+        let plan = plan(Issuer::Configured(&settings.auth), &settings.routes, target);
+        gate_rules(Issuer::Configured(&settings.auth), gate, &plan)
+    };
+    let mut refusals = Vec::new();
+    for (gate, text) in [(Gate::Alb, both), (Gate::Alb, oidc_alb)] {
+        let settings = load(&Sources::text(&text)).expect("settings");
+        refusals.push(judged(&settings, gate, &target).unwrap_err());
+    }
+    let cors = load(&Sources::text(&format!(
+        "{}[cors]\nallow_origins = [\"https://app.example.com\"]\n",
+        configured("oidc").replace("[auth]\n", "[auth]\ngate = \"rest-api\"\n")
+    )))
+    .expect("settings");
+    let with_cors = Target {
+        cors: cors.cors.clone(),
+        ..target.clone()
+    };
+    refusals.push(judged(&cors, Gate::RestApi, &with_cors).unwrap_err());
+    let http_both = load(&Sources::text(
+        &configured("cognito").replace("client_id =", "issuer_type = \"both\"\nclient_id ="),
+    ))
+    .expect("settings");
+    let mapped =
+        judged(&http_both, Gate::HttpApi, &target).expect("the HTTP API maps two issuers onto one");
+    refusals.extend(mapped.notes);
+    insta::assert_snapshot!("gate_refusals", refusals.join("\n"));
 }
 
 #[test]
@@ -116,6 +237,11 @@ fn every_template_passes_cfn_lint() {
     for (name, plan) in cases() {
         let file = dir.join(format!("{name}.yaml"));
         std::fs::write(&file, cloudformation::render(&plan)).expect("write");
+        files.push(file);
+    }
+    for (name, plan, rules) in gate_cases() {
+        let file = dir.join(format!("{name}.yaml"));
+        std::fs::write(&file, cloudformation::render_for(&plan, &rules)).expect("write");
         files.push(file);
     }
     let output = std::process::Command::new(cfn_lint)
@@ -174,5 +300,43 @@ fn the_function_environment_is_a_configuration_the_bootstrap_accepts() {
             ),
             "{name}"
         );
+    }
+}
+
+/// Behind the REST API and the ALB, the exported function's environment (the template's, with
+/// what the gate adds) is a configuration the bootstrap accepts, for that gate and every issuer
+/// the gate trusts.
+#[test]
+fn each_gate_s_function_environment_names_its_gate_and_issuers() {
+    for (name, plan, rules) in gate_cases() {
+        if plan.function.is_none() {
+            continue;
+        }
+        let template = cloudformation::template_for(&plan, &rules);
+        let variables = template
+            .pointer("/Resources/ProfileFunction/Properties/Environment/Variables")
+            .and_then(serde_json::Value::as_object)
+            .unwrap_or_else(|| panic!("{name}: the function's environment"));
+        let env: std::collections::HashMap<String, String> = variables
+            .iter()
+            .map(|(k, v)| {
+                let text = match (v.as_str(), v.get("Ref").and_then(|r| r.as_str())) {
+                    (Some(text), _) => text.to_owned(),
+                    (_, Some("ProfilesTable")) => "portcullis-dev-profiles".into(),
+                    (_, Some("UserPool")) => "eu-west-1_Ab12Cd".into(),
+                    (_, Some("UserPoolClient")) => "1example23456789".into(),
+                    (_, Some("AWS::Region")) => "eu-west-1".into(),
+                    _ => panic!("{name}: unexpected value {v}"),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        let settings = load(&Sources {
+            env: Some(env),
+            ..Sources::default()
+        })
+        .unwrap_or_else(|e| panic!("{name}: the function would not start: {e}"));
+        assert_eq!(settings.auth.gate(), rules.gate, "{name}");
+        assert_eq!(settings.auth.configs.len(), rules.issuers.len(), "{name}");
     }
 }

@@ -19,7 +19,10 @@ use portcullis_deploy::apply::{
 };
 
 use crate::flags::{DeployArgs, Provider, RemoveArgs};
-use portcullis_deploy::{Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, cloudformation, plan};
+use portcullis_config::Gate;
+use portcullis_deploy::{
+    Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, cloudformation, gate_rules, plan,
+};
 
 /// What `deploy`, `remove` and `token` were asked for.
 pub(crate) struct Options {
@@ -31,6 +34,8 @@ pub(crate) struct Options {
     pub(crate) endpoint_url: Option<String>,
     pub(crate) profile: Option<String>,
     pub(crate) config: Option<PathBuf>,
+    /// `--gate`: overrides `auth.gate` (deploy only).
+    pub(crate) gate: Option<String>,
 }
 
 impl From<&crate::flags::Target> for Options {
@@ -51,6 +56,7 @@ impl Options {
             endpoint_url: place.endpoint_url.clone(),
             profile: place.profile.clone(),
             config: place.config.clone(),
+            gate: None,
         }
     }
 }
@@ -86,6 +92,9 @@ pub(crate) fn resolve_plan(
     sources
         .overrides
         .push(("auth.provider".into(), options.provider.name().to_owned()));
+    if let Some(gate) = &options.gate {
+        sources.overrides.push(("auth.gate".into(), gate.clone()));
+    }
     let has_file = file.is_file();
     let in_file = || {
         if has_file {
@@ -155,8 +164,24 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
     let package = args.package.clone();
     let backend_url = args.backend_url.clone();
     let embed_jwks = args.embed_jwks;
-    let options = Options::from(&args.target);
+    let mut options = Options::from(&args.target);
+    options.gate = args.gate.clone();
     let (plan, settings) = resolve_plan(&options)?;
+    let gate = match (&settings, &options.gate) {
+        (Some(settings), _) => settings.auth.gate(),
+        (None, Some(name)) => name.parse()?,
+        (None, None) => Gate::HttpApi,
+    };
+    let issuer = match &settings {
+        Some(settings) => Issuer::Configured(&settings.auth),
+        None => Issuer::TutorialCognitoPool,
+    };
+    // Before anything is written or created: what the gate cannot take as configured.
+    let rules =
+        gate_rules(issuer, gate, &plan).map_err(|e| anyhow::anyhow!("--gate {gate}: {e}"))?;
+    for note in &rules.notes {
+        eprintln!("note: {note}");
+    }
     if options.runtime == Runtime::Lambda
         && let Some(route) = settings
             .iter()
@@ -176,16 +201,28 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
                 "--export writes a template and applies nothing: --package and --backend-url do not apply"
             );
         }
-        std::fs::write(export, cloudformation::render(&plan))
+        std::fs::write(export, cloudformation::render_for(&plan, &rules))
             .with_context(|| format!("writing {}", export.display()))?;
         println!(
-            "wrote {} ({} resources, nothing applied)",
+            "wrote {} ({} resources, {}, nothing applied)",
             export.display(),
-            cloudformation::template(&plan)["Resources"]
+            cloudformation::template_for(&plan, &rules)["Resources"]
                 .as_object()
-                .map_or(0, |r| r.len())
+                .map_or(0, |r| r.len()),
+            gate.title()
         );
         return Ok(());
+    }
+    if gate != Gate::HttpApi {
+        bail!(
+            "--gate {gate}: the {} is deployed through CloudFormation only: this build's AWS SDK has              no {} and moto cannot check one, so nothing is applied here. Write the template with              `portcullis deploy --provider {} --gate {gate} --export stack.yaml` and deploy it with              `aws cloudformation deploy`",
+            gate.title(),
+            match gate {
+                Gate::RestApi => "REST API JWT authorizer",
+                _ => "jwt-validation listener action",
+            },
+            options.provider.name()
+        );
     }
 
     match (options.runtime, &package, &backend_url) {

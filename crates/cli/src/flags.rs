@@ -284,6 +284,11 @@ pub(crate) struct DeployArgs {
     /// Write the CloudFormation template here and apply nothing.
     #[arg(long, value_name = "FILE")]
     pub(crate) export: Option<PathBuf>,
+    /// The gate to deploy (overrides the configuration's `auth.gate`): http-api is applied through
+    /// the SDK or exported; rest-api (a REST API with a JWT authorizer) and alb (listener rules with
+    /// jwt-validation for your HTTPS listener) are exported with --export only.
+    #[arg(long, value_name = "GATE", value_parser = ["http-api", "rest-api", "alb"])]
+    pub(crate) gate: Option<String>,
     /// Print one JSON document (resources, endpoint, Cognito ids) on stdout; progress on stderr.
     #[arg(long)]
     pub(crate) json: bool,

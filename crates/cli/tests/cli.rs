@@ -229,3 +229,100 @@ fn flags_take_their_value_after_a_space_or_an_equals_sign() {
         );
     }
 }
+
+/// `deploy --gate rest-api|alb --export` writes that gate's template from the configuration, with
+/// what the mapping means on stderr; without `--export` it refuses before any AWS call, and a
+/// setting the gate cannot take is refused by name before anything is written.
+#[test]
+fn deploy_exports_each_gate_and_applies_only_the_http_api() {
+    let dir = std::env::temp_dir().join(format!("portcullis-gate-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let config = dir.join("portcullis.toml");
+    std::fs::write(
+        &config,
+        "[auth]\nprovider = \"oidc\"\nissuer = \"https://login.example.com\"\naudience = \"api\"\n\
+         jwks_uri = \"https://login.example.com/keys\"\n\
+         [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n",
+    )
+    .expect("config");
+    let config = config.to_str().expect("utf-8 path");
+    for (gate, expected) in [
+        ("rest-api", "Type: \"AWS::ApiGateway::Authorizer\""),
+        ("alb", "Type: \"jwt-validation\""),
+    ] {
+        let file = dir.join(format!("{gate}.yaml"));
+        let output = run(&[
+            "deploy",
+            "--provider",
+            "oidc",
+            "--gate",
+            gate,
+            "--config",
+            config,
+            "--export",
+            file.to_str().expect("utf-8 path"),
+        ]);
+        assert!(output.status.success(), "{gate}: {output:?}");
+        let template = std::fs::read_to_string(&file).expect("template written");
+        assert!(template.contains(expected), "{gate}: {template}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.starts_with(&format!("wrote {}", file.display())),
+            "{stdout}"
+        );
+        let output = run(&[
+            "deploy",
+            "--provider",
+            "oidc",
+            "--gate",
+            gate,
+            "--config",
+            config,
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{gate}: {stderr}");
+        assert!(
+            stderr.contains("deployed through CloudFormation only"),
+            "{gate}: {stderr}"
+        );
+    }
+    let alb_notes = run(&[
+        "deploy",
+        "--provider",
+        "oidc",
+        "--gate",
+        "alb",
+        "--config",
+        config,
+        "--export",
+        dir.join("again.yaml").to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&alb_notes.stderr).contains("note: the ALB checks no audience"),
+        "{alb_notes:?}"
+    );
+    std::fs::write(
+        dir.join("no-keys.toml"),
+        "[auth]\nprovider = \"oidc\"\nissuer = \"https://login.example.com\"\naudience = \"api\"\n",
+    )
+    .expect("config");
+    let refused = dir.join("refused.yaml");
+    let output = run(&[
+        "deploy",
+        "--provider",
+        "oidc",
+        "--gate",
+        "alb",
+        "--config",
+        dir.join("no-keys.toml").to_str().expect("utf-8 path"),
+        "--export",
+        refused.to_str().expect("utf-8 path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("auth.jwks_uri"), "{stderr}");
+    assert!(!refused.exists(), "nothing is written for a refused gate");
+    let _ = std::fs::remove_dir_all(&dir);
+}

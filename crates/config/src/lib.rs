@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_claims::{
-    Algorithm, Authorizer, AuthorizerConfig, ClaimFormat, ClaimRule, ConfigError, Gate,
-    IdentityMapping, IdentitySource, OidcMapping, VerifierOptions,
+    Algorithm, Authorizer, AuthorizerConfig, ConfigError, IdentityMapping, IdentitySource,
+    OidcMapping, VerifierOptions,
 };
 
 pub use crate::routes::{
@@ -56,6 +56,8 @@ pub use crate::runtime::{
     MetricsSettings, ServerSettings, StoreSettings,
 };
 pub use portcullis_claims::cors::CorsConfiguration as CorsSettings;
+/// The gate types settings name (`auth.gate`, `[[auth.claims]]`), for crates that read settings.
+pub use portcullis_claims::{ClaimFormat, ClaimRule, Gate};
 
 /// The default configuration file, read from the working directory when present.
 pub const DEFAULT_FILE: &str = "portcullis.toml";
@@ -392,7 +394,17 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         }
         None => None,
     };
-    let further = auth.issuers.clone().unwrap_or_default();
+    let further = match auth.issuers.clone() {
+        None => Vec::new(),
+        Some(raw::Issuers::Tables(tables)) => tables,
+        Some(raw::Issuers::Json(text)) => serde_json::from_str(&text).map_err(|e| {
+            ConfigError::new(
+                "auth.issuers",
+                &text,
+                &format!("a JSON list of {{\"issuer\": …, \"audience\": […]}} tables ({e})"),
+            )
+        })?,
+    };
     if !further.is_empty() && gate != Gate::RestApi {
         return Err(ConfigError::new(
             "auth.issuers",

@@ -99,7 +99,7 @@ pub(crate) struct Auth {
     pub(crate) gate: Option<String>,
     pub(crate) identity_source: Option<String>,
     pub(crate) claims: Option<Vec<ClaimRule>>,
-    pub(crate) issuers: Option<Vec<TrustedIssuer>>,
+    pub(crate) issuers: Option<Issuers>,
     pub(crate) cognito: Option<Cognito>,
     pub(crate) auth0: Option<Auth0>,
     pub(crate) okta: Option<Okta>,
@@ -113,6 +113,15 @@ pub(crate) struct ClaimRule {
     pub(crate) format: Option<String>,
     pub(crate) values: Option<Vec<String>>,
     pub(crate) required: Option<bool>,
+}
+
+/// `[[auth.issuers]]` in the file, or `PORTCULLIS_AUTH__ISSUERS` as a JSON list of the same
+/// tables (how a deployment hands them to a function, whose settings are environment variables).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Issuers {
+    Tables(Vec<TrustedIssuer>),
+    Json(String),
 }
 
 /// A further trusted issuer of a REST API JWT authorizer (`[[auth.issuers]]`).

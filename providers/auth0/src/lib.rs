@@ -73,6 +73,11 @@ impl Auth0Settings {
     pub fn issuer(&self) -> String {
         format!("https://{}/", self.domain)
     }
+    /// The tenant's key set, `https://{domain}/.well-known/jwks.json` (for gates that take an
+    /// explicit JWKS endpoint, like the ALB's).
+    pub fn jwks_uri(&self) -> String {
+        format!("https://{}/.well-known/jwks.json", self.domain)
+    }
     /// The API identifier.
     pub fn audience(&self) -> &str {
         &self.audience

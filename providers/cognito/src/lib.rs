@@ -166,6 +166,12 @@ impl CognitoSettings {
         )
     }
 
+    /// The pool's key set, `{original issuer}/.well-known/jwks.json` (for gates that take an
+    /// explicit JWKS endpoint, like the ALB's).
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/.well-known/jwks.json", self.original_issuer())
+    }
+
     /// The pool's updated issuer form, `https://issuer-cognito-idp.{region}.amazonaws.com/{pool}`.
     pub fn updated_issuer(&self) -> String {
         format!(

@@ -91,6 +91,11 @@ impl OktaSettings {
     pub fn authorization_server(&self) -> &str {
         &self.authorization_server
     }
+    /// The authorization server's key set, `{issuer}/v1/keys` (for gates that take an explicit
+    /// JWKS endpoint, like the ALB's).
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/v1/keys", self.issuer())
+    }
     /// `https://{domain}/oauth2/{server}`.
     pub fn issuer(&self) -> String {
         format!(

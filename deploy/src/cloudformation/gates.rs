@@ -1,0 +1,380 @@
+//! The REST API and ALB templates: the same table, pool and function as the HTTP API's, behind the
+//! other two gates.
+//!
+//! - REST: a `RestApi` with a resource per path segment, a method per route (authorization `JWT`,
+//!   the route's scopes), the `JWT` authorizer with `JwtConfiguration` (every trusted issuer, its
+//!   audiences and `SINGLE_STRING` claim rules), a Lambda (or HTTP) proxy integration, a deployment
+//!   and a stage named after the plan's. cfn-lint 1.58.0 (schemas of 2026-10-20) does not know
+//!   `AWS::ApiGateway::Authorizer.JwtConfiguration` yet: that one resource tells it to skip E3002.
+//! - ALB: no load balancer and no VPC; a listener rule per route on an existing HTTPS listener
+//!   (`ListenerArn`), each protected one with a `jwt-validation` action (`JwtValidationConfig`:
+//!   `JwksEndpoint`, `Issuer`, `AdditionalClaims`, the route's scopes as a `scope` claim rule) before
+//!   its `forward`; for the Lambda runtime a `lambda` target group and the ALB's invoke permission.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{base, function_resources, route_id, tags_list, value};
+use crate::gates::GateRules;
+use crate::{Plan, Runtime};
+
+/// Logical id of the REST API.
+const REST_API: &str = "RestApi";
+
+/// A path's logical id: `/user/profile` → `ResourceUserProfile`.
+fn resource_id(path: &str) -> String {
+    route_id(path).replacen("Route", "Resource", 1)
+}
+
+/// The REST API template.
+pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
+    let mut resources = Map::new();
+    let mut parameters = Map::new();
+    let mut outputs = Map::new();
+    base(plan, &mut resources, &mut outputs);
+    let mut add = |id: &str, resource: Json| {
+        resources.insert(id.to_owned(), resource);
+    };
+    add(
+        REST_API,
+        json!({
+            "Type": "AWS::ApiGateway::RestApi",
+            "Properties": {
+                "Name": plan.name,
+                "EndpointConfiguration": { "Types": ["REGIONAL"] },
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
+    let issuers: Vec<Json> = rules
+        .issuers
+        .iter()
+        .map(|issuer| {
+            let mut entry = json!({
+                "Issuer": value(&issuer.issuer),
+                "Audiences": issuer.audiences.iter().map(value).collect::<Vec<_>>(),
+            });
+            if !issuer.claims.is_empty() {
+                entry["AdditionalClaims"] = issuer
+                    .claims
+                    .iter()
+                    .map(|rule| {
+                        let mut claim = json!({
+                            "ClaimName": rule.name(),
+                            "Format": "SINGLE_STRING",
+                            "Required": rule.required(),
+                        });
+                        if !rule.values().is_empty() {
+                            claim["ExpectedValues"] = json!(rule.values());
+                        }
+                        claim
+                    })
+                    .collect();
+            }
+            entry
+        })
+        .collect();
+    add(
+        "JwtAuthorizer",
+        json!({
+            "Type": "AWS::ApiGateway::Authorizer",
+            // cfn-lint 1.58.0's schema predates JwtConfiguration (E3002 "additional property").
+            "Metadata": { "cfn-lint": { "config": { "ignore_checks": ["E3002"] } } },
+            "Properties": {
+                "RestApiId": { "Ref": REST_API },
+                "Name": plan.authorizer.name,
+                "Type": "JWT",
+                "IdentitySource": "method.request.header.Authorization",
+                "JwtConfiguration": {
+                    "DefaultAlgorithms": rules.algorithms,
+                    "Issuers": issuers,
+                },
+            }
+        }),
+    );
+    let stage = plan.name.trim_start_matches("portcullis-").to_owned();
+    let integration = |path: &str| match plan.runtime {
+        Runtime::Lambda => json!({
+            "Type": "AWS_PROXY",
+            "IntegrationHttpMethod": "POST",
+            "Uri": { "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${ProfileFunction.Arn}/invocations" },
+        }),
+        Runtime::Standalone => json!({
+            "Type": "HTTP_PROXY",
+            "IntegrationHttpMethod": "ANY",
+            "Uri": { "Fn::Sub": format!("${{BackendUrl}}{path}") },
+        }),
+    };
+    match (&plan.function, plan.runtime) {
+        (Some(function), Runtime::Lambda) => {
+            // lambda_http puts a REST stage before each path; the service's routes have none.
+            let mut extra = vec![
+                ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".to_owned()),
+                ("PORTCULLIS_AUTH__GATE", "rest-api".to_owned()),
+            ];
+            // The function keeps records under each trusted issuer: it names the further ones.
+            let further: Vec<Json> = rules.issuers[1..]
+                .iter()
+                .filter_map(|issuer| match (&issuer.issuer, &issuer.audiences[..]) {
+                    (crate::Value::Literal(iss), audiences) => Some(json!({
+                        "issuer": iss,
+                        "audience": audiences.iter().filter_map(|a| match a {
+                            crate::Value::Literal(a) => Some(a.clone()),
+                            _ => None,
+                        }).collect::<Vec<_>>(),
+                    })),
+                    _ => None,
+                })
+                .collect();
+            if !further.is_empty() {
+                extra.push(("PORTCULLIS_AUTH__ISSUERS", Json::Array(further).to_string()));
+            }
+            function_resources(plan, function, &extra, &mut add, &mut parameters);
+            add(
+                "ProfileInvokePermission",
+                json!({
+                    "Type": "AWS::Lambda::Permission",
+                    "Properties": {
+                        "FunctionName": { "Ref": "ProfileFunction" },
+                        "Action": function.permission.action,
+                        "Principal": function.permission.principal,
+                        "SourceArn": { "Fn::Sub": format!("arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{REST_API}}}/*") },
+                    }
+                }),
+            );
+        }
+        _ => {
+            parameters.insert(
+                "BackendUrl".into(),
+                json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API (no trailing slash)" }),
+            );
+        }
+    }
+    // One resource per path prefix, parents first.
+    let mut paths: Vec<String> = Vec::new();
+    for route in &plan.routes {
+        let (_, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
+        let mut prefix = String::new();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(segment);
+            if !paths.contains(&prefix) {
+                paths.push(prefix.clone());
+            }
+        }
+    }
+    for path in &paths {
+        let (parent, part) = path.rsplit_once('/').unwrap_or(("", path));
+        let parent_id = if parent.is_empty() {
+            json!({ "Fn::GetAtt": [REST_API, "RootResourceId"] })
+        } else {
+            json!({ "Ref": resource_id(parent) })
+        };
+        add(
+            &resource_id(path),
+            json!({
+                "Type": "AWS::ApiGateway::Resource",
+                "Properties": { "RestApiId": { "Ref": REST_API }, "ParentId": parent_id, "PathPart": part }
+            }),
+        );
+    }
+    let mut methods = Vec::new();
+    for route in &plan.routes {
+        let (method, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
+        let id = route_id(&route.key).replacen("Route", "Method", 1);
+        let mut properties = json!({
+            "RestApiId": { "Ref": REST_API },
+            "ResourceId": { "Ref": resource_id(path) },
+            "HttpMethod": method,
+            "AuthorizationType": if route.authorized { "JWT" } else { "NONE" },
+            "Integration": integration(path),
+        });
+        if route.authorized {
+            properties["AuthorizerId"] = json!({ "Ref": "JwtAuthorizer" });
+            if !route.scopes.is_empty() {
+                properties["AuthorizationScopes"] = json!(route.scopes);
+            }
+        }
+        add(
+            &id,
+            json!({ "Type": "AWS::ApiGateway::Method", "Properties": properties }),
+        );
+        methods.push(id);
+        let (_, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
+        if route.authorized {
+            outputs.insert(
+                format!("{}Endpoint", &route_id(&route.key)[5..]),
+                json!({ "Value": { "Fn::Sub": format!("{method} - https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}{path}") } }),
+            );
+        }
+    }
+    add(
+        "ApiDeployment",
+        json!({
+            "Type": "AWS::ApiGateway::Deployment",
+            "DependsOn": methods,
+            "Properties": { "RestApiId": { "Ref": REST_API } }
+        }),
+    );
+    add(
+        "ApiStage",
+        json!({
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {
+                "RestApiId": { "Ref": REST_API },
+                "DeploymentId": { "Ref": "ApiDeployment" },
+                "StageName": stage,
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
+    outputs.insert(
+        "ApiEndpoint".into(),
+        json!({ "Value": { "Fn::Sub": format!("https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}") } }),
+    );
+    document(
+        plan,
+        "REST API with a JWT authorizer",
+        resources,
+        parameters,
+        outputs,
+    )
+}
+
+/// The ALB fragment: listener rules (and a Lambda target group) for an existing HTTPS listener.
+pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
+    let mut resources = Map::new();
+    let mut parameters = Map::new();
+    let mut outputs = Map::new();
+    base(plan, &mut resources, &mut outputs);
+    let mut add = |id: &str, resource: Json| {
+        resources.insert(id.to_owned(), resource);
+    };
+    parameters.insert(
+        "ListenerArn".into(),
+        json!({ "Type": "String", "Description": "ARN of the HTTPS listener of your Application Load Balancer (jwt-validation runs on HTTPS listeners only)" }),
+    );
+    let target_group = match (&plan.function, plan.runtime) {
+        (Some(function), Runtime::Lambda) => {
+            function_resources(
+                plan,
+                function,
+                &[("PORTCULLIS_AUTH__GATE", "alb".to_owned())],
+                &mut add,
+                &mut parameters,
+            );
+            add(
+                "ProfileAlbInvokePermission",
+                json!({
+                    "Type": "AWS::Lambda::Permission",
+                    "Properties": {
+                        "FunctionName": { "Fn::GetAtt": ["ProfileFunction", "Arn"] },
+                        "Action": "lambda:InvokeFunction",
+                        "Principal": "elasticloadbalancing.amazonaws.com",
+                        "SourceAccount": { "Ref": "AWS::AccountId" },
+                    }
+                }),
+            );
+            add(
+                "ProfileTargetGroup",
+                json!({
+                    "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+                    // The ALB checks it may invoke the function when the target is registered.
+                    "DependsOn": ["ProfileAlbInvokePermission"],
+                    "Properties": {
+                        "Name": format!("{}-profile", plan.name),
+                        "TargetType": "lambda",
+                        "Targets": [{ "Id": { "Fn::GetAtt": ["ProfileFunction", "Arn"] } }],
+                        "Tags": tags_list(plan),
+                    }
+                }),
+            );
+            outputs.insert(
+                "TargetGroupArn".into(),
+                json!({ "Value": { "Ref": "ProfileTargetGroup" } }),
+            );
+            json!({ "Ref": "ProfileTargetGroup" })
+        }
+        _ => {
+            parameters.insert(
+                "TargetGroupArn".into(),
+                json!({ "Type": "String", "Description": "ARN of the target group of the standalone portcullis-server" }),
+            );
+            json!({ "Ref": "TargetGroupArn" })
+        }
+    };
+    let issuer = &rules.issuers[0];
+    for (i, route) in plan.routes.iter().enumerate() {
+        let (method, path) = route.key.split_once(' ').unwrap_or(("GET", "/"));
+        let forward = json!({ "Type": "forward", "TargetGroupArn": target_group });
+        let actions = if route.authorized {
+            let mut claims: Vec<Json> = issuer
+                .claims
+                .iter()
+                .map(|rule| {
+                    json!({ "Name": rule.name(), "Format": rule.format().as_str(), "Values": rule.values() })
+                })
+                .collect();
+            if !route.scopes.is_empty() {
+                claims.push(json!({ "Name": "scope", "Format": "space-separated-values", "Values": route.scopes }));
+            }
+            let mut config = json!({
+                "JwksEndpoint": issuer.jwks_endpoint.as_ref().map(value),
+                "Issuer": value(&issuer.issuer),
+            });
+            if !claims.is_empty() {
+                config["AdditionalClaims"] = Json::Array(claims);
+            }
+            let mut forward = forward;
+            forward["Order"] = json!(2);
+            vec![
+                json!({ "Type": "jwt-validation", "Order": 1, "JwtValidationConfig": config }),
+                forward,
+            ]
+        } else {
+            vec![forward]
+        };
+        add(
+            &route_id(&route.key).replacen("Route", "Rule", 1),
+            json!({
+                "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
+                "Properties": {
+                    "ListenerArn": { "Ref": "ListenerArn" },
+                    // Rules are tried by priority; each matches one method and one path.
+                    "Priority": 100 + 10 * i,
+                    "Conditions": [
+                        { "Field": "path-pattern", "PathPatternConfig": { "Values": [path] } },
+                        { "Field": "http-request-method", "HttpRequestMethodConfig": { "Values": [method] } },
+                    ],
+                    "Actions": actions,
+                }
+            }),
+        );
+    }
+    document(
+        plan,
+        "ALB listener rules with jwt-validation actions",
+        resources,
+        parameters,
+        outputs,
+    )
+}
+
+/// The template around `resources`.
+fn document(
+    plan: &Plan,
+    what: &str,
+    resources: Map<String, Json>,
+    parameters: Map<String, Json>,
+    outputs: Map<String, Json>,
+) -> Json {
+    let mut template = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": format!("Portcullis {} ({}, {}): {what} in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
+        "Resources": resources,
+        "Outputs": outputs,
+    });
+    if !parameters.is_empty() {
+        template["Parameters"] = Json::Object(parameters);
+    }
+    template
+}

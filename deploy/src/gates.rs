@@ -1,0 +1,168 @@
+//! What the REST API and ALB gates need beyond the [`crate::Plan`]: each trusted issuer with its
+//! audiences, additional claim rules and (for the ALB) its explicit key-set endpoint, and the
+//! algorithms. Settings a gate cannot take as configured are refused here, before anything is
+//! written or created; settings it takes differently are said ([`GateRules::notes`]).
+
+use portcullis_config::{AuthSettings, ClaimRule, Gate, Provider};
+
+use crate::{CREATED_POOL_ISSUER, Issuer, Plan, Runtime, Value, ids};
+
+/// The gate's rules as a deployment writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateRules {
+    /// The gate deployed.
+    pub gate: Gate,
+    /// The accepted algorithms (REST's `DefaultAlgorithms`).
+    pub algorithms: Vec<String>,
+    /// The trusted issuers, in configuration order.
+    pub issuers: Vec<TrustedIssuer>,
+    /// How a setting was mapped onto the gate, for the deploy to print.
+    pub notes: Vec<String>,
+}
+
+/// One trusted issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// Compared exactly with `iss`.
+    pub issuer: Value,
+    /// Accepted `aud` values (REST; the ALB checks none).
+    pub audiences: Vec<Value>,
+    /// Additional claim rules.
+    pub claims: Vec<ClaimRule>,
+    /// The ALB's `JwksEndpoint` (it reads no discovery document).
+    pub jwks_endpoint: Option<Value>,
+}
+
+/// The rules `gate` is deployed with for `issuer` and the `plan` made for it, or why it cannot be
+/// deployed as configured (the setting, and what to change).
+pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRules, String> {
+    let mut notes = Vec::new();
+    let (issuers, algorithms) = match issuer {
+        Issuer::TutorialCognitoPool => (
+            vec![TrustedIssuer {
+                issuer: Value::Sub(CREATED_POOL_ISSUER.to_owned()),
+                audiences: vec![Value::Ref(ids::USER_POOL_CLIENT)],
+                claims: Vec::new(),
+                jwks_endpoint: Some(Value::Sub(format!(
+                    "{CREATED_POOL_ISSUER}/.well-known/jwks.json"
+                ))),
+            }],
+            vec!["RS256".to_owned()],
+        ),
+        Issuer::Configured(auth) => configured(auth, gate)?,
+    };
+    match gate {
+        Gate::HttpApi | Gate::Alb if issuers.len() > 1 => {
+            let first = match &issuers[0].issuer {
+                Value::Literal(text) => text.clone(),
+                _ => "the first issuer".to_owned(),
+            };
+            if gate == Gate::Alb {
+                return Err(format!(
+                    "auth: {} issuers are trusted, and an ALB jwt-validation action takes one issuer \
+                     (set auth.cognito.issuer_type to original or updated, or use gate = \"rest-api\")",
+                    issuers.len()
+                ));
+            }
+            notes.push(format!(
+                "the HTTP API JWT authorizer takes one issuer: it is deployed with {first}, and \
+                 tokens of the other {} are refused at the gate (gate = \"rest-api\" trusts several)",
+                issuers.len() - 1
+            ));
+        }
+        _ => {}
+    }
+    if gate == Gate::RestApi && plan.cors.is_some() {
+        return Err(
+            "[cors]: a REST API's CORS (OPTIONS methods and gateway responses) is not exported; \
+             answer CORS in the service and remove [cors], or use gate = \"http-api\""
+                .to_owned(),
+        );
+    }
+    if gate == Gate::Alb {
+        notes.push(
+            "the ALB checks no audience: add an [[auth.claims]] rule named aud to check one"
+                .to_owned(),
+        );
+        notes.push(
+            "each route's scopes become a scope claim rule (space-separated-values) on its listener rule"
+                .to_owned(),
+        );
+    }
+    if gate != Gate::HttpApi && plan.runtime == Runtime::Lambda {
+        notes.push(format!(
+            "the function gets the {} event ({})",
+            gate.title(),
+            match gate {
+                Gate::RestApi => "top-level claims with their JSON types",
+                _ => "the request untouched; it reads the forwarded token",
+            }
+        ));
+    }
+    Ok(GateRules {
+        gate,
+        algorithms,
+        issuers,
+        notes,
+    })
+}
+
+/// The configured issuers and algorithms.
+fn configured(
+    auth: &AuthSettings,
+    gate: Gate,
+) -> Result<(Vec<TrustedIssuer>, Vec<String>), String> {
+    let known_jwks = match &auth.provider {
+        Provider::Cognito(pool) => Some(pool.jwks_uri()),
+        Provider::Auth0(tenant) => Some(tenant.jwks_uri()),
+        Provider::Okta(okta) => Some(okta.jwks_uri()),
+        _ => None,
+    };
+    let mut issuers = Vec::new();
+    for config in &auth.configs {
+        let jwks = config
+            .jwks_uri()
+            .map(ToString::to_string)
+            .or(known_jwks.clone());
+        let jwks_endpoint = match (gate, jwks) {
+            (Gate::Alb, Some(url)) if !url.starts_with("https://") => {
+                return Err(format!(
+                    "auth.jwks_uri {url:?}: an ALB fetches keys from a public https URL"
+                ));
+            }
+            (Gate::Alb, None) => {
+                return Err(format!(
+                    "auth.jwks_uri: the ALB takes an explicit JwksEndpoint and reads no discovery \
+                     document: set it to {}'s https key set URL",
+                    config.issuer()
+                ));
+            }
+            (_, jwks) => jwks.map(Value::Literal),
+        };
+        issuers.push(TrustedIssuer {
+            issuer: Value::Literal(config.issuer().to_owned()),
+            audiences: config
+                .audiences()
+                .iter()
+                .map(|a| Value::Literal(a.clone()))
+                .collect(),
+            claims: config.claims().to_vec(),
+            jwks_endpoint: if gate == Gate::Alb {
+                jwks_endpoint
+            } else {
+                None
+            },
+        });
+    }
+    let algorithms = auth
+        .configs
+        .first()
+        .map(|c| {
+            c.algorithms()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((issuers, algorithms))
+}

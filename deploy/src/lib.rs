@@ -103,8 +103,9 @@ pub struct Authorizer {
     pub name: String,
     /// Its type (`JWT`).
     pub kind: &'static str,
-    /// Where the token is read from.
-    pub identity_source: &'static str,
+    /// Where the token is read from (`$request.header.Authorization`, or the configured
+    /// `auth.identity_source`).
+    pub identity_source: String,
     /// Issuer (compared exactly with `iss`).
     pub issuer: Value,
     /// Audiences (`aud`, or `client_id` without `aud`).
@@ -354,7 +355,11 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
             Authorizer {
                 name: format!("{name}-jwt"),
                 kind: "JWT",
-                identity_source: IDENTITY_SOURCE,
+                identity_source: if *config.identity_source() == Default::default() {
+                    IDENTITY_SOURCE.to_owned()
+                } else {
+                    config.identity_source().expression()
+                },
                 issuer: Value::Literal(config.issuer().to_owned()),
                 audiences: config
                     .audiences()
@@ -369,7 +374,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
             Authorizer {
                 name: format!("{name}-jwt"),
                 kind: "JWT",
-                identity_source: IDENTITY_SOURCE,
+                identity_source: IDENTITY_SOURCE.to_owned(),
                 issuer: Value::Sub(CREATED_POOL_ISSUER.to_owned()),
                 audiences: vec![Value::Ref(ids::USER_POOL_CLIENT)],
             },

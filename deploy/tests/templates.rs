@@ -81,6 +81,20 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
                 &with_cors,
             ),
         ));
+        // The HTTP API takes its token from a query-string parameter when configured so.
+        let text = configured("oidc").replace(
+            "[auth]\n",
+            "[auth]\nidentity_source = \"$request.querystring.access_token\"\n",
+        );
+        let settings = load(&Sources::text(&text)).expect("settings");
+        cases.push((
+            format!("oidc_{runtime_name}_with_query_token"),
+            plan(
+                Issuer::Configured(&settings.auth),
+                &settings.routes,
+                &target,
+            ),
+        ));
         if runtime == Runtime::Standalone {
             // A route with request parameter mappings gets an HTTP proxy integration of its own.
             let text = format!(

@@ -27,7 +27,8 @@ const RESULT = { passed: "✓ PASS", failed: "✗ FAIL", not_reached: "– not r
 
 function refusalText(refusal) {
   if (!refusal) return "";
-  return `${refusal.status} ${refusal.body}\nWWW-Authenticate: ${refusal.www_authenticate}`;
+  const challenge = refusal.www_authenticate ? `\nWWW-Authenticate: ${refusal.www_authenticate}` : "";
+  return `${refusal.status} ${refusal.body || "(empty body)"}${challenge}`;
 }
 
 function fillRows(tbody, items, columns) {

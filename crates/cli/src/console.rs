@@ -27,7 +27,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use portcullis_claims::explain::{Explanation, Outcome, rule_of};
 use portcullis_claims::grant::{AuthorizationCode, Endpoints};
-use portcullis_claims::{AuthError, Authorizer, VerifierOptions};
+use portcullis_claims::{AuthError, Authorizer, Gate, VerifierOptions};
 use portcullis_config::{AuthSettings, Routes};
 use portcullis_testkit::Issuer;
 use serde_json::{Value, json};
@@ -458,12 +458,13 @@ fn authorization(token: &str) -> String {
     }
 }
 
-/// The refusal of `authorization` as API Gateway answers it, and the rule that made it.
-fn answer(refusal: &AuthError, authorization: &str) -> Value {
+/// The refusal of `authorization` as `gate` answers it (an ALB: an empty 401, no challenge), and
+/// the rule that made it.
+fn answer(gate: Gate, refusal: &AuthError, authorization: &str) -> Value {
     json!({
-        "status": refusal.status(),
-        "body": refusal.body(),
-        "www_authenticate": refusal.www_authenticate(),
+        "status": gate.status(refusal),
+        "body": gate.body(refusal),
+        "www_authenticate": gate.www_authenticate(refusal),
         "reason": refusal.reason(),
         "rule": rule_of(refusal, authorization),
     })
@@ -482,7 +483,7 @@ async fn explained(console: &Console, authorization: &str) -> Value {
         .map(|check| {
             let (outcome, refusal) = match &check.outcome {
                 Outcome::Passed => ("passed", Value::Null),
-                Outcome::Failed(refusal) => ("failed", answer(refusal, authorization)),
+                Outcome::Failed(refusal) => ("failed", answer(authorizer.gate(), refusal, authorization)),
                 Outcome::NotReached => ("not_reached", Value::Null),
             };
             json!({"rule": check.rule, "outcome": outcome, "detail": check.detail, "refusal": refusal})
@@ -501,7 +502,7 @@ async fn explained(console: &Console, authorization: &str) -> Value {
                 .await
             {
                 Ok(_) => ("passed", Value::Null),
-                Err(refusal) => ("failed", answer(&refusal, authorization)),
+                Err(refusal) => ("failed", answer(authorizer.gate(), &refusal, authorization)),
             }
         };
         routes.push(
@@ -513,7 +514,7 @@ async fn explained(console: &Console, authorization: &str) -> Value {
         "claims": claims,
         "verdict": match &verdict {
             Ok(()) => json!({"status": 200}),
-            Err(refusal) => answer(refusal, authorization),
+            Err(refusal) => answer(authorizer.gate(), refusal, authorization),
         },
         "rules": rules,
         "routes": routes,

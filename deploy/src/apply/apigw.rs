@@ -244,13 +244,16 @@ pub(crate) async fn integrations(
 /// The authorizer named `name` of `api_id`, with its JWT configuration: first among those the
 /// API's `routes` point at, then (unless the API was made just now and has none) among those it
 /// lists. moto's server does not implement GetAuthorizers; real API Gateway answers both ways.
+/// An authorizer found by name: its id, JWT configuration and identity source.
+pub(crate) type FoundAuthorizer = (String, Option<apigw::types::JwtConfiguration>, Vec<String>);
+
 pub(crate) async fn find_authorizer(
     aws: &Aws,
     api_id: &str,
     routes: &[apigw::types::Route],
     name: &str,
     fresh_api: bool,
-) -> Result<Option<(String, Option<apigw::types::JwtConfiguration>)>, ApplyError> {
+) -> Result<Option<FoundAuthorizer>, ApplyError> {
     use apigw::error::ProvideErrorMetadata;
     let mut ids: Vec<&str> = routes.iter().filter_map(|r| r.authorizer_id()).collect();
     ids.sort();
@@ -265,7 +268,11 @@ pub(crate) async fn find_authorizer(
             .await
             .map_err(call("GetAuthorizer", name))?;
         if found.name() == Some(name) {
-            return Ok(Some((id.to_owned(), found.jwt_configuration().cloned())));
+            return Ok(Some((
+                id.to_owned(),
+                found.jwt_configuration().cloned(),
+                found.identity_source().to_vec(),
+            )));
         }
     }
     if fresh_api {
@@ -306,6 +313,7 @@ pub(crate) async fn find_authorizer(
                 "an authorizer id",
             )?,
             found.jwt_configuration().cloned(),
+            found.identity_source().to_vec(),
         ))),
         None => Ok(None),
     }
@@ -329,10 +337,11 @@ pub(crate) async fn ensure_authorizer(
         .set_audience(Some(audiences.to_vec()))
         .build();
     match find_authorizer(aws, api_id, routes, name, fresh_api).await? {
-        Some((id, current)) => {
+        Some((id, current, source)) => {
             let current = current.as_ref();
             if current.and_then(|j| j.issuer()) == Some(issuer)
                 && current.map(|j| j.audience()) == Some(audiences)
+                && source == [authorizer.identity_source.clone()]
             {
                 return Ok((id, super::Action::Unchanged));
             }
@@ -344,7 +353,7 @@ pub(crate) async fn ensure_authorizer(
                 .api_id(api_id)
                 .authorizer_id(&id)
                 .authorizer_type(AuthorizerType::from(authorizer.kind))
-                .identity_source(authorizer.identity_source)
+                .identity_source(authorizer.identity_source.clone())
                 .jwt_configuration(jwt)
                 .send()
                 .await
@@ -359,7 +368,7 @@ pub(crate) async fn ensure_authorizer(
                 .api_id(api_id)
                 .name(name)
                 .authorizer_type(AuthorizerType::from(authorizer.kind))
-                .identity_source(authorizer.identity_source)
+                .identity_source(authorizer.identity_source.clone())
                 .jwt_configuration(jwt)
                 .send()
                 .await

@@ -50,7 +50,7 @@ pub async fn describe(plan: &Plan, aws: &Aws) -> Result<Option<Live>, ApplyError
     let routes = apigw::routes(aws, &id).await?;
     let authorizer = apigw::find_authorizer(aws, &id, &routes, &plan.authorizer.name, false)
         .await?
-        .and_then(|(_, jwt)| jwt)
+        .and_then(|(_, jwt, _)| jwt)
         .map(|jwt| {
             (
                 jwt.issuer().unwrap_or_default().to_owned(),

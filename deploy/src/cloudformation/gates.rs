@@ -83,7 +83,8 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
                 "RestApiId": { "Ref": REST_API },
                 "Name": plan.authorizer.name,
                 "Type": "JWT",
-                "IdentitySource": "method.request.header.Authorization",
+                // REST's expression syntax for a header (its JWT authorizer's is **U**).
+                "IdentitySource": plan.authorizer.identity_source.replacen("$request.header.", "method.request.header.", 1),
                 "JwtConfiguration": {
                     "DefaultAlgorithms": rules.algorithms,
                     "Issuers": issuers,

@@ -202,9 +202,26 @@ pub fn template(plan: &Plan) -> Json {
         );
     }
 
+    document(
+        plan,
+        "HTTP API with a JWT authorizer",
+        resources,
+        parameters,
+        outputs,
+    )
+}
+
+/// The template around `resources`: `what` protects the profile service.
+fn document(
+    plan: &Plan,
+    what: &str,
+    resources: Map<String, Json>,
+    parameters: Map<String, Json>,
+    outputs: Map<String, Json>,
+) -> Json {
     let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("Portcullis {} ({}, {}): HTTP API with a JWT authorizer in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
+        "Description": format!("Portcullis {} ({}, {}): {what} in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
         "Resources": resources,
         "Outputs": outputs,
     });

@@ -27,6 +27,18 @@ fn configured(provider: &str) -> String {
     format!("[auth]\nprovider = \"{provider}\"\n{oidc}{section}{ROUTES}")
 }
 
+/// The `dev` stage on arm64 for `runtime`, without `[function]` or `[cors]`.
+fn target(runtime: Runtime) -> Target {
+    Target {
+        stage: "dev".into(),
+        runtime,
+        arch: Arch::Arm64,
+        domain_suffix: "x7k2".into(),
+        function: Default::default(),
+        cors: None,
+    }
+}
+
 /// Every deployment shape: the tutorial's new Cognito pool, and each configured provider.
 fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
     let mut cases = Vec::new();
@@ -35,14 +47,7 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
             Runtime::Lambda => "lambda",
             Runtime::Standalone => "standalone",
         };
-        let target = Target {
-            stage: "dev".into(),
-            runtime,
-            arch: Arch::Arm64,
-            domain_suffix: "x7k2".into(),
-            function: Default::default(),
-            cors: None,
-        };
+        let target = target(runtime);
         let routes = load(&Sources::text(&configured("oidc")))
             .expect("settings")
             .routes;
@@ -124,14 +129,7 @@ fn gate_cases() -> Vec<(String, portcullis_deploy::Plan, GateRules)> {
             Runtime::Lambda => "lambda",
             Runtime::Standalone => "standalone",
         };
-        let target = Target {
-            stage: "dev".into(),
-            runtime,
-            arch: Arch::Arm64,
-            domain_suffix: "x7k2".into(),
-            function: Default::default(),
-            cors: None,
-        };
+        let target = target(runtime);
         for gate in [Gate::RestApi, Gate::Alb] {
             let gate_name = gate.as_str().replace('-', "_");
             let routes = load(&Sources::text(&configured("oidc")))
@@ -201,14 +199,7 @@ fn plans_and_templates_match_their_snapshots() {
 /// setting and what to change.
 #[test]
 fn settings_a_gate_cannot_deploy_are_refused_by_name() {
-    let target = Target {
-        stage: "dev".into(),
-        runtime: Runtime::Lambda,
-        arch: Arch::Arm64,
-        domain_suffix: "x7k2".into(),
-        function: Default::default(),
-        cors: None,
-    };
+    let target = target(Runtime::Lambda);
     let both = configured("cognito")
         .replace("[auth]\n", "[auth]\ngate = \"alb\"\n")
         .replace("client_id =", "issuer_type = \"both\"\nclient_id =");

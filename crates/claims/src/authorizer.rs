@@ -244,6 +244,18 @@ pub struct Judgement<'a> {
     pub elapsed: Duration,
 }
 
+impl Judgement<'_> {
+    /// A refusal made before any token was read (the identity source itself was refused).
+    pub fn unread(refusal: AuthError) -> Self {
+        Judgement {
+            verdict: Err(refusal),
+            issuer: None,
+            kid: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
 /// Why a key-set document could not seed an authorizer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SeedError {

@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::{AuthError, MAX_TOKEN_BYTES, UtcTime, Verifier};
 
-/// Every rule of any gate ([`crate::Gate::rules`] lists each gate's, in its order); every
-/// [`AuthError`] belongs to exactly one.
+/// Every rule of any gate, in the order the gates judge them (`token::decode`'s order for the
+/// first five); [`crate::Gate::rules`] is each gate's. Every [`AuthError`] belongs to exactly one.
 pub const ALL_RULES: [&str; 15] = [
     "size",
     "format",
@@ -25,25 +25,6 @@ pub const ALL_RULES: [&str; 15] = [
     "audience",
     "token_use",
     "claims",
-    "exp",
-    "nbf",
-    "iat",
-    "scopes",
-];
-
-/// The HTTP API gate's rules, in the order it judges them (`token::decode`'s order for the first
-/// five).
-pub const RULES: [&str; 14] = [
-    "size",
-    "format",
-    "algorithm",
-    "header",
-    "payload",
-    "kid",
-    "signature",
-    "issuer",
-    "audience",
-    "token_use",
     "exp",
     "nbf",
     "iat",
@@ -405,7 +386,7 @@ mod tests {
             "payload"
         );
         assert_eq!(rule_of(&AuthError::InvalidBase64, "e30.e30.s!g"), "payload");
-        assert!(RULES.contains(&rule_of(&AuthError::MissingKid, "")));
+        assert!(ALL_RULES.contains(&rule_of(&AuthError::MissingKid, "")));
     }
 
     #[test]

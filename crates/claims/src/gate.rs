@@ -131,46 +131,23 @@ impl Gate {
         }
     }
 
-    /// The rules judged, in this gate's order (a subset of [`crate::explain::ALL_RULES`]).
-    pub fn rules(self) -> &'static [&'static str] {
+    /// Whether this gate judges `rule` (one of [`crate::explain::ALL_RULES`]): the HTTP API has
+    /// no claim rules, the ALB no audience check (a route's scopes on the ALB are a `scope` claim
+    /// rule of its listener rule, [`Gate::scope_rule`], judged last as the HTTP API judges scopes).
+    pub fn judges(self, rule: &str) -> bool {
         match self {
-            Gate::HttpApi => &crate::explain::RULES,
-            Gate::RestApi => &[
-                "size",
-                "format",
-                "algorithm",
-                "header",
-                "payload",
-                "kid",
-                "signature",
-                "issuer",
-                "audience",
-                "token_use",
-                "claims",
-                "exp",
-                "nbf",
-                "iat",
-                "scopes",
-            ],
-            // A route's scopes are a `scope` claim rule of its listener rule (see
-            // `Gate::scope_rule`), judged last as the HTTP API judges scopes.
-            Gate::Alb => &[
-                "size",
-                "format",
-                "algorithm",
-                "header",
-                "payload",
-                "kid",
-                "signature",
-                "issuer",
-                "token_use",
-                "claims",
-                "exp",
-                "nbf",
-                "iat",
-                "scopes",
-            ],
+            Gate::HttpApi => rule != "claims",
+            Gate::RestApi => true,
+            Gate::Alb => rule != "audience",
         }
+    }
+
+    /// The rules judged, in this gate's order.
+    pub fn rules(self) -> Vec<&'static str> {
+        crate::explain::ALL_RULES
+            .into_iter()
+            .filter(|rule| self.judges(rule))
+            .collect()
     }
 
     /// How a route's scopes are judged:

@@ -29,7 +29,12 @@ pub fn rule_method(method: &Method) -> Method {
 /// token no verifier accepts), `None` without one, and a refusal when there are two or more:
 /// which of them a gateway would judge is not ours to guess.
 pub fn authorization(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, AuthError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    one_header(headers, header::AUTHORIZATION.as_str())
+}
+
+/// The one value of header `name`, as [`authorization`] reads `Authorization`.
+fn one_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<Cow<'h, str>>, AuthError> {
+    let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {
         return Err(AuthError::RepeatedToken);
@@ -46,14 +51,7 @@ pub fn identity<'r>(
     source: &IdentitySource,
 ) -> Result<Option<Cow<'r, str>>, AuthError> {
     match source {
-        IdentitySource::Header(name) => {
-            let mut values = headers.get_all(name.as_str()).iter();
-            let first = values.next();
-            if values.next().is_some() {
-                return Err(AuthError::RepeatedToken);
-            }
-            Ok(first.map(|value| String::from_utf8_lossy(value.as_bytes())))
-        }
+        IdentitySource::Header(name) => one_header(headers, name),
         IdentitySource::Query(name) => {
             let query = uri.query().unwrap_or_default();
             if query.len() > crate::MAX_TOKEN_BYTES * 4 {
@@ -82,12 +80,7 @@ impl Authorizer {
     ) -> Judgement<'_> {
         match identity(uri, headers, self.identity_source()) {
             Ok(value) => self.judge(value.as_deref(), route_scopes).await,
-            Err(refusal) => Judgement {
-                verdict: Err(refusal),
-                issuer: None,
-                kid: None,
-                elapsed: std::time::Duration::ZERO,
-            },
+            Err(refusal) => Judgement::unread(refusal),
         }
     }
 
@@ -109,12 +102,7 @@ impl Authorizer {
     ) -> Judgement<'_> {
         match authorization(headers) {
             Ok(value) => self.judge(value.as_deref(), route_scopes).await,
-            Err(refusal) => Judgement {
-                verdict: Err(refusal),
-                issuer: None,
-                kid: None,
-                elapsed: std::time::Duration::ZERO,
-            },
+            Err(refusal) => Judgement::unread(refusal),
         }
     }
 }

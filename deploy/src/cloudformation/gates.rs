@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{base, function_resources, route_id, tags_list, value};
+use super::{base, document, function_resources, route_id, tags_list, value};
 use crate::gates::GateRules;
 use crate::{Plan, Runtime};
 
@@ -358,24 +358,4 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
         parameters,
         outputs,
     )
-}
-
-/// The template around `resources`.
-fn document(
-    plan: &Plan,
-    what: &str,
-    resources: Map<String, Json>,
-    parameters: Map<String, Json>,
-    outputs: Map<String, Json>,
-) -> Json {
-    let mut template = json!({
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("Portcullis {} ({}, {}): {what} in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
-        "Resources": resources,
-        "Outputs": outputs,
-    });
-    if !parameters.is_empty() {
-        template["Parameters"] = Json::Object(parameters);
-    }
-    template
 }

@@ -80,6 +80,29 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
         );
     }
     if gate == Gate::Alb {
+        // A listener rule matches literal paths and methods: a path template or ANY would never
+        // match, and its requests would reach the listener's default action unchecked.
+        if let Some(route) = plan.routes.iter().find(|r| {
+            let (method, path) = r.key.split_once(' ').unwrap_or(("ANY", "$default"));
+            method == "ANY" || path.contains('{') || r.key == "$default"
+        }) {
+            return Err(format!(
+                "routes.\"{}\": an ALB listener rule matches one method and a literal path; \
+                 templates, ANY and $default are not exported",
+                route.key
+            ));
+        }
+        if plan.routes.iter().any(|r| !r.scopes.is_empty())
+            && issuers
+                .iter()
+                .any(|i| i.claims.iter().any(|c| c.name() == "scope"))
+        {
+            return Err(
+                "auth.claims.scope: a route's scopes are the ALB rule's scope claim; a claim rule \
+                 named scope beside them would be a second one"
+                    .to_owned(),
+            );
+        }
         notes.push(
             "the ALB checks no audience: add an [[auth.claims]] rule named aud to check one"
                 .to_owned(),
@@ -88,6 +111,16 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
             "each route's scopes become a scope claim rule (space-separated-values) on its listener rule"
                 .to_owned(),
         );
+    }
+    if let Issuer::Configured(auth) = issuer
+        && let Some(token_use) = auth.configs.first().and_then(|c| c.token_use())
+    {
+        notes.push(format!(
+            "auth.token_use = \"{token_use}\" is checked where Portcullis judges tokens, not by the {}: \
+             add a claim rule named token_use to have the gate check it{}",
+            gate.title(),
+            if gate == Gate::HttpApi { " (the HTTP API takes none)" } else { "" }
+        ));
     }
     if gate != Gate::HttpApi && plan.runtime == Runtime::Lambda {
         notes.push(format!(

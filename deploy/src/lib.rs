@@ -424,6 +424,13 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
         set("STORE__KIND", Value::Literal("dynamodb".into()));
         set("STORE__TABLE", Value::Ref(ids::TABLE));
         set("AUTH__PROVIDER", Value::Literal(provider.into()));
+        // The function reads the verified token only where the authorizer did.
+        if authorizer.identity_source != IDENTITY_SOURCE {
+            set(
+                "AUTH__IDENTITY_SOURCE",
+                Value::Literal(authorizer.identity_source.clone()),
+            );
+        }
         match issuer {
             Issuer::Configured(AuthSettings {
                 provider: Provider::Cognito(pool),

@@ -84,7 +84,9 @@ impl Authorizer {
         }
     }
 
-    /// Judges a request by its headers ([`authorization`]) against `route_scopes`.
+    /// Judges a request by its `Authorization` header ([`authorization`]) against
+    /// `route_scopes`, whatever the configured identity source: [`Authorizer::judge_request`]
+    /// reads the token where the gate does.
     pub async fn authorize_headers<S: AsRef<str>>(
         &self,
         headers: &HeaderMap,

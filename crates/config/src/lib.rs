@@ -428,7 +428,7 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         ),
         None => None,
     };
-    let claims = claim_rules(gate, auth.claims.as_deref().unwrap_or_default());
+    let claims = claim_rules(auth.claims.as_deref().unwrap_or_default());
     let mut trusted: Vec<Trusted> = issuers
         .into_iter()
         .map(|issuer| Trusted {
@@ -463,7 +463,7 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
             issuer: extra.issuer.clone(),
             audiences,
             jwks_uri: extra.jwks_uri.clone(),
-            claims: claim_rules(gate, extra.claims.as_deref().unwrap_or_default()),
+            claims: claim_rules(extra.claims.as_deref().unwrap_or_default()),
             section,
         });
     }
@@ -548,10 +548,11 @@ struct Trusted {
     claims: Result<Vec<ClaimRule>, ConfigError>,
 }
 
-/// Additional claim rules as written: `format` defaults to `single-string`, `required` to the
-/// gate's default (REST: `false`, as AWS; ALB: always). The gate's limits are checked by
-/// [`AuthorizerConfig::with_claims`].
-fn claim_rules(gate: Gate, raw: &[raw::ClaimRule]) -> Result<Vec<ClaimRule>, ConfigError> {
+/// Additional claim rules as written: `format` defaults to `single-string`, `required` to `true`
+/// (fail closed: a rule is a claim the token must carry; REST's API defaults to `false`, so
+/// `required = false` must be written, and the export always writes it out; an ALB rule is always
+/// required). The gate's limits are checked by [`AuthorizerConfig::with_claims`].
+fn claim_rules(raw: &[raw::ClaimRule]) -> Result<Vec<ClaimRule>, ConfigError> {
     raw.iter()
         .map(|rule| {
             let format = match &rule.format {
@@ -561,7 +562,7 @@ fn claim_rules(gate: Gate, raw: &[raw::ClaimRule]) -> Result<Vec<ClaimRule>, Con
                 })?,
                 None => ClaimFormat::SingleString,
             };
-            let required = rule.required.unwrap_or(gate == Gate::Alb);
+            let required = rule.required.unwrap_or(true);
             Ok(ClaimRule::new(
                 rule.name.clone(),
                 format,

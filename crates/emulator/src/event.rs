@@ -170,12 +170,13 @@ pub fn rest_event(
     })
 }
 
-/// The request as an Application Load Balancer hands it to a Lambda target (multi-value headers
-/// off: the last value of a repeated header or parameter, query parameters as sent). The
-/// `jwt-validation` action passes the request on untouched: the target finds the token, unchanged,
-/// in `authorization`, and no claims anywhere else.
+/// The request as an Application Load Balancer hands it to a Lambda target whose target group has
+/// multi-value headers on, as the export sets it (every value of a repeated header or parameter,
+/// query parameters as sent: with it off, the target would see only the last `Authorization`, not
+/// necessarily the one `jwt-validation` checked). The action passes the request on untouched: the
+/// target finds the token, unchanged, in `authorization`, and no claims anywhere else.
 pub fn alb_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Value {
-    let (single, _) = header_maps(headers);
+    let (_, multi) = header_maps(headers);
     let mut query = serde_json::Map::new();
     for pair in uri
         .query()
@@ -184,7 +185,12 @@ pub fn alb_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) 
         .filter(|p| !p.is_empty())
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        query.insert(k.to_owned(), Value::String(v.to_owned()));
+        if let Value::Array(values) = query
+            .entry(k.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
+            values.push(Value::String(v.to_owned()));
+        }
     }
     let (body, is_base64) = body_text(body);
     json!({
@@ -195,8 +201,8 @@ pub fn alb_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) 
         },
         "httpMethod": method.as_str(),
         "path": uri.path(),
-        "queryStringParameters": query,
-        "headers": single,
+        "multiValueQueryStringParameters": query,
+        "multiValueHeaders": multi,
         "body": body.unwrap_or_default(),
         "isBase64Encoded": is_base64,
     })

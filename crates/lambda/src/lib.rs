@@ -28,7 +28,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use portcullis_claims::http::refusal_for;
 use portcullis_claims::metrics::{Decision, Metrics};
 use portcullis_claims::{
-    AuthError, Caller, Claims, Gate, IdentityMapping, gateway_value, require_scopes,
+    AuthError, Caller, Claims, Gate, IdentityMapping, IdentitySource, gateway_value, require_scopes,
 };
 use serde_json::Value;
 use tower::{Layer, Service};
@@ -78,47 +78,54 @@ fn normalize_claims(holder: &mut serde_json::Map<String, Value>) {
     }
 }
 
-/// The claims and scopes API Gateway's authorizer put in the request context, if any: from
-/// `authorizer.jwt` (payload 2.0) or `authorizer.claims` (payload 1.0). The context holds only
-/// API Gateway's string rendering (a list `["Everyone", "Not admin"]` arrives as
-/// `"[Everyone Not admin]"`), so the exact claims are taken from the `Authorization` header's
-/// token when — and only when — it renders to exactly that context (the token the authorizer
-/// verified); otherwise the rendering is kept as it is, never split into guessed members.
-///
-/// A REST API's JWT authorizer passes each top-level claim with its JSON type: those are the
-/// claims as they are. Behind an Application Load Balancer, whose `jwt-validation` action passes
-/// the request on untouched, they are read from the `Authorization` header's token
-/// ([`Claims::from_forwarded_token`]).
+/// The claims and scopes an HTTP API's JWT authorizer put in the request context, if any
+/// ([`gateway_claims_behind`] the HTTP API, its token read from `Authorization`).
 pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
+    gateway_claims_behind(request, Gate::HttpApi, &IdentitySource::default())
+}
+
+/// The claims (and scopes) the gate in front of the function vouched for, if any; `None` for an
+/// event that gate does not send, so a function deployed behind one gate never trusts the shape
+/// of another's event.
+///
+/// - HTTP API: `authorizer.jwt` (payload 2.0) or `authorizer.claims` (payload 1.0). The context
+///   holds only API Gateway's string rendering (a list `["Everyone", "Not admin"]` arrives as
+///   `"[Everyone Not admin]"`), so the exact claims are taken from the token in the gate's
+///   identity `source` when — and only when — it renders to exactly that context (the token the
+///   authorizer verified); otherwise the rendering is kept as it is, never split into guessed
+///   members.
+/// - REST API: `authorizer.claims`, each top-level claim with its JSON type: the claims as they are.
+/// - ALB: the request as it came, the token untouched in `Authorization`: the claims are read from
+///   it ([`Claims::from_forwarded_token`]). Only an ALB event, and only with `gate` the ALB: every
+///   listener rule that forwards to the function must have the `jwt-validation` action.
+pub fn gateway_claims_behind<B>(
+    request: &http::Request<B>,
+    gate: Gate,
+    source: &IdentitySource,
+) -> Option<(Claims, Option<Vec<String>>)> {
     let context = request.extensions().get::<RequestContext>()?;
-    if let RequestContext::Alb(_) = context {
-        let mut headers = request
-            .headers()
-            .get_all(http::header::AUTHORIZATION)
-            .iter();
-        return match (headers.next(), headers.next()) {
-            (Some(value), None) => {
-                Claims::from_forwarded_token(value.to_str().ok()?).map(|claims| (claims, None))
-            }
-            _ => None,
-        };
+    // The gate's identity source, read as the gate reads it (a repeated one is none).
+    let token = portcullis_claims::http::identity(request.uri(), request.headers(), source)
+        .ok()
+        .flatten();
+    match (gate, context) {
+        (Gate::Alb, RequestContext::Alb(_)) => {
+            return Claims::from_forwarded_token(&token?).map(|claims| (claims, None));
+        }
+        (Gate::Alb, _) | (_, RequestContext::Alb(_)) => return None,
+        _ => {}
     }
     let authorizer = context.authorizer()?;
     let exact = |rendered: std::collections::BTreeMap<String, String>| {
-        let mut headers = request
-            .headers()
-            .get_all(http::header::AUTHORIZATION)
-            .iter();
-        let recovered = match (headers.next(), headers.next()) {
-            (Some(value), None) => value
-                .to_str()
-                .ok()
-                .and_then(|text| Claims::from_verified_header(text, &rendered)),
-            _ => None,
-        };
-        recovered.unwrap_or_else(|| Claims::from_gateway_rendering(&rendered))
+        token
+            .as_deref()
+            .and_then(|text| Claims::from_verified_header(text, &rendered))
+            .unwrap_or_else(|| Claims::from_gateway_rendering(&rendered))
     };
     if let Some(jwt) = authorizer.jwt.as_ref().filter(|jwt| !jwt.claims.is_empty()) {
+        if gate != Gate::HttpApi {
+            return None;
+        }
         let rendered = jwt
             .claims
             .iter()
@@ -134,7 +141,10 @@ pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<V
     if !claims.values().all(Value::is_string) {
         // Only a REST API's authorizer passes JSON types (the HTTP API payload 1.0 renders
         // every claim as a string, and `normalize_event` keeps it so).
-        return Some((Claims::from_json(Value::Object(claims.clone()))?, None));
+        return match gate {
+            Gate::RestApi => Some((Claims::from_json(Value::Object(claims.clone()))?, None)),
+            _ => None,
+        };
     }
     let strings = claims
         .iter()
@@ -165,6 +175,8 @@ pub struct GatewayLayer {
     mapping: Arc<dyn IdentityMapping>,
     scopes: ScopeRule,
     metrics: Option<(Metrics, Arc<[String]>)>,
+    gate: Gate,
+    source: Arc<IdentitySource>,
 }
 
 impl std::fmt::Debug for GatewayLayer {
@@ -185,7 +197,17 @@ impl GatewayLayer {
             mapping,
             scopes: Arc::new(scopes),
             metrics: None,
+            gate: Gate::HttpApi,
+            source: Arc::new(IdentitySource::default()),
         }
+    }
+
+    /// Trusts `gate`'s events only (an HTTP API's by default), its token read from `source`
+    /// ([`gateway_claims_behind`]): the gate and identity source the function is deployed behind.
+    pub fn behind(mut self, gate: Gate, source: IdentitySource) -> GatewayLayer {
+        self.gate = gate;
+        self.source = Arc::new(source);
+        self
     }
 
     /// Counts every decision in `metrics`, by the route API Gateway matched, the issuer (the
@@ -265,11 +287,10 @@ where
             let elapsed = || started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
             // Behind an ALB, refusals are the ALB's and a route's scopes are its listener rule's
             // `scope` claim rule.
-            let gate = match request.extensions().get::<RequestContext>() {
-                Some(RequestContext::Alb(_)) => Gate::Alb,
-                _ => Gate::HttpApi,
-            };
-            let Some((claims, gateway_scopes)) = gateway_claims(&request) else {
+            let gate = layer.gate;
+            let Some((claims, gateway_scopes)) =
+                gateway_claims_behind(&request, gate, &layer.source)
+            else {
                 tracing::error!(
                     path = request.uri().path(),
                     "no JWT authorizer claims in the request context: is the route's authorizer missing? refusing"

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request};
-use portcullis_claims::{Caller, OidcMapping};
+use portcullis_claims::{Caller, Gate, IdentitySource, OidcMapping};
 use portcullis_lambda::{GatewayLayer, http, normalize_event};
-use portcullis_testkit::events::{http_api_event, http_api_event_v1};
+use portcullis_testkit::events::{alb_event, http_api_event, http_api_event_v1, rest_api_event};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
 
@@ -32,6 +32,22 @@ fn request(mut event: Value) -> Request {
 /// Runs the request through the gateway layer (route scopes as given) and returns the status and,
 /// when admitted, the caller the handler saw.
 async fn judge(request: Request, route_scopes: &'static [&'static str]) -> (u16, Option<Value>) {
+    judge_behind(
+        request,
+        route_scopes,
+        Gate::HttpApi,
+        IdentitySource::default(),
+    )
+    .await
+}
+
+/// [`judge`] with the layer deployed behind `gate`, reading its token from `source`.
+async fn judge_behind(
+    request: Request,
+    route_scopes: &'static [&'static str],
+    gate: Gate,
+    source: IdentitySource,
+) -> (u16, Option<Value>) {
     let inner = tower::service_fn(|request: Request| async move {
         let caller = request
             .extensions()
@@ -45,7 +61,8 @@ async fn judge(request: Request, route_scopes: &'static [&'static str]) -> (u16,
     });
     let layer = GatewayLayer::new(Arc::new(OidcMapping), move |_, _| {
         route_scopes.iter().map(|s| s.to_string()).collect()
-    });
+    })
+    .behind(gate, source);
     let response = layer
         .layer(inner)
         .oneshot(request)
@@ -275,4 +292,101 @@ async fn a_header_token_that_does_not_render_to_the_context_is_not_used() {
     )
     .await;
     assert_no_admin_group(status, seen);
+}
+
+/// A function deployed behind one gate trusts no other gate's event: an ALB event (whose token
+/// nothing in the event vouches for) and a REST event's typed claims are refused behind the HTTP
+/// API, and each is admitted only behind its own gate.
+#[tokio::test]
+async fn each_gate_s_event_is_trusted_only_behind_that_gate() {
+    let forged =
+        token_with(&json!({"sub": "mallory", "scope": "profile/read", "exp": 4102444800u64}));
+    let alb = || {
+        request(alb_event(
+            "GET",
+            "/user/profile",
+            Some(&format!("Bearer {forged}")),
+        ))
+    };
+    let typed = json!({"sub": "u1", "exp": 4102444800u64, "email_verified": true});
+    let rest = || request(rest_api_event("GET", "/user/profile", typed.clone()));
+    let source = IdentitySource::default;
+    assert_eq!(
+        judge_behind(alb(), &[], Gate::HttpApi, source()).await.0,
+        401
+    );
+    assert_eq!(
+        judge_behind(alb(), &[], Gate::RestApi, source()).await.0,
+        401
+    );
+    assert_eq!(
+        judge_behind(rest(), &[], Gate::HttpApi, source()).await.0,
+        401
+    );
+    assert_eq!(judge_behind(rest(), &[], Gate::Alb, source()).await.0, 401);
+    let (status, seen) = judge_behind(alb(), &[], Gate::Alb, source()).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen.expect("caller")["claims"]["sub"], "mallory");
+    let (status, seen) = judge_behind(rest(), &[], Gate::RestApi, source()).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen.expect("caller")["claims"]["email_verified"], true);
+    // And an HTTP API event behind the REST gate or the ALB.
+    let authorizer = json!({"jwt": {"claims": {"sub": "u1", "exp": "4102444800"}, "scopes": null}});
+    for gate in [Gate::RestApi, Gate::Alb] {
+        let event = request(v2_event(Some(authorizer.clone())));
+        assert_eq!(
+            judge_behind(event, &[], gate, source()).await.0,
+            401,
+            "{gate}"
+        );
+    }
+}
+
+/// The exact claims are recovered only from the token where the authorizer read it: behind an
+/// authorizer whose identity source is `?token=`, an `Authorization` header that renders the same
+/// (a forged `["Not", "admin"]` for the verified `["Not admin"]`) is not believed.
+#[tokio::test]
+async fn claims_are_recovered_only_from_the_identity_source_the_authorizer_read() {
+    let authorizer = json!({"jwt": {
+        "claims": {"sub": "u1", "cognito:groups": "[Not admin]", "exp": "4102444800"},
+        "scopes": null,
+    }});
+    let verified =
+        token_with(&json!({"sub": "u1", "cognito:groups": ["Not admin"], "exp": 4102444800u64}));
+    let forged =
+        token_with(&json!({"sub": "u1", "cognito:groups": ["Not", "admin"], "exp": 4102444800u64}));
+    let mut event = v2_event_with_token(authorizer, &forged);
+    event["rawQueryString"] = json!(format!("token={verified}"));
+    event["queryStringParameters"] = json!({"token": verified});
+    let query = IdentitySource::Query("token".into());
+    let (status, seen) = judge_behind(request(event.clone()), &[], Gate::HttpApi, query).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        seen.expect("caller")["identity"]["groups"],
+        json!(["Not admin"]),
+        "the verified token's groups, read from the query string"
+    );
+    // Reading the header would have believed the forgery.
+    let (_, seen) = judge_behind(
+        request(event),
+        &[],
+        Gate::HttpApi,
+        IdentitySource::default(),
+    )
+    .await;
+    assert_eq!(
+        seen.expect("caller")["identity"]["groups"],
+        json!(["Not", "admin"])
+    );
+}
+
+/// Behind an ALB, two `Authorization` headers (the target group passes every value on) are
+/// refused: which one `jwt-validation` checked is not documented, so neither is believed.
+#[tokio::test]
+async fn two_authorization_headers_behind_an_alb_are_refused() {
+    let token = token_with(&json!({"sub": "u1", "exp": 4102444800u64}));
+    let mut event = alb_event("GET", "/user/profile", Some(&format!("Bearer {token}")));
+    event["multiValueHeaders"]["authorization"] = json!([format!("Bearer {token}"), "Bearer junk"]);
+    let (status, _) = judge_behind(request(event), &[], Gate::Alb, IdentitySource::default()).await;
+    assert_eq!(status, 401);
 }

@@ -58,17 +58,17 @@ pub fn rest_api_event(method: &str, path: &str, claims: Value) -> Value {
     })
 }
 
-/// An Application Load Balancer's event for `method path` (multi-value headers off), with
-/// `authorization` as the request's `Authorization` header, untouched by the `jwt-validation`
-/// action, when given.
+/// An Application Load Balancer's event for `method path` (multi-value headers on, as the export
+/// sets the target group), with `authorization` as the request's `Authorization` header,
+/// untouched by the `jwt-validation` action, when given.
 pub fn alb_event(method: &str, path: &str, authorization: Option<&str>) -> Value {
-    let mut headers = json!({"host": "alb.example.com"});
+    let mut headers = json!({"host": ["alb.example.com"]});
     if let Some(value) = authorization {
-        headers["authorization"] = json!(value);
+        headers["authorization"] = json!([value]);
     }
     json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/0123456789abcdef"}},
-        "httpMethod": method, "path": path, "queryStringParameters": {}, "headers": headers,
-        "body": "", "isBase64Encoded": false,
+        "httpMethod": method, "path": path, "multiValueQueryStringParameters": {},
+        "multiValueHeaders": headers, "body": "", "isBase64Encoded": false,
     })
 }

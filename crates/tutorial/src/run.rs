@@ -112,7 +112,14 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
     let emf = settings.metrics.emf;
     let app = match settings.lambda {
         LambdaMode::Gateway => {
-            let mut layer = GatewayLayer::new(settings.auth.mapping.clone(), scopes);
+            let auth = &settings.auth;
+            let source = auth
+                .configs
+                .first()
+                .map(|config| config.identity_source().clone())
+                .unwrap_or_default();
+            let mut layer =
+                GatewayLayer::new(auth.mapping.clone(), scopes).behind(auth.gate(), source);
             if emf {
                 let issuers = settings.auth.configs.iter();
                 let issuers = issuers.map(|c| c.issuer().to_owned()).collect();

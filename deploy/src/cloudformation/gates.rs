@@ -285,6 +285,10 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
                         "Name": format!("{}-profile", plan.name),
                         "TargetType": "lambda",
                         "Targets": [{ "Id": { "Fn::GetAtt": ["ProfileFunction", "Arn"] } }],
+                        // Every value of a repeated header reaches the function, which refuses two
+                        // `Authorization` headers: with this off it would see only the last one,
+                        // and which one jwt-validation checks is not documented.
+                        "TargetGroupAttributes": [{ "Key": "lambda.multi_value_headers.enabled", "Value": "true" }],
                         "Tags": tags_list(plan),
                     }
                 }),

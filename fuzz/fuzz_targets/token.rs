@@ -1,10 +1,11 @@
 //! The token path before any key: the `Authorization` value, the compact JWS decoder, the
-//! strict JSON parser of its header and payload, and the inspector's keyless reading. Nothing panics, and the strict parser agrees with
+//! strict JSON parser of its header and payload, the inspector's keyless reading, and each gate's
+//! claim rules and identity-source expressions. Nothing panics, and the strict parser agrees with
 //! serde_json on every object without a repeated member.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_claims::fuzzing::{decode, describe, identity_source, parse_object};
+use portcullis_claims::fuzzing::{decode, describe, gate_rules, identity_source, parse_object};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -42,5 +43,9 @@ fuzz_target!(|data: &[u8]| {
     if let Some((alg, kid, _payload)) = decode(text) {
         assert!(!kid.is_empty(), "{alg}: a token without a kid was decoded");
         assert_ne!(alg, "none");
+    }
+    // Each gate's claim rules on any object, and any text as each gate's identity source.
+    if let Some(map) = &strict {
+        let _ = gate_rules(map, text);
     }
 });

@@ -97,6 +97,30 @@ pub mod fuzzing {
         crate::json::parse_object(bytes)
     }
 
+    /// Each gate's additional claim rules in each format, judged on `payload`, and `expression`
+    /// read as each gate's identity source. Returns how many rules held.
+    pub fn gate_rules(payload: &Map<String, Value>, expression: &str) -> usize {
+        use crate::gate::{ClaimFormat, ClaimRule, Gate, IdentitySource};
+        for gate in Gate::ALL {
+            let _ = IdentitySource::parse(gate, expression);
+        }
+        let names: Vec<&String> = payload.keys().take(4).collect();
+        let mut held = 0;
+        for name in names {
+            for format in [
+                ClaimFormat::SingleString,
+                ClaimFormat::StringArray,
+                ClaimFormat::SpaceSeparated,
+            ] {
+                for (values, required) in [(vec![], false), (vec!["a", "b c", ""], true)] {
+                    let rule = ClaimRule::new(name.as_str(), format, values, required);
+                    held += usize::from(rule.holds(payload));
+                }
+            }
+        }
+        held
+    }
+
     /// What the inspector and the refusal log read of any `Authorization` value without a key:
     /// the header and claims decoded leniently, each time claim described, the rule a
     /// segment-level refusal belongs to, and the header's kid. Returns how many time claims were

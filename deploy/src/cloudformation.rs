@@ -13,7 +13,7 @@ use crate::{Plan, Runtime, Value, ids};
 mod gates;
 
 /// The template for `rules`' gate: [`template`] for the HTTP API, else the REST API's or the
-/// ALB's ([`gates`]).
+/// ALB's (the `gates` module).
 pub fn template_for(plan: &Plan, rules: &GateRules) -> Json {
     match rules.gate {
         portcullis_config::Gate::HttpApi => template(plan),

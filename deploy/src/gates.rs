@@ -64,10 +64,17 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
                     issuers.len()
                 ));
             }
+            let others: Vec<String> = issuers[1..]
+                .iter()
+                .map(|i| match &i.issuer {
+                    Value::Literal(text) => text.clone(),
+                    _ => "another issuer".to_owned(),
+                })
+                .collect();
             notes.push(format!(
                 "the HTTP API JWT authorizer takes one issuer: it is deployed with {first}, and \
-                 tokens of the other {} are refused at the gate (gate = \"rest-api\" trusts several)",
-                issuers.len() - 1
+                 tokens of {} are refused at the gate (gate = \"rest-api\" trusts several)",
+                others.join(", ")
             ));
         }
         _ => {}
@@ -78,6 +85,16 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
              answer CORS in the service and remove [cors], or use gate = \"http-api\""
                 .to_owned(),
         );
+    }
+    if gate == Gate::RestApi
+        && let Some(route) = plan.routes.iter().find(|r| !r.parameters.is_empty())
+    {
+        return Err(format!(
+            "routes.\"{}\".parameters: a REST API's integration request mappings \
+             (integration.request.header.*) are not exported; map the claims in the service, or use \
+             gate = \"http-api\"",
+            route.key
+        ));
     }
     if gate == Gate::Alb {
         // A listener rule matches literal paths and methods: a path template or ANY would never

@@ -223,6 +223,16 @@ fn settings_a_gate_cannot_deploy_are_refused_by_name() {
         ..target.clone()
     };
     refusals.push(judged(&cors, Gate::RestApi, &with_cors).unwrap_err());
+    let mappings = load(&Sources::text(&format!(
+        "{}[routes.\"GET /user/profile\"]\nparameters = [{{ key = \"overwrite:header.x-sub\", value = \"$context.authorizer.claims.sub\" }}]\n",
+        configured("oidc").replace("[auth]\n", "[auth]\ngate = \"rest-api\"\n")
+    )))
+    .expect("settings");
+    let standalone = Target {
+        runtime: Runtime::Standalone,
+        ..target.clone()
+    };
+    refusals.push(judged(&mappings, Gate::RestApi, &standalone).unwrap_err());
     let http_both = load(&Sources::text(
         &configured("cognito").replace("client_id =", "issuer_type = \"both\"\nclient_id ="),
     ))

@@ -253,19 +253,24 @@ fn test(args: &[String]) -> Result<()> {
     } else {
         println!("==> fuzz: skipped: no nightly toolchain (the sanitizer flags need it)");
     }
-    for runtime in ["standalone", "lambda"] {
-        let mut smoke = portcullis(false);
-        smoke.args([
-            "dev",
-            "--runtime",
-            runtime,
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-            "target/dev",
-            "--smoke",
-        ]);
-        step(&format!("dev smoke ({runtime})"), smoke)?;
+    // `cargo xtask dev` as a newcomer runs it, on each runtime behind each AWS gate.
+    for gate in ["http-api", "rest-api", "alb"] {
+        for runtime in ["standalone", "lambda"] {
+            let mut smoke = portcullis(false);
+            smoke.args([
+                "dev",
+                "--runtime",
+                runtime,
+                "--gate",
+                gate,
+                "--listen",
+                "127.0.0.1:0",
+                "--state-dir",
+                "target/dev",
+                "--smoke",
+            ]);
+            step(&format!("dev smoke ({runtime}, {gate})"), smoke)?;
+        }
     }
     println!("xtask test: all checks passed in {:.0?}", started.elapsed());
     Ok(())

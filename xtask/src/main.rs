@@ -16,7 +16,7 @@ usage: cargo xtask <command> [flags]
            the test servers' install, then every test (nextest when installed) and the doc tests
            in a network namespace with only loopback up (where the machine allows one), docs,
            each fuzz target for 10 s (when the nightly toolchain is installed), and a smoke run
-           of `dev` on both runtimes
+           of `dev` on both runtimes behind each gate
   fuzz     the fuzz targets of fuzz/, each for a bounded time (--seconds N; needs nightly)
   dev      the example service locally (portcullis dev)
   gateway  Portcullis in front of your own API (portcullis gateway)

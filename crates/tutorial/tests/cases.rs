@@ -504,3 +504,54 @@ async fn without_cors_a_preflight_is_routed_like_any_request() {
     assert_eq!(answer.status, 200);
     assert!(!answer.headers.contains_key("access-control-allow-origin"));
 }
+
+/// `identity_source = "$request.querystring.access_token"` (an HTTP API may read its token from
+/// the query string): the server judges the parameter and nothing else, over real HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_string_identity_source_is_the_only_place_the_token_is_read() {
+    fn text(issuer: &str) -> String {
+        runtimes::settings_text(issuer).replacen(
+            "[auth]\n",
+            "[auth]\nidentity_source = \"$request.querystring.access_token\"\n",
+            1,
+        )
+    }
+    let runtime = Standalone::start_with(text).await;
+    let token = runtime.tokens().access;
+    let client = reqwest::Client::new();
+    let get = |query: String, header: Option<&str>| {
+        let mut request = client.get(format!("{}/user/profile{query}", runtime.base));
+        if let Some(value) = header {
+            request = request.header("authorization", value);
+        }
+        request.send()
+    };
+    let status = |response: reqwest::Response| response.status().as_u16();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        status(
+            get(format!("?access_token={token}"), None)
+                .await
+                .expect("answer")
+        ),
+        200
+    );
+    let header_only = get(String::new(), Some(&bearer)).await.expect("answer");
+    assert_eq!(
+        status(header_only),
+        401,
+        "the header is not the identity source"
+    );
+    let twice = get(format!("?access_token={token}&access_token={token}"), None);
+    assert_eq!(
+        status(twice.await.expect("answer")),
+        401,
+        "a repeated parameter"
+    );
+    let empty = get("?access_token=".to_owned(), Some(&bearer));
+    assert_eq!(
+        status(empty.await.expect("answer")),
+        401,
+        "an empty parameter"
+    );
+}

@@ -6,7 +6,9 @@
 //!   claims in `requestContext.authorizer.jwt.claims` and `scopes` (payload 2.0; payload 1.0 puts them
 //!   at `requestContext.authorizer.claims`). [`GatewayLayer`] turns them into the same
 //!   [`portcullis_claims::Caller`] the standalone server builds, and refuses a request that carries
-//!   none: a route left without an authorizer must not become public.
+//!   none: a route left without an authorizer must not become public. Behind a REST API's JWT
+//!   authorizer (JSON-typed claims) or an ALB's `jwt-validation` action (the token passed on
+//!   untouched), [`GatewayLayer::behind`] names the gate, and only that gate's events are trusted.
 //! - **verify** (function URLs, ALB, or no authorizer): the function checks the `Authorization`
 //!   header itself with `portcullis-axum`'s `AuthLayer`, keys hydrated during init.
 //!

@@ -215,7 +215,10 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
     }
     if gate != Gate::HttpApi {
         bail!(
-            "--gate {gate}: the {} is deployed through CloudFormation only: this build's AWS SDK has              no {} and moto cannot check one, so nothing is applied here. Write the template with              `portcullis deploy --provider {} --gate {gate} --export stack.yaml` and deploy it with              `aws cloudformation deploy`",
+            "--gate {gate}: the {} is deployed through CloudFormation only: this build's AWS SDK has \
+             no {} and moto cannot check one, so nothing is applied here. Write the template with \
+             `portcullis deploy --provider {} --gate {gate} --export stack.yaml` and deploy it with \
+             `aws cloudformation deploy`",
             gate.title(),
             match gate {
                 Gate::RestApi => "REST API JWT authorizer",

@@ -170,24 +170,28 @@ fn configured(
     };
     let mut issuers = Vec::new();
     for config in &auth.configs {
-        let jwks = config
-            .jwks_uri()
-            .map(ToString::to_string)
-            .or(known_jwks.clone());
-        let jwks_endpoint = match (gate, jwks) {
-            (Gate::Alb, Some(url)) if !url.starts_with("https://") => {
-                return Err(format!(
-                    "auth.jwks_uri {url:?}: an ALB fetches keys from a public https URL"
-                ));
+        // Only the ALB takes an explicit key-set URL (API Gateway reads discovery).
+        let jwks_endpoint = match gate {
+            Gate::Alb => {
+                let url = config
+                    .jwks_uri()
+                    .map(ToString::to_string)
+                    .or(known_jwks.clone())
+                    .ok_or_else(|| {
+                        format!(
+                            "auth.jwks_uri: the ALB takes an explicit JwksEndpoint and reads no \
+                             discovery document: set it to {}'s https key set URL",
+                            config.issuer()
+                        )
+                    })?;
+                if !url.starts_with("https://") {
+                    return Err(format!(
+                        "auth.jwks_uri {url:?}: an ALB fetches keys from a public https URL"
+                    ));
+                }
+                Some(Value::Literal(url))
             }
-            (Gate::Alb, None) => {
-                return Err(format!(
-                    "auth.jwks_uri: the ALB takes an explicit JwksEndpoint and reads no discovery \
-                     document: set it to {}'s https key set URL",
-                    config.issuer()
-                ));
-            }
-            (_, jwks) => jwks.map(Value::Literal),
+            Gate::HttpApi | Gate::RestApi => None,
         };
         issuers.push(TrustedIssuer {
             issuer: Value::Literal(config.issuer().to_owned()),
@@ -197,11 +201,7 @@ fn configured(
                 .map(|a| Value::Literal(a.clone()))
                 .collect(),
             claims: config.claims().to_vec(),
-            jwks_endpoint: if gate == Gate::Alb {
-                jwks_endpoint
-            } else {
-                None
-            },
+            jwks_endpoint,
         });
     }
     let algorithms = auth

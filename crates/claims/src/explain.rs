@@ -254,18 +254,8 @@ fn detail(
             .claims()
             .iter()
             .map(|rule| {
-                format!(
-                    "{} {} ({}{}): {}",
-                    rule.name(),
-                    claim(rule.name()).map_or_else(|| "missing".into(), shown),
-                    rule.format().as_str(),
-                    if rule.required() { ", required" } else { "" },
-                    if rule.values().is_empty() {
-                        "any value".to_owned()
-                    } else {
-                        format!("one of {}", rule.values().join(", "))
-                    }
-                )
+                let value = claim(rule.name()).map_or_else(|| "missing".into(), shown);
+                format!("{} {value} ({rule})", rule.name())
             })
             .collect::<Vec<_>>()
             .join("; "),

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::config::{Algorithm, ConfigError};
-use crate::error::{AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
+use crate::error::AuthError;
 
 /// Which AWS gate a token is judged as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -65,7 +65,7 @@ impl Gate {
     pub fn default_algorithms(self) -> &'static [Algorithm] {
         use Algorithm::*;
         match self {
-            Gate::HttpApi => &[RS256, RS384, RS512],
+            Gate::HttpApi => &Algorithm::GATEWAY_DEFAULT,
             Gate::RestApi | Gate::Alb => &[RS256],
         }
     }
@@ -175,13 +175,9 @@ impl Gate {
     pub fn body(self, refusal: &AuthError) -> &'static str {
         match self {
             Gate::Alb => "",
-            Gate::HttpApi => refusal.body(),
-            // REST's Cognito and Lambda authorizers answer these bodies; the JWT authorizer's
+            // REST: the bodies its Cognito and Lambda authorizers answer; the JWT authorizer's
             // own are **U**.
-            Gate::RestApi => match refusal {
-                AuthError::InsufficientScope { .. } => FORBIDDEN_BODY,
-                _ => UNAUTHORIZED_BODY,
-            },
+            Gate::HttpApi | Gate::RestApi => refusal.body(),
         }
     }
 
@@ -407,6 +403,24 @@ impl ClaimRule {
                 text.split(' ').filter(|w| !w.is_empty()).any(accepted)
             }
             _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ClaimRule {
+    /// `single-string, required, one of acme ACME` (or `…, any value`), as the settings summary and
+    /// the console's explanation show a rule.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let required = if self.required {
+            "required"
+        } else {
+            "optional"
+        };
+        write!(f, "{}, {required}, ", self.format.as_str())?;
+        if self.values.is_empty() {
+            f.write_str("any value")
+        } else {
+            write!(f, "one of {}", self.values.join(" "))
         }
     }
 }

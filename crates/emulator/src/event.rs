@@ -52,8 +52,7 @@ pub fn event(
         .unwrap_or_default();
     let query = uri.query().unwrap_or_default();
     let mut parameters = serde_json::Map::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in raw_query_pairs(query) {
         let entry = parameters
             .entry(k.to_owned())
             .or_insert_with(|| Value::String(String::new()));
@@ -64,10 +63,7 @@ pub fn event(
             existing.push_str(v);
         }
     }
-    let (body, is_base64) = match std::str::from_utf8(body) {
-        Ok(text) => (text.to_owned(), false),
-        Err(_) => (STANDARD.encode(body), true),
-    };
+    let (body, is_base64) = body_text(body);
     let mut context = json!({
         "accountId": "000000000000",
         "apiId": "local",
@@ -104,7 +100,7 @@ pub fn event(
     if !cookies.is_empty() {
         event["cookies"] = json!(cookies);
     }
-    if !body.is_empty() {
+    if let Some(body) = body {
         event["body"] = json!(body);
     }
     event
@@ -178,13 +174,7 @@ pub fn rest_event(
 pub fn alb_event(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Value {
     let (_, multi) = header_maps(headers);
     let mut query = serde_json::Map::new();
-    for pair in uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in raw_query_pairs(uri.query().unwrap_or_default()) {
         if let Value::Array(values) = query
             .entry(k.to_owned())
             .or_insert_with(|| Value::Array(Vec::new()))
@@ -222,6 +212,15 @@ fn header_maps(headers: &HeaderMap) -> (HashMap<String, String>, HashMap<String,
             .push(value);
     }
     (single, multi)
+}
+
+/// The query string's `name=value` pairs as sent (not decoded), empty pairs skipped, as payload
+/// 2.0 and an ALB hand them over.
+fn raw_query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
 }
 
 /// Query parameters percent-decoded, each one's last value and every value; `null` for none,

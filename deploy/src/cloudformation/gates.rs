@@ -200,7 +200,6 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             json!({ "Type": "AWS::ApiGateway::Method", "Properties": properties }),
         );
         methods.push(id);
-        let (_, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
         if route.authorized {
             outputs.insert(
                 format!("{}Endpoint", &route_id(&route.key)[5..]),

@@ -12,7 +12,8 @@
 //!   - valid traffic alone, then the same beside a second client flooding unknown-kid and malformed
 //!     tokens at full speed.
 //!
-//!   Reported: requests/s, p50 and p99 latency, the server's peak RSS, and the three ratios.
+//!   Reported: requests/s, p50 and p99 latency, the CPU the server and the whole machine (wrk
+//!   included: it shares the cores) spent per answer, the server's peak RSS, and the three ratios.
 //! - Lambda (unless `--no-lambda`): the release `bootstrap` of every provider build, zipped as
 //!   `build` packages it, and its cold start (process start → first answered `GET /user/profile`
 //!   through the local HTTP API and Runtime API, the store on DynamoDB at a moto server; median of
@@ -52,6 +53,71 @@ struct Load {
     p99_ms: f64,
     /// Answers other than 2xx or 3xx.
     refused: u64,
+    /// Answers in all.
+    requests: u64,
+    /// CPU µs per answer of the scenario (every client's answers): the server's, and the whole
+    /// machine's (wrk's included).
+    server_us: f64,
+    machine_us: f64,
+}
+
+/// CPU time spent so far, in µs: by the server process, and by the whole machine (every core's
+/// busy time, wrk's included), read from `/proc`.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    server: f64,
+    machine: f64,
+}
+
+/// `/proc`'s clock ticks per second (`USER_HZ`, fixed at 100 in Linux's user ABI).
+const USER_HZ: f64 = 100.0;
+
+impl CpuTimes {
+    fn now(pid: u32) -> Result<CpuTimes> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        // Fields after the command name: state is field 3, utime 14 and stime 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |n: usize| -> Result<f64> {
+            fields
+                .get(n - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .with_context(|| format!("/proc/{pid}/stat has no field {n}: {stat:?}"))
+        };
+        let server = field(14)? + field(15)?;
+        let machine = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+        let busy = machine_busy_ticks(&machine)
+            .with_context(|| format!("/proc/stat has no cpu line: {machine:?}"))?;
+        Ok(CpuTimes {
+            server: server * 1e6 / USER_HZ,
+            machine: busy * 1e6 / USER_HZ,
+        })
+    }
+
+    /// µs of CPU per answer since `earlier`: (server, machine).
+    fn per_answer(self, earlier: CpuTimes, answers: u64) -> (f64, f64) {
+        let answers = answers.max(1) as f64;
+        (
+            (self.server - earlier.server) / answers,
+            (self.machine - earlier.machine) / answers,
+        )
+    }
+}
+
+/// All cores' busy ticks from `/proc/stat`'s `cpu` line: user, nice, system, irq, softirq and
+/// steal (guest time is inside user; idle and iowait are not busy).
+fn machine_busy_ticks(proc_stat: &str) -> Option<f64> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let tick = |n: usize| ticks.get(n).copied().unwrap_or(0.0);
+    (ticks.len() >= 4).then(|| tick(0) + tick(1) + tick(2) + tick(5) + tick(6) + tick(7))
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
@@ -165,23 +231,27 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     let seconds = args.seconds;
     let bearer = format!("Authorization: Bearer {token}");
     let half = CONNECTIONS / 2;
-    let healthz = wrk_expecting_success(
+    let healthz = scenario(
+        pid,
         "GET /healthz",
         Wrk::new(&format!("{base}/healthz"), 2, CONNECTIONS, seconds),
     )
     .await?;
-    let repeated = wrk_expecting_success(
+    let repeated = scenario(
+        pid,
         "GET /user/profile, one repeated token",
         Wrk::new(&profile, 2, CONNECTIONS, seconds).header(&bearer),
     )
     .await?;
     let tokens_arg = tokens_file.display().to_string();
-    let first_sight = wrk_expecting_success(
+    let first_sight = scenario(
+        pid,
         "GET /user/profile, every token new",
         Wrk::new(&profile, 2, CONNECTIONS, seconds).script(&cycle, &[&tokens_arg, "2"]),
     )
     .await?;
-    let alone = wrk_expecting_success(
+    let alone = scenario(
+        pid,
         "GET /user/profile, valid alone",
         Wrk::new(&profile, 1, half, seconds).header(&bearer),
     )
@@ -189,13 +259,17 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     println!(
         "==> GET /user/profile, valid ({half} connections) beside a flood of unknown-kid and malformed tokens ({half})"
     );
+    let before = CpuTimes::now(pid)?;
     let (flooded, flood_load) = tokio::join!(
         Wrk::new(&profile, 1, half, seconds).header(&bearer).run(),
         Wrk::new(&profile, 1, half, seconds)
             .script(&flood, &[])
             .run(),
     );
-    let (flooded, flood_load) = (flooded?, flood_load?);
+    let (mut flooded, mut flood_load) = (flooded?, flood_load?);
+    (flooded.server_us, flooded.machine_us) =
+        CpuTimes::now(pid)?.per_answer(before, flooded.requests + flood_load.requests);
+    (flood_load.server_us, flood_load.machine_us) = (flooded.server_us, flooded.machine_us);
     if flooded.refused > 0 {
         bail!(
             "{} valid requests were refused beside the flood",
@@ -211,9 +285,9 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
 
     println!();
     println!(
-        "| scenario (release portcullis-server, {seconds} s each) | connections | req/s | p50 | p99 |"
+        "| scenario (release portcullis-server, {seconds} s each) | connections | req/s | p50 | p99 | server CPU/answer | machine CPU/answer |"
     );
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (name, connections, load) in [
         ("GET /healthz", CONNECTIONS, &healthz),
         ("GET /user/profile, repeated token", CONNECTIONS, &repeated),
@@ -231,8 +305,8 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
         ),
     ] {
         println!(
-            "| {name} | {connections} | {:.0} | {:.2} ms | {:.2} ms |",
-            load.requests_per_second, load.p50_ms, load.p99_ms
+            "| {name} | {connections} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {:.1} µs |",
+            load.requests_per_second, load.p50_ms, load.p99_ms, load.server_us, load.machine_us
         );
     }
     println!(
@@ -413,9 +487,13 @@ impl Wrk {
     }
 }
 
-async fn wrk_expecting_success(name: &str, wrk: Wrk) -> Result<Load> {
+/// One client's scenario, every answer a success, with the CPU the server and the machine spent
+/// per answer.
+async fn scenario(pid: u32, name: &str, wrk: Wrk) -> Result<Load> {
     println!("==> {name}");
-    let load = wrk.run().await?;
+    let before = CpuTimes::now(pid)?;
+    let mut load = wrk.run().await?;
+    (load.server_us, load.machine_us) = CpuTimes::now(pid)?.per_answer(before, load.requests);
     if load.refused > 0 {
         bail!("{name}: {} answers were not 2xx", load.refused);
     }
@@ -439,7 +517,14 @@ fn parse_wrk(text: &str) -> Result<Load> {
         Some(n) => n.parse().context("a count of non-2xx answers")?,
         None => 0,
     };
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ")?.0.parse().ok())
+        .context("no request count")?;
     Ok(Load {
+        requests,
+        server_us: f64::NAN,
+        machine_us: f64::NAN,
         requests_per_second,
         p50_ms: field("50%").map(|v| millis(&v)).context("no p50")?,
         p99_ms: field("99%").map(|v| millis(&v)).context("no p99")?,
@@ -695,4 +780,68 @@ fn load_settings(config: &Path) -> Result<portcullis_config::Settings> {
         ..Sources::default()
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WRK_REPORT: &str = "Running 8s test @ http://127.0.0.1:40111/healthz
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   312.45us  402.11us   5.12ms   91.23%
+    Req/Sec    52.10k     3.21k   58.00k    70.00%
+  Latency Distribution
+     50%  270.00us
+     75%  350.00us
+     90%  500.00us
+     99%    3.12ms
+  828820 requests in 8.00s, 95.65MB read
+  Non-2xx or 3xx responses: 12
+Requests/sec: 103590.12
+Transfer/sec:     11.95MB
+";
+
+    #[test]
+    fn a_wrk_report_gives_rate_latencies_refusals_and_the_answer_count() {
+        let load = parse_wrk(WRK_REPORT).unwrap();
+        assert_eq!(load.requests, 828_820);
+        assert_eq!(load.refused, 12);
+        assert!((load.requests_per_second - 103_590.12).abs() < 1e-6);
+        assert!((load.p50_ms - 0.27).abs() < 1e-9);
+        assert!((load.p99_ms - 3.12).abs() < 1e-9);
+        assert!(load.server_us.is_nan() && load.machine_us.is_nan());
+        let without_count = WRK_REPORT.replace("828820 requests in", "requests in");
+        assert!(parse_wrk(&without_count).is_err());
+    }
+
+    #[test]
+    fn machine_busy_time_counts_user_nice_system_irq_softirq_and_steal() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let stat = "cpu  100 2 30 5000 70 4 5 6 50 0\ncpu0 50 1 15 2500 35 2 2 3 25 0\n";
+        assert_eq!(machine_busy_ticks(stat), Some(147.0));
+        assert_eq!(machine_busy_ticks("intr 1 2 3\n"), None);
+        assert_eq!(machine_busy_ticks("cpu  1 x 3 4\n"), None);
+    }
+
+    #[test]
+    fn cpu_per_answer_divides_both_clocks_by_the_answers() {
+        let before = CpuTimes {
+            server: 1_000.0,
+            machine: 5_000.0,
+        };
+        let after = CpuTimes {
+            server: 3_000.0,
+            machine: 9_000.0,
+        };
+        assert_eq!(after.per_answer(before, 100), (20.0, 40.0));
+        assert_eq!(after.per_answer(before, 0), (2_000.0, 4_000.0));
+    }
+
+    #[test]
+    fn this_process_has_cpu_times() {
+        let times = CpuTimes::now(std::process::id()).unwrap();
+        assert!(times.server >= 0.0 && times.machine > 0.0);
+        assert!(CpuTimes::now(u32::MAX).is_err());
+    }
 }

@@ -7,6 +7,11 @@ use portcullis_axum::runtime::{Logs, init_logging, shutdown_signal};
 use portcullis_config::{LogFormat, Sources, load};
 use std::process::ExitCode;
 
+/// mimalloc (cargo feature `mimalloc`, on by default): see the feature's note in Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: portcullis-server [--config FILE] [--listen ADDR] [--set KEY=VALUE]...";
 
 #[tokio::main]

@@ -19,6 +19,10 @@ use crate::store::{
     Precondition, ProfileKey, ProfileStore, StoreError, StoreFuture, StoredProfile, decode,
 };
 
+mod read_cache;
+pub use read_cache::CACHED_READS;
+use read_cache::ReadCache;
+
 /// The schema this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 2;
 
@@ -38,10 +42,16 @@ const CREATE_PROFILES: &str = "CREATE TABLE profiles (
 /// read takes a read-only connection of its own from a pool (opened on demand, up to
 /// [`IDLE_READERS`] kept idle), with its statement prepared once per connection. Writes go through
 /// one writer connection.
+///
+/// A read is remembered (up to [`CACHED_READS`]) and served again while the file is unchanged:
+/// while the WAL index's header, which SQLite rewrites at every commit of any connection in any
+/// process, still reads as it did when the read began (see `read_cache.rs`). A write, here or
+/// elsewhere, is seen by the next read.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    cache: Arc<ReadCache>,
 }
 
 /// Idle read connections kept for reuse; a burst beyond opens more and closes them after.
@@ -149,6 +159,7 @@ impl SqliteStore {
             Err(Migration::Refused(why)) => return Err(fail(&why)),
         }
         Ok(SqliteStore {
+            cache: Arc::new(ReadCache::new(path)),
             writer: Arc::new(Mutex::new(connection)),
             readers: Arc::new(Readers {
                 path: path.to_owned(),
@@ -166,6 +177,12 @@ impl SqliteStore {
     /// Idle read connections now (for tests of the pool).
     pub fn idle_readers(&self) -> usize {
         lock(&self.readers.idle).len()
+    }
+
+    /// Profile reads that went to the file so far, not served from the reads remembered (for
+    /// tests of the cache).
+    pub fn file_reads(&self) -> u64 {
+        self.cache.file_reads()
     }
 
     /// Runs `work` on the writer connection off the async runtime.
@@ -303,18 +320,29 @@ fn backend(e: rusqlite::Error) -> StoreError {
 
 impl ProfileStore for SqliteStore {
     fn get<'a>(&'a self, key: &'a ProfileKey) -> StoreFuture<'a, Option<StoredProfile>> {
-        let key = key.clone();
+        // The mark is read before the file: what the file gives is then the mark's data or later.
+        let mark = self.cache.mark();
+        if let Some(found) = mark.as_ref().and_then(|mark| self.cache.get(mark, key)) {
+            return Box::pin(std::future::ready(Ok(found)));
+        }
+        let wanted = key.clone();
         let row = self.read(move |c| {
             c.prepare_cached(SELECT_PROFILE)?
-                .query_row(params![key.issuer, key.subject], |r| {
+                .query_row(params![wanted.issuer, wanted.subject], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })
                 .optional()
         });
         Box::pin(async move {
-            row.await?
+            let found = row
+                .await?
                 .map(|(body, version)| decode(&body, version as u64))
-                .transpose()
+                .transpose()?;
+            self.cache.read_the_file();
+            if let Some(mark) = mark {
+                self.cache.remember(mark, key.clone(), found.clone());
+            }
+            Ok(found)
         })
     }
 

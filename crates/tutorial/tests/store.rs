@@ -123,6 +123,69 @@ async fn sqlite_store_keeps_the_contract_and_survives_a_restart() {
     );
 }
 
+/// A profile read once is served again without reading the file while nothing was committed, and
+/// every commit is seen by the next read: this store's own write, another connection's, and
+/// another process's (Python's sqlite3, another build of SQLite, writing the same file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_are_remembered_until_any_process_commits() {
+    let scratch = Scratch::new("read-cache");
+    let path = scratch.0.join("profiles.db");
+    let store = SqliteStore::open(&path, None).expect("open");
+    let alice = key(LEGACY, "alice");
+    let read = |expected: (u64, Value), reads: u64| {
+        let (store, alice) = (&store, &alice);
+        async move {
+            let profile = store.get(alice).await.expect("get").expect("a profile");
+            assert_eq!((profile.version, Value::Object(profile.body)), expected);
+            assert_eq!(store.file_reads(), reads, "reads of the file so far");
+        }
+    };
+    assert_eq!(store.get(&alice).await.expect("get"), None);
+    assert_eq!(store.get(&alice).await.expect("get"), None);
+    assert_eq!(store.file_reads(), 1, "no profile is remembered too");
+
+    store
+        .put(&alice, object(json!({"a": 1})), Precondition::None)
+        .await
+        .expect("write");
+    read((1, json!({"a": 1})), 2).await;
+    read((1, json!({"a": 1})), 2).await;
+
+    let other = rusqlite::Connection::open(&path).expect("a second connection");
+    other
+        .execute(
+            "UPDATE profiles SET body = '{\"a\":2}', version = 2 WHERE sub = 'alice'",
+            [],
+        )
+        .expect("another connection commits");
+    read((2, json!({"a": 2})), 3).await;
+    read((2, json!({"a": 2})), 3).await;
+
+    let script = "import sqlite3, sys\n\
+        db = sqlite3.connect(sys.argv[1])\n\
+        db.execute(\"UPDATE profiles SET body = '{\\\"a\\\":3}', version = 3 WHERE sub = 'alice'\")\n\
+        db.commit()\n\
+        assert db.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'\n";
+    let python = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        python.status.success(),
+        "python3 wrote: {}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    read((3, json!({"a": 3})), 4).await;
+    read((3, json!({"a": 3})), 4).await;
+
+    other
+        .execute("DELETE FROM profiles WHERE sub = 'alice'", [])
+        .expect("another connection deletes");
+    assert_eq!(store.get(&alice).await.expect("get"), None);
+    assert_eq!(store.file_reads(), 5);
+}
+
 /// Reads do not queue behind writes: the file is in WAL mode, and a read sees the last committed
 /// profile at once while another connection holds SQLite's write lock with an uncommitted change;
 /// concurrent reads take read connections from a bounded pool, and a write waits for the lock.

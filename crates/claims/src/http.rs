@@ -39,7 +39,17 @@ fn one_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<Cow<'h, s
     if values.next().is_some() {
         return Err(AuthError::RepeatedToken);
     }
-    Ok(first.map(|value| String::from_utf8_lossy(value.as_bytes())))
+    Ok(first.map(|value| lossy(value.as_bytes())))
+}
+
+/// `bytes` as text, invalid UTF-8 replaced (`String::from_utf8_lossy`), checked first with
+/// `str::from_utf8`, whose ASCII fast path reads a token several times faster than the lossy
+/// reader's chunking (about 1 % of a served request's CPU).
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// The request's one identity source value, read where `source` says: a header (as
@@ -165,6 +175,21 @@ mod tests {
         );
         headers.append(header::AUTHORIZATION, HeaderValue::from_static("junk"));
         assert_eq!(authorization(&headers), Err(AuthError::RepeatedToken));
+    }
+
+    #[test]
+    fn a_header_of_invalid_utf8_reads_as_the_lossy_text_and_valid_text_is_borrowed() {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_bytes(b"Bearer a\xffb\xc3").expect("opaque bytes");
+        headers.insert(header::AUTHORIZATION, value);
+        assert_eq!(
+            authorization(&headers).expect("one").as_deref(),
+            Some("Bearer a\u{fffd}b\u{fffd}")
+        );
+        let utf8 = HeaderValue::from_bytes("Bearer é".as_bytes()).expect("bytes");
+        headers.insert(header::AUTHORIZATION, utf8);
+        let read = authorization(&headers).expect("one").expect("a value");
+        assert!(matches!(read, std::borrow::Cow::Borrowed("Bearer é")));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use portcullis_claims::{Authorizer, VerifierOptions};
 async fn me(Authenticated(caller): Authenticated) -> String {
     format!(
         "subject {} with scopes {:?}\n",
-        caller.identity.subject.unwrap_or_default(),
+        caller.identity.subject.as_deref().unwrap_or_default(),
         caller.claims.scopes()
     )
 }

@@ -14,7 +14,10 @@ use portcullis_axum::{AuthLayer, Authenticated};
 use portcullis_claims::{Authorizer, AuthorizerConfig, OidcMapping, VerifierOptions};
 
 async fn hello(Authenticated(caller): Authenticated) -> String {
-    format!("hello {}\n", caller.identity.subject.unwrap_or_default())
+    format!(
+        "hello {}\n",
+        caller.identity.subject.as_deref().unwrap_or_default()
+    )
 }
 
 #[tokio::main]

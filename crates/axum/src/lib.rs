@@ -18,7 +18,7 @@
 //! use portcullis_claims::{Authorizer, AuthorizerConfig, OidcMapping, VerifierOptions};
 //!
 //! async fn me(Authenticated(caller): Authenticated) -> String {
-//!     caller.identity.subject.unwrap_or_default()
+//!     caller.identity.subject.clone().unwrap_or_default()
 //! }
 //!
 //! let config = AuthorizerConfig::new("https://issuer.example.com", ["my-api"]).unwrap();
@@ -166,7 +166,7 @@ where
             }
             match judgement.verdict {
                 Ok(claims) => {
-                    let caller = Caller::new(claims, state.mapping.as_ref(), !scopes.is_empty());
+                    let caller = Caller::remembered(claims, &state.mapping, !scopes.is_empty());
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
                 }

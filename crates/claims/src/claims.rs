@@ -6,6 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
+use crate::identity::{Identity, IdentityMapping};
+
 /// Claims whose numeric values API Gateway renders as strings and we turn back into numbers.
 const NUMERIC_DATES: [&str; 4] = ["exp", "iat", "nbf", "auth_time"];
 
@@ -36,11 +38,15 @@ const NUMERIC_DATES: [&str; 4] = ["exp", "iat", "nbf", "auth_time"];
 #[derive(Clone)]
 pub struct Claims(Arc<Inner>);
 
-/// The claims, and their gateway rendering once asked for: shared by every clone, so a token the
-/// verifier remembers is rendered once however many requests carry it.
+/// The claims, and their gateway rendering and mapped identity once asked for: shared by every
+/// clone, so a token the verifier remembers is rendered and mapped once however many requests
+/// carry it.
 struct Inner {
     map: Map<String, Value>,
     gateway: OnceLock<BTreeMap<String, String>>,
+    /// The identity the first mapping asked made (the mapping kept, so that its address names it
+    /// for as long as the identity is kept).
+    identity: OnceLock<(Arc<dyn IdentityMapping>, Arc<Identity>)>,
 }
 
 impl PartialEq for Claims {
@@ -68,6 +74,7 @@ impl Claims {
         Claims(Arc::new(Inner {
             map,
             gateway: OnceLock::new(),
+            identity: OnceLock::new(),
         }))
     }
 
@@ -180,6 +187,21 @@ impl Claims {
                 .filter_map(|(k, v)| Some((k.clone(), gateway_value(v)?)))
                 .collect()
         })
+    }
+
+    /// The identity `mapping` makes of these claims: made on first use and kept with the claims for
+    /// that mapping (the one [`Arc`], compared by address), made anew for any other.
+    pub fn identity_by(&self, mapping: &Arc<dyn IdentityMapping>) -> Arc<Identity> {
+        match self.0.identity.get() {
+            Some((kept, identity)) if Arc::ptr_eq(kept, mapping) => identity.clone(),
+            Some(_) => Arc::new(mapping.identity(self)),
+            None => {
+                let identity = Arc::new(mapping.identity(self));
+                // A racing request may have kept its own (equal) identity first: either serves.
+                let _ = self.0.identity.set((mapping.clone(), identity.clone()));
+                identity
+            }
+        }
     }
 
     /// `requestContext.authorizer.jwt.scopes`: null on routes without authorization scopes, and the

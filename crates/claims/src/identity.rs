@@ -1,6 +1,7 @@
 //! One view of the caller, whatever the provider: who, which groups, which scopes, which token.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -116,8 +117,8 @@ pub fn token_kind(claims: &Claims) -> TokenKind {
 pub struct Caller {
     /// The claims.
     pub claims: Claims,
-    /// Who the claims say the caller is.
-    pub identity: Identity,
+    /// Who the claims say the caller is (shared: a remembered token's identity is mapped once).
+    pub identity: Arc<Identity>,
     /// `requestContext.authorizer.jwt.scopes` as API Gateway reports them: `None` on routes
     /// without authorization scopes, the token's whole scope list otherwise. (The token's own scopes
     /// on any route are [`Identity::token_scopes`].)
@@ -138,11 +139,25 @@ impl Caller {
         mapping: &dyn IdentityMapping,
         gateway_scopes: Option<Vec<String>>,
     ) -> Caller {
-        let identity = mapping.identity(&claims);
+        let identity = Arc::new(mapping.identity(&claims));
         Caller {
             claims,
             identity,
             gateway_scopes,
+        }
+    }
+
+    /// As [`Caller::new`], with the identity `mapping` made of these claims the first time kept
+    /// with them ([`Claims::identity_by`]): a token the verifier remembers is mapped once.
+    pub fn remembered(
+        claims: Claims,
+        mapping: &Arc<dyn IdentityMapping>,
+        route_has_scopes: bool,
+    ) -> Caller {
+        Caller {
+            gateway_scopes: claims.gateway_scopes(route_has_scopes),
+            identity: claims.identity_by(mapping),
+            claims,
         }
     }
 

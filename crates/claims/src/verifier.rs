@@ -171,12 +171,13 @@ struct Remembered {
 }
 
 impl Remembered {
-    /// The entry's estimated heap size: its claims, their gateway rendering (made on a request's
-    /// first use and kept with the claims) and the cache's own bookkeeping. (The key is the key
-    /// set's, shared.)
+    /// The entry's estimated heap size: its claims, their gateway rendering and mapped identity
+    /// (each made on a request's first use and kept with the claims) and the cache's own
+    /// bookkeeping. (The key is the key set's, shared.)
     fn cost(&self) -> usize {
         const ENTRY: usize = 128;
         ENTRY
+            + identity_estimate(self.claims.as_map())
             + self
                 .claims
                 .as_map()
@@ -191,6 +192,21 @@ impl Remembered {
                 })
                 .sum::<usize>()
     }
+}
+
+/// An upper estimate of the heap an [`crate::Identity`] mapped from `claims` holds: its own
+/// allocation, and a copy of every string claim (the mappings Portcullis ships copy a claim at
+/// most once), with `scope` and `scp` split into words.
+fn identity_estimate(claims: &Map<String, Value>) -> usize {
+    const IDENTITY: usize = 256;
+    let words = |name: &str| match claims.get(name) {
+        Some(Value::String(text)) => text
+            .split_ascii_whitespace()
+            .map(|word| 24 + allocation(word.len()))
+            .sum(),
+        _ => 0,
+    };
+    IDENTITY + claims.values().map(value_size).sum::<usize>() + words("scope") + words("scp")
 }
 
 /// What one member of a JSON map costs beside its key's and value's own allocations (a B-tree slot
@@ -595,6 +611,45 @@ mod tests {
                 "{value}: estimated {} for {} bytes ({rendered})",
                 rendered_len(&value),
                 rendered.len()
+            );
+        }
+    }
+
+    /// Nor any identity the claims crate's mapping makes.
+    #[test]
+    fn the_identity_estimate_is_never_short() {
+        use crate::{IdentityMapping, OidcMapping};
+        fn held(identity: &crate::Identity) -> usize {
+            let text = |s: &Option<String>| s.as_ref().map_or(0, |s| allocation(s.capacity()));
+            let list = |l: &Vec<String>| {
+                24 * l.capacity() + l.iter().map(|s| allocation(s.capacity())).sum::<usize>()
+            };
+            std::mem::size_of::<crate::Identity>()
+                + 16
+                + text(&identity.subject)
+                + text(&identity.username)
+                + text(&identity.email)
+                + text(&identity.client_id)
+                + list(&identity.groups)
+                + list(&identity.permissions)
+                + list(&identity.token_scopes)
+        }
+        let claims = [
+            json!({}),
+            json!({"sub": "u", "scope": "a b c d e f g h i j k l m n o p q r s t u v w x y z"}),
+            json!({"sub": "x".repeat(300), "preferred_username": "alice", "email": "a@b.c",
+                   "groups": ["g1", "g2", "g3"], "permissions": vec!["p"; 40], "azp": "web",
+                   "scp": ["one", "two"], "nonce": "n"}),
+            json!({"scp": "a  b\tc", "client_id": "c", "cognito:username": "bob"}),
+        ];
+        for claims in claims {
+            let map = claims.as_object().cloned().unwrap_or_default();
+            let identity = OidcMapping.identity(&crate::Claims::from_map(map.clone()));
+            assert!(
+                identity_estimate(&map) >= held(&identity),
+                "{claims}: estimated {} for {}",
+                identity_estimate(&map),
+                held(&identity)
             );
         }
     }

@@ -4,9 +4,54 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{AUDIENCE, Fixture};
-use portcullis_claims::{AuthorizerConfig, Verifier, VerifierOptions};
+use portcullis_claims::{
+    AuthorizerConfig, Caller, Claims, Identity, IdentityMapping, OidcMapping, Verifier,
+    VerifierOptions,
+};
 use serde_json::json;
+
+/// A remembered token is mapped once per mapping: every request carrying it shares the identity;
+/// another mapping gets its own, never the first one's.
+#[tokio::test]
+async fn a_remembered_token_is_mapped_once_per_mapping() {
+    #[derive(Debug)]
+    struct Shouting;
+    impl IdentityMapping for Shouting {
+        fn identity(&self, claims: &Claims) -> Identity {
+            let mut identity = OidcMapping.identity(claims);
+            identity.subject = identity.subject.map(|s| s.to_uppercase());
+            identity
+        }
+    }
+    let fx = Fixture::start().await;
+    let verifier = Verifier::new(AuthorizerConfig::new(fx.iss(), [AUDIENCE]).expect("config"))
+        .expect("verifier");
+    let token = fx.rsa.mint(&fx.claims_with(json!({ "sub": "alice" })));
+    let verified = || async {
+        verifier
+            .authorize(Some(&format!("Bearer {token}")), &[] as &[&str])
+            .await
+            .expect("valid")
+    };
+    let (oidc, shouting): (Arc<dyn IdentityMapping>, Arc<dyn IdentityMapping>) =
+        (Arc::new(OidcMapping), Arc::new(Shouting));
+    let first = Caller::remembered(verified().await, &oidc, false);
+    let second = Caller::remembered(verified().await, &oidc, false);
+    assert!(
+        Arc::ptr_eq(&first.identity, &second.identity),
+        "mapped once"
+    );
+    assert_eq!(first.identity.subject.as_deref(), Some("alice"));
+    let other = Caller::remembered(verified().await, &shouting, false);
+    assert_eq!(other.identity.subject.as_deref(), Some("ALICE"));
+    let again = Caller::remembered(verified().await, &oidc, false);
+    assert!(Arc::ptr_eq(&first.identity, &again.identity));
+    let fresh = Caller::new(verified().await, oidc.as_ref(), false);
+    assert_eq!(fresh, first, "the same caller as one mapped anew");
+}
 
 #[tokio::test]
 async fn bulky_distinct_tokens_stay_within_the_byte_budget() {

@@ -55,7 +55,7 @@ async fn judge_behind(
             .cloned()
             .expect("the layer set a caller");
         let seen = json!({
-            "claims": caller.claims.as_map(), "identity": caller.identity, "scopes": caller.gateway_scopes,
+            "claims": caller.claims.as_map(), "identity": &*caller.identity, "scopes": caller.gateway_scopes,
         });
         Ok::<_, Infallible>(http::Response::new(Body::from(seen.to_string())))
     });

@@ -20,8 +20,8 @@ use crate::store::{
 };
 
 mod read_cache;
-pub use read_cache::CACHED_READS;
 use read_cache::ReadCache;
+pub use read_cache::{CACHED_BYTES, CACHED_READS};
 
 /// The schema this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 2;
@@ -43,7 +43,7 @@ const CREATE_PROFILES: &str = "CREATE TABLE profiles (
 /// [`IDLE_READERS`] kept idle), with its statement prepared once per connection. Writes go through
 /// one writer connection.
 ///
-/// A read is remembered (up to [`CACHED_READS`]) and served again while the file is unchanged:
+/// A read is remembered (up to [`CACHED_READS`] of them, [`CACHED_BYTES`] of stored text) and served again while the file is unchanged:
 /// while the WAL index's header, which SQLite rewrites at every commit of any connection in any
 /// process, still reads as it did when the read began (see `read_cache.rs`). A write, here or
 /// elsewhere, is seen by the next read.
@@ -158,8 +158,13 @@ impl SqliteStore {
             Err(Migration::Sql(e)) => return Err(fail(&e)),
             Err(Migration::Refused(why)) => return Err(fail(&why)),
         }
+        // SQLite names the WAL index after the path it resolved (symbolic links followed).
+        let resolved = connection
+            .path()
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| path.to_owned(), PathBuf::from);
         Ok(SqliteStore {
-            cache: Arc::new(ReadCache::new(path)),
+            cache: Arc::new(ReadCache::new(&resolved)),
             writer: Arc::new(Mutex::new(connection)),
             readers: Arc::new(Readers {
                 path: path.to_owned(),
@@ -334,13 +339,16 @@ impl ProfileStore for SqliteStore {
                 .optional()
         });
         Box::pin(async move {
+            let row = row.await?;
+            let bytes = row.as_ref().map_or(0, |(body, _)| body.len());
             let found = row
-                .await?
                 .map(|(body, version)| decode(&body, version as u64))
                 .transpose()?;
             self.cache.read_the_file();
-            if let Some(mark) = mark {
-                self.cache.remember(mark, key.clone(), found.clone());
+            // Remembered only if nothing was committed during the read either: it then holds
+            // exactly the mark's data.
+            if let Some(mark) = mark.filter(|mark| self.cache.mark().as_ref() == Some(mark)) {
+                self.cache.remember(mark, key.clone(), found.clone(), bytes);
             }
             Ok(found)
         })

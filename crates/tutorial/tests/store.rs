@@ -186,6 +186,47 @@ async fn sqlite_reads_are_remembered_until_any_process_commits() {
     assert_eq!(store.file_reads(), 5);
 }
 
+/// SQLite follows a symbolic link to the database and names its WAL index after the file it found:
+/// the cache reads that index, not one beside the link (which, left over from another file, would
+/// never change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_opened_through_a_symbolic_link_reads_the_real_files_wal_index() {
+    let scratch = Scratch::new("read-cache-link");
+    let real = scratch.0.join("real/profiles.db");
+    std::fs::create_dir_all(real.parent().expect("parent")).expect("dir");
+    drop(SqliteStore::open(&real, None).expect("create"));
+    let link = scratch.0.join("link.db");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    // A stale index beside the link, copied from a live one: a cache reading it would never see
+    // a commit.
+    let live = SqliteStore::open(&real, None).expect("hold the real file open");
+    std::fs::copy(
+        scratch.0.join("real/profiles.db-shm"),
+        scratch.0.join("link.db-shm"),
+    )
+    .expect("a stale index beside the link");
+    let store = SqliteStore::open(&link, None).expect("open through the link");
+    let alice = key(LEGACY, "alice");
+    store
+        .put(&alice, object(json!({"a": 1})), Precondition::None)
+        .await
+        .expect("write");
+    for _ in 0..3 {
+        assert_eq!(
+            store.get(&alice).await.expect("get").map(|p| p.version),
+            Some(1)
+        );
+    }
+    assert_eq!(store.file_reads(), 1, "remembered: the real index was read");
+    live.put(&alice, object(json!({"a": 2})), Precondition::Version(1))
+        .await
+        .expect("another store writes");
+    assert_eq!(
+        store.get(&alice).await.expect("get").map(|p| p.version),
+        Some(2)
+    );
+}
+
 /// Reads do not queue behind writes: the file is in WAL mode, and a read sees the last committed
 /// profile at once while another connection holds SQLite's write lock with an uncommitted change;
 /// concurrent reads take read connections from a bounded pool, and a write waits for the lock.

@@ -31,6 +31,8 @@ const HEADER: usize = 48;
 const WAL_INDEX_VERSION: u32 = 3_007_000;
 /// Reads remembered at most; the next one past it starts the memory again.
 pub const CACHED_READS: usize = 1024;
+/// Bytes of stored profile text remembered at most (a profile larger than this is never kept).
+pub const CACHED_BYTES: usize = 4 * 1024 * 1024;
 
 /// The WAL index's header as SQLite's readers accept it: the state of the database file. Two
 /// equal marks, the same committed data.
@@ -42,22 +44,29 @@ pub(crate) fn mark_of(index: &[u8; 2 * HEADER]) -> Option<Mark> {
     if first != second {
         return None;
     }
-    let word =
-        |at: usize| u32::from_ne_bytes([first[at], first[at + 1], first[at + 2], first[at + 3]]);
     let is_init = first[12] == 1;
-    if word(0) != WAL_INDEX_VERSION || !is_init {
+    if word(first, 0) != WAL_INDEX_VERSION || !is_init {
         return None;
     }
-    // SQLite's checksum of the header's first 40 bytes, in native byte order (walChecksumBytes).
-    let (mut s1, mut s2) = (0u32, 0u32);
-    for pair in (0..40).step_by(8) {
-        s1 = s1.wrapping_add(word(pair)).wrapping_add(s2);
-        s2 = s2.wrapping_add(word(pair + 4)).wrapping_add(s1);
-    }
-    if (s1, s2) != (word(40), word(44)) {
+    if checksum(first) != (word(first, 40), word(first, 44)) {
         return None;
     }
     first.try_into().ok()
+}
+
+/// The native-order 32-bit word at `at`.
+fn word(header: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+}
+
+/// SQLite's checksum of a header's first 40 bytes, in native byte order (`walChecksumBytes`).
+fn checksum(header: &[u8]) -> (u32, u32) {
+    let (mut s1, mut s2) = (0u32, 0u32);
+    for pair in (0..40).step_by(8) {
+        s1 = s1.wrapping_add(word(header, pair)).wrapping_add(s2);
+        s2 = s2.wrapping_add(word(header, pair + 4)).wrapping_add(s1);
+    }
+    (s1, s2)
 }
 
 /// Reads remembered under the mark they were read under.
@@ -74,11 +83,14 @@ pub(crate) struct ReadCache {
 struct Remembered {
     mark: Option<Mark>,
     reads: HashMap<ProfileKey, Option<StoredProfile>>,
+    /// The stored text's bytes of the reads remembered.
+    bytes: usize,
 }
 
 impl ReadCache {
     /// The cache of the database at `database`, over its `-shm` file (present once the file is in
-    /// WAL mode and open).
+    /// WAL mode and open). `database` is the path SQLite resolved (symbolic links followed), as it
+    /// names the `-shm` file from it.
     pub(crate) fn new(database: &Path) -> ReadCache {
         let mut shm = database.as_os_str().to_owned();
         shm.push("-shm");
@@ -121,16 +133,33 @@ impl ReadCache {
         self.file_reads.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Remembers what a read of `key` begun under `mark` found. The read saw `mark`'s data or
-    /// later; remembered under `mark`, it is served only while the header still reads `mark`,
-    /// and then nothing was committed after it.
-    pub(crate) fn remember(&self, mark: Mark, key: ProfileKey, found: Option<StoredProfile>) {
+    /// Remembers what a read of `key` found (`bytes` of stored text) under `mark`, the header read
+    /// both before and after that read (so the read saw exactly `mark`'s data). It is served only
+    /// while the header still reads `mark`.
+    pub(crate) fn remember(
+        &self,
+        mark: Mark,
+        key: ProfileKey,
+        found: Option<StoredProfile>,
+        bytes: usize,
+    ) {
+        let bytes = bytes + key.issuer.len() + key.subject.len();
+        if bytes > CACHED_BYTES {
+            return;
+        }
         let mut remembered = super::lock(&self.remembered);
-        if remembered.mark != Some(mark) || remembered.reads.len() >= CACHED_READS {
+        if remembered.mark != Some(mark)
+            || remembered.reads.len() >= CACHED_READS
+            || remembered.bytes + bytes > CACHED_BYTES
+        {
             remembered.reads.clear();
+            remembered.bytes = 0;
             remembered.mark = Some(mark);
         }
-        remembered.reads.insert(key, found);
+        // Two reads of one key under one mark found the same text: counted once.
+        if remembered.reads.insert(key, found).is_none() {
+            remembered.bytes += bytes;
+        }
     }
 
     pub(crate) fn file_reads(&self) -> u64 {
@@ -158,13 +187,7 @@ mod tests {
         }
         header[12] = 1; // isInit
         header[14..16].copy_from_slice(&4096u16.to_ne_bytes());
-        let word =
-            |at: usize| u32::from_ne_bytes(header[at..at + 4].try_into().unwrap_or_default());
-        let (mut s1, mut s2) = (0u32, 0u32);
-        for pair in (0..40).step_by(8) {
-            s1 = s1.wrapping_add(word(pair)).wrapping_add(s2);
-            s2 = s2.wrapping_add(word(pair + 4)).wrapping_add(s1);
-        }
+        let (s1, s2) = checksum(&header);
         header[40..44].copy_from_slice(&s1.to_ne_bytes());
         header[44..48].copy_from_slice(&s2.to_ne_bytes());
         let mut both = [0u8; 2 * HEADER];
@@ -222,14 +245,14 @@ mod tests {
         );
         let key = ProfileKey::new("https://issuer", "alice");
         assert_eq!(cache.get(&one, &key), None, "nothing remembered yet");
-        cache.remember(one, key.clone(), None);
+        cache.remember(one, key.clone(), None, 0);
         assert_eq!(cache.get(&one, &key), Some(None), "no profile, remembered");
         assert_eq!(cache.get(&two, &key), None, "not under another mark");
         let profile = StoredProfile {
             body: serde_json::Map::new(),
             version: 3,
         };
-        cache.remember(two, key.clone(), Some(profile.clone()));
+        cache.remember(two, key.clone(), Some(profile.clone()), 2);
         assert_eq!(cache.get(&two, &key), Some(Some(profile)));
         assert_eq!(
             cache.get(&one, &key),
@@ -237,9 +260,31 @@ mod tests {
             "the older mark's reads are gone"
         );
         for n in 0..CACHED_READS {
-            cache.remember(two, ProfileKey::new("https://issuer", n.to_string()), None);
+            cache.remember(
+                two,
+                ProfileKey::new("https://issuer", n.to_string()),
+                None,
+                0,
+            );
         }
         assert!(super::super::lock(&cache.remembered).reads.len() <= CACHED_READS);
+        let big = ProfileKey::new("https://issuer", "big");
+        cache.remember(two, big.clone(), None, CACHED_BYTES);
+        assert_eq!(
+            cache.get(&two, &big),
+            None,
+            "larger than the byte budget: not kept"
+        );
+        for n in 0..4 {
+            cache.remember(
+                two,
+                ProfileKey::new("i", n.to_string()),
+                None,
+                CACHED_BYTES / 3,
+            );
+            let bytes = super::super::lock(&cache.remembered).bytes;
+            assert!(bytes <= CACHED_BYTES, "{bytes} bytes after {n}");
+        }
         assert_eq!(cache.mark(), None, "no -shm, no mark");
     }
 }

@@ -44,8 +44,8 @@ pub struct Claims(Arc<Inner>);
 struct Inner {
     map: Map<String, Value>,
     gateway: OnceLock<BTreeMap<String, String>>,
-    /// The identity the first mapping asked made (the mapping kept, so that its address names it
-    /// for as long as the identity is kept).
+    /// The identity made by the first mapping asked for one, with that mapping (kept, so that its
+    /// address names it for as long as the identity is kept).
     identity: OnceLock<(Arc<dyn IdentityMapping>, Arc<Identity>)>,
 }
 

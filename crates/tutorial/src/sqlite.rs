@@ -43,10 +43,10 @@ const CREATE_PROFILES: &str = "CREATE TABLE profiles (
 /// [`IDLE_READERS`] kept idle), with its statement prepared once per connection. Writes go through
 /// one writer connection.
 ///
-/// A read is remembered (up to [`CACHED_READS`] of them, [`CACHED_BYTES`] of stored text) and served again while the file is unchanged:
-/// while the WAL index's header, which SQLite rewrites at every commit of any connection in any
-/// process, still reads as it did when the read began (see `read_cache.rs`). A write, here or
-/// elsewhere, is seen by the next read.
+/// A read is remembered (up to [`CACHED_READS`] of them and [`CACHED_BYTES`] of stored text) and
+/// served again while the file is unchanged: while the WAL index's header, which SQLite rewrites at
+/// every commit of any connection in any process, still reads as it did before and after the read
+/// (see `read_cache.rs`). A write, here or elsewhere, is seen by the next read.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,

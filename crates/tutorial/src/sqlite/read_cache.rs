@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::store::{ProfileKey, StoredProfile};
 
@@ -82,7 +82,9 @@ pub(crate) struct ReadCache {
 #[derive(Debug, Default)]
 struct Remembered {
     mark: Option<Mark>,
-    reads: HashMap<ProfileKey, Option<StoredProfile>>,
+    /// Shared, so that a hit holds the lock only to count a reference; the copy the caller gets is
+    /// made after it.
+    reads: HashMap<ProfileKey, Option<Arc<StoredProfile>>>,
     /// The stored text's bytes of the reads remembered.
     bytes: usize,
 }
@@ -121,11 +123,14 @@ impl ReadCache {
 
     /// What a read of `key` found under `mark`, if one was remembered.
     pub(crate) fn get(&self, mark: &Mark, key: &ProfileKey) -> Option<Option<StoredProfile>> {
-        let remembered = super::lock(&self.remembered);
-        if remembered.mark.as_ref() != Some(mark) {
-            return None;
-        }
-        remembered.reads.get(key).cloned()
+        let found = {
+            let remembered = super::lock(&self.remembered);
+            if remembered.mark.as_ref() != Some(mark) {
+                return None;
+            }
+            remembered.reads.get(key).cloned()?
+        };
+        Some(found.map(|profile| StoredProfile::clone(&profile)))
     }
 
     /// Counts a read of the file.
@@ -157,7 +162,7 @@ impl ReadCache {
             remembered.mark = Some(mark);
         }
         // Two reads of one key under one mark found the same text: counted once.
-        if remembered.reads.insert(key, found).is_none() {
+        if remembered.reads.insert(key, found.map(Arc::new)).is_none() {
             remembered.bytes += bytes;
         }
     }

@@ -14,7 +14,9 @@
 //! copies equal, initialised, of the version this format describes, and its checksum right. Any
 //! other header (a torn read beside a writer, a recovery under way, a missing `-shm`) is no mark,
 //! and the read goes to the file. A commit changes the header (its change counter, frame count and
-//! checksum), so a remembered read is served only under the very header it was read under.
+//! checksum), so a remembered read is served only under the very header it was read under. SQLite's
+//! own page cache trusts the same test to keep its pages across transactions (the one repeat it
+//! admits, an empty WAL's header after two crash recoveries in a row, fools both alike).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -31,7 +33,8 @@ const HEADER: usize = 48;
 const WAL_INDEX_VERSION: u32 = 3_007_000;
 /// Reads remembered at most; the next one past it starts the memory again.
 pub const CACHED_READS: usize = 1024;
-/// Bytes of stored profile text remembered at most (a profile larger than this is never kept).
+/// Bytes of stored profile text remembered at most (a profile larger than this is never kept; the
+/// parsed profiles take a few times their text).
 pub const CACHED_BYTES: usize = 4 * 1024 * 1024;
 
 /// The WAL index's header as SQLite's readers accept it: the state of the database file. Two
@@ -75,7 +78,7 @@ pub(crate) struct ReadCache {
     /// The database's `-shm` file, read only; `None` when it could not be opened (no cache).
     index: Option<File>,
     remembered: Mutex<Remembered>,
-    /// Reads that went to the file (for tests and the bench's explanations).
+    /// Reads that went to the file (for tests).
     file_reads: AtomicU64,
 }
 

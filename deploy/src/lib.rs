@@ -514,7 +514,15 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                 policy_name: "profiles-and-logs",
                 statements: vec![
                     Statement {
-                        actions: vec!["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                        // Reads and conditional writes; PutItem and DeleteItem for the one
+                        // transaction that moves a profile an older release kept by subject alone
+                        // (a transaction's items need their underlying actions).
+                        actions: vec![
+                            "dynamodb:GetItem",
+                            "dynamodb:UpdateItem",
+                            "dynamodb:PutItem",
+                            "dynamodb:DeleteItem",
+                        ],
                         resource: Value::Sub(format!(
                             "arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/${{{}}}",
                             ids::TABLE

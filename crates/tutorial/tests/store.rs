@@ -397,11 +397,132 @@ async fn dynamo(
     store
 }
 
+/// The DynamoDB actions the deployed function's role allows (`portcullis deploy`'s plan for the
+/// Lambda runtime), without the `dynamodb:` prefix.
+fn deployed_role_actions() -> std::collections::BTreeSet<String> {
+    use portcullis_deploy::{Arch, Issuer, Runtime, Target, plan};
+    let routes = portcullis_config::load(&portcullis_config::Sources::text(
+        "[auth]\nprovider = \"oidc\"\nissuer = \"https://login.example.com\"\naudience = \"api\"\n",
+    ))
+    .expect("settings")
+    .routes;
+    let target = Target {
+        stage: "dev".into(),
+        runtime: Runtime::Lambda,
+        arch: Arch::Arm64,
+        domain_suffix: "x7k2".into(),
+        function: Default::default(),
+        cors: None,
+    };
+    let plan = plan(Issuer::TutorialCognitoPool, &routes, &target);
+    let role = plan
+        .function
+        .expect("the Lambda runtime has a function")
+        .role;
+    role.statements
+        .iter()
+        .flat_map(|statement| statement.actions.iter())
+        .filter_map(|action| action.strip_prefix("dynamodb:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The IAM actions a DynamoDB JSON-protocol call needs, as AWS documents them: `dynamodb:<Operation>`,
+/// and for a transaction the actions of its items (Put, Update, Delete and Get are governed by
+/// `PutItem`, `UpdateItem`, `DeleteItem` and `GetItem`; ConditionCheck by `ConditionCheckItem`).
+fn actions_needed(operation: &str, input: &Value) -> Vec<String> {
+    match operation {
+        "TransactWriteItems" | "TransactGetItems" => input["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_object()?.keys().next().cloned())
+            .map(|kind| match kind.as_str() {
+                "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                other => format!("{other}Item"),
+            })
+            .collect(),
+        other => vec![other.to_owned()],
+    }
+}
+
+/// moto's DynamoDB as the deployed function reaches it: moto checks no permission, so this proxy
+/// answers a call the role does not allow as AWS does (400 `AccessDeniedException`) and forwards
+/// the rest. Returns its URL and the calls it refused.
+async fn behind_the_deployed_role(
+    moto: &portcullis_testkit::external::Running,
+) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let allowed = Arc::new(deployed_role_actions());
+    let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (log, upstream) = (refused.clone(), moto.url().to_owned());
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
+        let (allowed, log, upstream, client) =
+            (allowed.clone(), log.clone(), upstream.clone(), client.clone());
+        async move {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let operation = target.rsplit('.').next().unwrap_or_default();
+            let input: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            if let Some(missing) = actions_needed(operation, &input)
+                .into_iter()
+                .find(|action| !allowed.contains(action))
+            {
+                log.lock().expect("lock").push(format!("{operation}: dynamodb:{missing}"));
+                let answer = json!({
+                    "__type": "com.amazon.coral.service#AccessDeniedException",
+                    "message": format!("User: arn:aws:sts::123456789012:assumed-role/portcullis-dev-profile-role/fn is not authorized to perform: dynamodb:{missing} on resource: arn:aws:dynamodb:us-east-1:123456789012:table/profiles because no identity-based policy allows the dynamodb:{missing} action"),
+                });
+                return (StatusCode::BAD_REQUEST, answer.to_string());
+            }
+            let mut forward = client.post(&upstream).body(body);
+            for (name, value) in &headers {
+                if name != "host" && name != "content-length" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let answer = forward.send().await.expect("moto answers");
+            let status = StatusCode::from_u16(answer.status().as_u16()).expect("status");
+            (status, answer.text().await.expect("moto's body"))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, refused)
+}
+
+/// A DynamoDB store reaching moto through [`behind_the_deployed_role`], on a table made beforehand.
+fn deployed_store(url: &str, table: &str) -> portcullis_tutorial::dynamo::DynamoStore {
+    portcullis_tutorial::dynamo::DynamoStore::new(
+        table,
+        "us-east-1",
+        Some(url),
+        portcullis_tutorial::dynamo::Credentials {
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            session_token: None,
+        },
+    )
+    .expect("store")
+}
+
+/// The contract, with every call made as the deployed function's role allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_store_keeps_the_contract() {
     let moto = portcullis_testkit::external::start_moto().expect("moto");
-    let store = dynamo(&moto, "profiles").await;
-    contract(&store).await;
+    dynamo(&moto, "profiles").await;
+    let (url, refused) = behind_the_deployed_role(&moto).await;
+    contract(&deployed_store(&url, "profiles")).await;
+    assert_eq!(*refused.lock().expect("lock"), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -704,7 +825,10 @@ async fn scan(moto: &portcullis_testkit::external::Running, table: &str) -> Vec<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dynamodb_table_keyed_by_subject_keeps_every_profile_under_the_legacy_issuer() {
     let moto = portcullis_testkit::external::start_moto().expect("moto");
-    let plain = dynamo(&moto, "profiles").await;
+    dynamo(&moto, "profiles").await;
+    // The deployed function adopts legacy items: its role must allow the transaction's items.
+    let (url, refused) = behind_the_deployed_role(&moto).await;
+    let plain = deployed_store(&url, "profiles");
     let items: Vec<Value> = serde_json::from_str(
         &std::fs::read_to_string(fixture("profiles-v1.dynamodb.json")).expect("fixture"),
     )
@@ -785,6 +909,7 @@ async fn a_dynamodb_table_keyed_by_subject_keeps_every_profile_under_the_legacy_
             .map(|p| p.version),
         Some(3)
     );
+    assert_eq!(*refused.lock().expect("lock"), Vec::<String>::new());
 }
 
 /// The profile service over the SQLite file at `path`, trusting `issuer` (and keeping profiles

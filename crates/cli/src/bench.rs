@@ -18,7 +18,9 @@
 //!   `build` packages it, and its cold start (process start → first answered `GET /user/profile`
 //!   through the local HTTP API and Runtime API, the store on DynamoDB at a moto server; median of
 //!   5), each beside the same figures of the minimal `lambda_http` function
-//!   (`examples/minimal_lambda.rs`) built in the same run.
+//!   (`examples/minimal_lambda.rs`) built in the same run. The service is measured twice: for a
+//!   caller whose profile is stored (one DynamoDB read) and for one without (a second read, of the
+//!   key an older release kept profiles under).
 //!
 //! Loopback only; every run is bounded in time.
 
@@ -30,6 +32,7 @@ use anyhow::{Context, Result, bail};
 use portcullis_claims::{TOKEN_CACHE_ENTRIES, VerifierOptions};
 use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
+use portcullis_tutorial::ProfileStore;
 
 use crate::flags::{BenchArgs, Provider};
 use crate::workspace::{Workspace, cargo, proc_status_kib, step};
@@ -533,17 +536,18 @@ fn parse_wrk(text: &str) -> Result<Load> {
 }
 
 /// One Lambda package: its zip and its cold starts (process start → first answered invocation
-/// through the local HTTP API and Runtime API), sorted, in ms.
+/// through the local HTTP API and Runtime API), sorted, in ms: for a caller whose profile is stored
+/// (one DynamoDB read), and for the service, also for a caller with none yet (a second read: the
+/// key an older release kept profiles under).
 struct Package {
     name: String,
     zipped: u64,
     cold: Vec<f64>,
+    cold_without_profile: Option<Vec<f64>>,
 }
 
-impl Package {
-    fn median(&self) -> f64 {
-        self.cold[self.cold.len() / 2]
-    }
+fn median(times: &[f64]) -> f64 {
+    times[times.len() / 2]
 }
 
 struct LambdaFigures {
@@ -555,18 +559,23 @@ impl LambdaFigures {
     fn print(&self) {
         let minimal = &self.minimal;
         println!(
-            "\n| Lambda package (release, {COLD_STARTS} cold starts) | zipped | × minimal | cold start median | min | × minimal |"
+            "\n| Lambda package (release, {COLD_STARTS} cold starts each) | zipped | × minimal | cold start median (profile stored) | min | × minimal | no profile yet | × minimal |"
         );
-        println!("| --- | --- | --- | --- | --- | --- |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        let base = median(&minimal.cold);
         for package in std::iter::once(minimal).chain(&self.service) {
+            let without = package.cold_without_profile.as_deref().map_or_else(
+                || "| | ".to_owned(),
+                |times| format!("| {:.0} ms | {:.2} ", median(times), median(times) / base),
+            );
             println!(
-                "| {} | {:.2} MB | {:.2} | {:.0} ms | {:.0} ms | {:.2} |",
+                "| {} | {:.2} MB | {:.2} | {:.0} ms | {:.0} ms | {:.2} {without}|",
                 package.name,
                 package.zipped as f64 / 1_000_000.0,
                 package.zipped as f64 / minimal.zipped as f64,
-                package.median(),
+                median(&package.cold),
                 package.cold[0],
-                package.median() / minimal.median()
+                median(&package.cold) / base
             );
         }
         println!(
@@ -625,6 +634,23 @@ async fn lambda_figures(
     let routes = settings
         .routes
         .with_served(&portcullis_deploy::SERVICE_ROUTES);
+    // The token's caller has a stored profile; a second caller has none, so the function also
+    // reads the key an older release kept profiles under (one more DynamoDB call).
+    let stored = serde_json::json!({"name": "Bench"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    store
+        .put(
+            &portcullis_tutorial::ProfileKey::new(issuer.url(), "bench-user"),
+            stored,
+            portcullis_tutorial::Precondition::None,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("storing the bench caller's profile on moto: {e}"))?;
+    let new_caller = issuer
+        .mint("bench-new-user", "profile/read", &serde_json::json!({}))
+        .context("the bench issuer mints")?;
 
     // The same profile as the service's packages, so the ratios compare code, not settings.
     let mut build = cargo(&[
@@ -659,6 +685,7 @@ async fn lambda_figures(
             &aws_env,
         )
         .await?,
+        cold_without_profile: None,
     };
 
     let mut service = Vec::new();
@@ -689,10 +716,20 @@ async fn lambda_figures(
             &aws_env,
         )
         .await?;
+        let cold_without_profile = cold_starts(
+            &bootstrap,
+            &settings,
+            routes.clone(),
+            &dir,
+            Some(&new_caller),
+            &aws_env,
+        )
+        .await?;
         service.push(Package {
             name: format!("portcullis bootstrap, {} build", provider.name()),
             zipped,
             cold,
+            cold_without_profile: Some(cold_without_profile),
         });
     }
     drop(moto);

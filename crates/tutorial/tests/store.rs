@@ -490,14 +490,7 @@ async fn behind_the_deployed_role(
             (status, answer.text().await.expect("moto's body"))
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, refused)
+    (serve_on_loopback(app).await, refused)
 }
 
 /// A DynamoDB store reaching moto through [`behind_the_deployed_role`], on a table made beforehand.
@@ -609,6 +602,11 @@ async fn scripted_dynamodb(
             )
         }
     });
+    (serve_on_loopback(app).await, seen)
+}
+
+/// Serves `app` on an ephemeral port of 127.0.0.1; returns its URL.
+async fn serve_on_loopback(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -616,7 +614,7 @@ async fn scripted_dynamodb(
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    (url, seen)
+    url
 }
 
 fn store_at(url: &str) -> portcullis_tutorial::dynamo::DynamoStore {

@@ -66,22 +66,16 @@ fn route_id(key: &str) -> String {
 
 /// The template as a JSON value (see [`render`] for YAML).
 pub fn template(plan: &Plan) -> Json {
-    let mut resources = Map::new();
-    let mut parameters = Map::new();
-    let mut outputs = Map::new();
-    base(plan, &mut resources, &mut outputs);
-    let mut add = |id: &str, resource: Json| {
-        resources.insert(id.to_owned(), resource);
-    };
+    let mut sections = base_sections(plan);
 
-    add(
+    sections.add(
         ids::HTTP_API,
         json!({
             "Type": "AWS::ApiGatewayV2::Api",
             "Properties": api_properties(plan),
         }),
     );
-    add(
+    sections.add(
         "JwtAuthorizer",
         json!({
             "Type": "AWS::ApiGatewayV2::Authorizer",
@@ -100,8 +94,8 @@ pub fn template(plan: &Plan) -> Json {
 
     match (&plan.function, plan.runtime) {
         (Some(function), Runtime::Lambda) => {
-            function_resources(plan, function, &[], &mut add, &mut parameters);
-            add(
+            function_resources(plan, function, &[], &mut sections);
+            sections.add(
                 "ProfileIntegration",
                 json!({
                     "Type": "AWS::ApiGatewayV2::Integration",
@@ -113,7 +107,7 @@ pub fn template(plan: &Plan) -> Json {
                     }
                 }),
             );
-            add(
+            sections.add(
                 "ProfileInvokePermission",
                 json!({
                     "Type": "AWS::Lambda::Permission",
@@ -127,7 +121,7 @@ pub fn template(plan: &Plan) -> Json {
             );
         }
         _ => {
-            parameters.insert(
+            sections.parameters.insert(
                 "BackendUrl".into(),
                 json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API" }),
             );
@@ -147,12 +141,12 @@ pub fn template(plan: &Plan) -> Json {
                     }
                 })
             };
-            add(
+            sections.add(
                 "ProfileIntegration",
                 http_integration(json!({ "overwrite:path": "$request.path" })),
             );
             for route in plan.routes.iter().filter(|r| !r.parameters.is_empty()) {
-                add(
+                sections.add(
                     &format!("{}Integration", route_id(&route.key)),
                     http_integration(json!(crate::http_request_parameters(route))),
                 );
@@ -178,67 +172,67 @@ pub fn template(plan: &Plan) -> Json {
                 properties["AuthorizationScopes"] = json!(route.scopes);
             }
         }
-        add(
+        sections.add(
             &route_id(&route.key),
             json!({ "Type": "AWS::ApiGatewayV2::Route", "Properties": properties }),
         );
     }
-    add(
+    sections.add(
         "DefaultStage",
         json!({
             "Type": "AWS::ApiGatewayV2::Stage",
             "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": plan.stage.name, "AutoDeploy": plan.stage.auto_deploy, "Tags": tags_map(plan) }
         }),
     );
-    outputs.insert(
+    sections.outputs.insert(
         "ApiEndpoint".into(),
         json!({ "Value": { "Fn::GetAtt": ["HttpApi", "ApiEndpoint"] } }),
     );
     for route in plan.routes.iter().filter(|r| r.authorized) {
         let (method, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
-        outputs.insert(
+        sections.outputs.insert(
             format!("{}Endpoint", &route_id(&route.key)[5..]),
             json!({ "Value": { "Fn::Sub": format!("{method} - ${{HttpApi.ApiEndpoint}}{path}") } }),
         );
     }
 
-    document(
-        plan,
-        "HTTP API with a JWT authorizer",
-        resources,
-        parameters,
-        outputs,
-    )
+    sections.document(plan, "HTTP API with a JWT authorizer")
 }
 
-/// The template around `resources`: `what` protects the profile service.
-fn document(
-    plan: &Plan,
-    what: &str,
+/// A template's sections, as its builder fills them.
+#[derive(Default)]
+struct Sections {
     resources: Map<String, Json>,
     parameters: Map<String, Json>,
     outputs: Map<String, Json>,
-) -> Json {
-    let mut template = json!({
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": format!("Portcullis {} ({}, {}): {what} in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
-        "Resources": resources,
-        "Outputs": outputs,
-    });
-    if !parameters.is_empty() {
-        template["Parameters"] = Json::Object(parameters);
+}
+
+impl Sections {
+    fn add(&mut self, id: &str, resource: Json) {
+        self.resources.insert(id.to_owned(), resource);
     }
-    template
+
+    /// The template around these sections: `what` protects the profile service.
+    fn document(self, plan: &Plan, what: &str) -> Json {
+        let mut template = json!({
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Description": format!("Portcullis {} ({}, {}): {what} in front of the profile service", plan.name, plan.provider, match plan.runtime { Runtime::Lambda => "lambda", Runtime::Standalone => "standalone" }),
+            "Resources": self.resources,
+            "Outputs": self.outputs,
+        });
+        if !self.parameters.is_empty() {
+            template["Parameters"] = Json::Object(self.parameters);
+        }
+        template
+    }
 }
 
 /// What every gate's template holds: the profiles table and, when the plan makes it, the
 /// tutorial's Cognito pool with its Hosted UI address.
-fn base(plan: &Plan, resources: &mut Map<String, Json>, outputs: &mut Map<String, Json>) {
-    let mut add = |id: &str, resource: Json| {
-        resources.insert(id.to_owned(), resource);
-    };
+fn base_sections(plan: &Plan) -> Sections {
+    let mut sections = Sections::default();
 
-    add(
+    sections.add(
         ids::TABLE,
         json!({
             "Type": "AWS::DynamoDB::Table",
@@ -253,7 +247,7 @@ fn base(plan: &Plan, resources: &mut Map<String, Json>, outputs: &mut Map<String
     );
 
     if let Some(pool) = &plan.cognito {
-        add(
+        sections.add(
             ids::USER_POOL,
             json!({
                 "Type": "AWS::Cognito::UserPool",
@@ -265,7 +259,7 @@ fn base(plan: &Plan, resources: &mut Map<String, Json>, outputs: &mut Map<String
                 }
             }),
         );
-        add(
+        sections.add(
             ids::USER_POOL_CLIENT,
             json!({
                 "Type": "AWS::Cognito::UserPoolClient",
@@ -282,14 +276,14 @@ fn base(plan: &Plan, resources: &mut Map<String, Json>, outputs: &mut Map<String
                 }
             }),
         );
-        add(
+        sections.add(
             "UserPoolDomain",
             json!({
                 "Type": "AWS::Cognito::UserPoolDomain",
                 "Properties": { "Domain": pool.domain, "UserPoolId": { "Ref": "UserPool" } }
             }),
         );
-        outputs.insert(
+        sections.outputs.insert(
             "HostedUiUrl".into(),
             json!({ "Value": { "Fn::Sub": format!(
                 "https://{}.auth.${{AWS::Region}}.amazoncognito.com/login?client_id=${{UserPoolClient}}&response_type=token&scope=email+openid+profile+aws.cognito.signin.user.admin&redirect_uri={}",
@@ -297,6 +291,7 @@ fn base(plan: &Plan, resources: &mut Map<String, Json>, outputs: &mut Map<String
             ) } }),
         );
     }
+    sections
 }
 
 /// The Lambda function of the plan, its role and log group, and the package parameters; `extra`
@@ -305,15 +300,14 @@ fn function_resources(
     plan: &Plan,
     function: &crate::Function,
     extra: &[(&str, String)],
-    add: &mut impl FnMut(&str, Json),
-    parameters: &mut Map<String, Json>,
+    sections: &mut Sections,
 ) {
-    parameters.insert(
+    sections.parameters.insert(
         "CodeBucket".into(),
         json!({ "Type": "String", "Description": "S3 bucket holding bootstrap.zip" }),
     );
-    parameters.insert("CodeKey".into(), json!({ "Type": "String", "Description": "S3 key of bootstrap.zip (cargo xtask build --runtime lambda)" }));
-    add(
+    sections.parameters.insert("CodeKey".into(), json!({ "Type": "String", "Description": "S3 key of bootstrap.zip (cargo xtask build --runtime lambda)" }));
+    sections.add(
         ids::LOG_GROUP,
         json!({
             "Type": "AWS::Logs::LogGroup",
@@ -321,7 +315,7 @@ fn function_resources(
         }),
     );
     let role = &function.role;
-    add(
+    sections.add(
         "ProfileRole",
         json!({
             "Type": "AWS::IAM::Role",
@@ -341,7 +335,7 @@ fn function_resources(
     for (k, v) in extra {
         environment.insert((*k).to_owned(), json!(v));
     }
-    add(
+    sections.add(
         "ProfileFunction",
         json!({
             "Type": "AWS::Lambda::Function",

@@ -11,9 +11,9 @@
 //!   `JwksEndpoint`, `Issuer`, `AdditionalClaims`, the route's scopes as a `scope` claim rule) before
 //!   its `forward`; for the Lambda runtime a `lambda` target group and the ALB's invoke permission.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
-use super::{base, document, function_resources, route_id, tags_list, value};
+use super::{base_sections, function_resources, route_id, tags_list, value};
 use crate::gates::GateRules;
 use crate::{Plan, Runtime};
 
@@ -27,14 +27,8 @@ fn resource_id(path: &str) -> String {
 
 /// The REST API template.
 pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
-    let mut resources = Map::new();
-    let mut parameters = Map::new();
-    let mut outputs = Map::new();
-    base(plan, &mut resources, &mut outputs);
-    let mut add = |id: &str, resource: Json| {
-        resources.insert(id.to_owned(), resource);
-    };
-    add(
+    let mut sections = base_sections(plan);
+    sections.add(
         REST_API,
         json!({
             "Type": "AWS::ApiGateway::RestApi",
@@ -73,7 +67,7 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             entry
         })
         .collect();
-    add(
+    sections.add(
         "JwtAuthorizer",
         json!({
             "Type": "AWS::ApiGateway::Authorizer",
@@ -129,8 +123,8 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             if !further.is_empty() {
                 extra.push(("PORTCULLIS_AUTH__ISSUERS", Json::Array(further).to_string()));
             }
-            function_resources(plan, function, &extra, &mut add, &mut parameters);
-            add(
+            function_resources(plan, function, &extra, &mut sections);
+            sections.add(
                 "ProfileInvokePermission",
                 json!({
                     "Type": "AWS::Lambda::Permission",
@@ -144,7 +138,7 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             );
         }
         _ => {
-            parameters.insert(
+            sections.parameters.insert(
                 "BackendUrl".into(),
                 json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API (no trailing slash)" }),
             );
@@ -170,7 +164,7 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
         } else {
             json!({ "Ref": resource_id(parent) })
         };
-        add(
+        sections.add(
             &resource_id(path),
             json!({
                 "Type": "AWS::ApiGateway::Resource",
@@ -195,19 +189,19 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
                 properties["AuthorizationScopes"] = json!(route.scopes);
             }
         }
-        add(
+        sections.add(
             &id,
             json!({ "Type": "AWS::ApiGateway::Method", "Properties": properties }),
         );
         methods.push(id);
         if route.authorized {
-            outputs.insert(
+            sections.outputs.insert(
                 format!("{}Endpoint", &route_id(&route.key)[5..]),
                 json!({ "Value": { "Fn::Sub": format!("{method} - https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}{path}") } }),
             );
         }
     }
-    add(
+    sections.add(
         "ApiDeployment",
         json!({
             "Type": "AWS::ApiGateway::Deployment",
@@ -215,7 +209,7 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             "Properties": { "RestApiId": { "Ref": REST_API } }
         }),
     );
-    add(
+    sections.add(
         "ApiStage",
         json!({
             "Type": "AWS::ApiGateway::Stage",
@@ -227,29 +221,17 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             }
         }),
     );
-    outputs.insert(
+    sections.outputs.insert(
         "ApiEndpoint".into(),
         json!({ "Value": { "Fn::Sub": format!("https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}") } }),
     );
-    document(
-        plan,
-        "REST API with a JWT authorizer",
-        resources,
-        parameters,
-        outputs,
-    )
+    sections.document(plan, "REST API with a JWT authorizer")
 }
 
 /// The ALB fragment: listener rules (and a Lambda target group) for an existing HTTPS listener.
 pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
-    let mut resources = Map::new();
-    let mut parameters = Map::new();
-    let mut outputs = Map::new();
-    base(plan, &mut resources, &mut outputs);
-    let mut add = |id: &str, resource: Json| {
-        resources.insert(id.to_owned(), resource);
-    };
-    parameters.insert(
+    let mut sections = base_sections(plan);
+    sections.parameters.insert(
         "ListenerArn".into(),
         json!({ "Type": "String", "Description": "ARN of the HTTPS listener of your Application Load Balancer (jwt-validation runs on HTTPS listeners only)" }),
     );
@@ -259,10 +241,9 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
                 plan,
                 function,
                 &[("PORTCULLIS_AUTH__GATE", "alb".to_owned())],
-                &mut add,
-                &mut parameters,
+                &mut sections,
             );
-            add(
+            sections.add(
                 "ProfileAlbInvokePermission",
                 json!({
                     "Type": "AWS::Lambda::Permission",
@@ -274,7 +255,7 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
                     }
                 }),
             );
-            add(
+            sections.add(
                 "ProfileTargetGroup",
                 json!({
                     "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
@@ -292,14 +273,14 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
                     }
                 }),
             );
-            outputs.insert(
+            sections.outputs.insert(
                 "TargetGroupArn".into(),
                 json!({ "Value": { "Ref": "ProfileTargetGroup" } }),
             );
             json!({ "Ref": "ProfileTargetGroup" })
         }
         _ => {
-            parameters.insert(
+            sections.parameters.insert(
                 "TargetGroupArn".into(),
                 json!({ "Type": "String", "Description": "ARN of the target group of the standalone portcullis-server" }),
             );
@@ -337,7 +318,7 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
         } else {
             vec![forward]
         };
-        add(
+        sections.add(
             &route_id(&route.key).replacen("Route", "Rule", 1),
             json!({
                 "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
@@ -354,11 +335,5 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
             }),
         );
     }
-    document(
-        plan,
-        "ALB listener rules with jwt-validation actions",
-        resources,
-        parameters,
-        outputs,
-    )
+    sections.document(plan, "ALB listener rules with jwt-validation actions")
 }

@@ -195,11 +195,7 @@ fn configured(
         };
         issuers.push(TrustedIssuer {
             issuer: Value::Literal(config.issuer().to_owned()),
-            audiences: config
-                .audiences()
-                .iter()
-                .map(|a| Value::Literal(a.clone()))
-                .collect(),
+            audiences: Value::literals(config.audiences()),
             claims: config.claims().to_vec(),
             jwks_endpoint,
         });

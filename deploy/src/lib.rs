@@ -60,6 +60,13 @@ pub enum Value {
     Sub(String),
 }
 
+impl Value {
+    /// Each of `texts` as known text (a configured issuer's audiences).
+    fn literals(texts: &[String]) -> Vec<Value> {
+        texts.iter().cloned().map(Value::Literal).collect()
+    }
+}
+
 /// The Cognito issuer URL of the pool created by this plan.
 pub const CREATED_POOL_ISSUER: &str =
     "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${UserPool}";
@@ -361,11 +368,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                     config.identity_source().expression()
                 },
                 issuer: Value::Literal(config.issuer().to_owned()),
-                audiences: config
-                    .audiences()
-                    .iter()
-                    .map(|a| Value::Literal(a.clone()))
-                    .collect(),
+                audiences: Value::literals(config.audiences()),
             },
             None,
         )

@@ -286,12 +286,9 @@ fn the_function_environment_is_a_configuration_the_bootstrap_accepts() {
             .map(|(k, v)| {
                 let text = match v {
                     portcullis_deploy::Value::Literal(text) => text.clone(),
-                    portcullis_deploy::Value::Ref("ProfilesTable") => {
-                        "portcullis-dev-profiles".into()
-                    }
-                    portcullis_deploy::Value::Ref("UserPool") => "eu-west-1_Ab12Cd".into(),
-                    portcullis_deploy::Value::Ref("UserPoolClient") => "1example23456789".into(),
-                    portcullis_deploy::Value::Ref("AWS::Region") => "eu-west-1".into(),
+                    portcullis_deploy::Value::Ref(id) => resolved(id)
+                        .unwrap_or_else(|| panic!("{name}: unexpected reference {id:?}"))
+                        .into(),
                     other => panic!("{name}: unexpected reference {other:?}"),
                 };
                 (k.clone(), text)
@@ -318,6 +315,17 @@ fn the_function_environment_is_a_configuration_the_bootstrap_accepts() {
     }
 }
 
+/// What a deployment would resolve each reference of a function's environment to.
+fn resolved(reference: &str) -> Option<&'static str> {
+    match reference {
+        "ProfilesTable" => Some("portcullis-dev-profiles"),
+        "UserPool" => Some("eu-west-1_Ab12Cd"),
+        "UserPoolClient" => Some("1example23456789"),
+        "AWS::Region" => Some("eu-west-1"),
+        _ => None,
+    }
+}
+
 /// Behind the REST API and the ALB, the exported function's environment (the template's, with
 /// what the gate adds) is a configuration the bootstrap accepts, for that gate and every issuer
 /// the gate trusts.
@@ -335,12 +343,10 @@ fn each_gate_s_function_environment_names_its_gate_and_issuers() {
         let env: std::collections::HashMap<String, String> = variables
             .iter()
             .map(|(k, v)| {
-                let text = match (v.as_str(), v.get("Ref").and_then(|r| r.as_str())) {
+                let reference = v.get("Ref").and_then(|r| r.as_str());
+                let text = match (v.as_str(), reference.and_then(resolved)) {
                     (Some(text), _) => text.to_owned(),
-                    (_, Some("ProfilesTable")) => "portcullis-dev-profiles".into(),
-                    (_, Some("UserPool")) => "eu-west-1_Ab12Cd".into(),
-                    (_, Some("UserPoolClient")) => "1example23456789".into(),
-                    (_, Some("AWS::Region")) => "eu-west-1".into(),
+                    (_, Some(text)) => text.to_owned(),
                     _ => panic!("{name}: unexpected value {v}"),
                 };
                 (k.clone(), text)

@@ -109,15 +109,7 @@ pub fn template(plan: &Plan) -> Json {
             );
             sections.add(
                 "ProfileInvokePermission",
-                json!({
-                    "Type": "AWS::Lambda::Permission",
-                    "Properties": {
-                        "FunctionName": { "Ref": "ProfileFunction" },
-                        "Action": function.permission.action,
-                        "Principal": function.permission.principal,
-                        "SourceArn": value(&function.permission.source_arn),
-                    }
-                }),
+                invoke_permission(function, value(&function.permission.source_arn)),
             );
         }
         _ => {
@@ -292,6 +284,20 @@ fn base_sections(plan: &Plan) -> Sections {
         );
     }
     sections
+}
+
+/// The API's permission (the plan's principal and action) to invoke the function, from
+/// `source_arn`.
+fn invoke_permission(function: &crate::Function, source_arn: Json) -> Json {
+    json!({
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "FunctionName": { "Ref": "ProfileFunction" },
+            "Action": function.permission.action,
+            "Principal": function.permission.principal,
+            "SourceArn": source_arn,
+        }
+    })
 }
 
 /// The Lambda function of the plan, its role and log group, and the package parameters; `extra`

@@ -13,7 +13,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{base_sections, function_resources, route_id, tags_list, value};
+use super::{base_sections, function_resources, invoke_permission, route_id, tags_list, value};
 use crate::gates::GateRules;
 use crate::{Plan, Runtime};
 
@@ -126,15 +126,10 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
             function_resources(plan, function, &extra, &mut sections);
             sections.add(
                 "ProfileInvokePermission",
-                json!({
-                    "Type": "AWS::Lambda::Permission",
-                    "Properties": {
-                        "FunctionName": { "Ref": "ProfileFunction" },
-                        "Action": function.permission.action,
-                        "Principal": function.permission.principal,
-                        "SourceArn": { "Fn::Sub": format!("arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{REST_API}}}/*") },
-                    }
-                }),
+                invoke_permission(
+                    function,
+                    json!({ "Fn::Sub": format!("arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{REST_API}}}/*") }),
+                ),
             );
         }
         _ => {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json, json};
 
 use portcullis_cognito::tutorial_client;
 
-use crate::gates::GateRules;
+use crate::gate_rules::GateRules;
 use crate::{Plan, Runtime, Value, ids};
 
 mod gates;
@@ -305,7 +305,7 @@ fn invoke_permission(function: &crate::Function, source_arn: Json) -> Json {
 fn function_resources(
     plan: &Plan,
     function: &crate::Function,
-    extra: &[(&str, String)],
+    extra: &[(String, String)],
     sections: &mut Sections,
 ) {
     sections.parameters.insert(
@@ -339,7 +339,7 @@ fn function_resources(
         .map(|(k, v)| (k.clone(), value(v)))
         .collect();
     for (k, v) in extra {
-        environment.insert((*k).to_owned(), json!(v));
+        environment.insert(k.clone(), json!(v));
     }
     sections.add(
         "ProfileFunction",

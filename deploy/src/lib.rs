@@ -9,7 +9,7 @@
 #[cfg(feature = "apply")]
 pub mod apply;
 pub mod cloudformation;
-pub mod gates;
+pub mod gate_rules;
 pub mod package;
 mod yaml;
 
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use portcullis_config::{AuthSettings, FunctionSettings, Provider, Routes};
 
-pub use crate::gates::{GateRules, TrustedIssuer, gate_rules};
+pub use crate::gate_rules::{GateRules, TrustedIssuer, Undeployable, deployable, gate_rules};
 
 /// Where the service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,9 @@ pub struct Target {
     pub function: FunctionSettings,
     /// The HTTP API's CORS configuration (`[cors]`).
     pub cors: Option<portcullis_config::CorsSettings>,
+    /// The routes the service serves (method, path, whether the JWT authorizer protects it), as
+    /// the service states them (`portcullis_tutorial::API_ROUTES`); scopes come from `[routes]`.
+    pub served: &'static [(&'static str, &'static str, bool)],
 }
 
 /// The HTTP API's JWT authorizer.
@@ -327,12 +330,9 @@ pub struct Plan {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The service's routes: method, path, protected (mirrors `portcullis_tutorial::API_ROUTES`).
-pub const SERVICE_ROUTES: [(&str, &str, bool); 3] = [
-    ("GET", "/user/profile", true),
-    ("POST", "/user/profile", true),
-    ("GET", "/healthz", false),
-];
+/// The tag that marks a resource as a stack's (its value: the stack's name): a re-run finds and
+/// updates what carries it; `remove` deletes exactly that; nothing without it is taken over.
+pub const STACK_TAG: &str = "portcullis:stack";
 
 /// The tutorial app client's callback.
 pub const CALLBACK_URL: &str = "https://localhost:3000";
@@ -392,7 +392,8 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
             }),
         )
     };
-    let routes = SERVICE_ROUTES
+    let routes = target
+        .served
         .iter()
         .map(|(method, path, authorized)| Route {
             key: format!("{method} {path}"),
@@ -420,17 +421,17 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
     };
     let function = (target.runtime == Runtime::Lambda).then(|| {
         let mut environment = BTreeMap::new();
-        let mut set = |k: &str, v: Value| {
-            environment.insert(format!("PORTCULLIS_{k}"), v);
+        let mut set = |key: &str, v: Value| {
+            environment.insert(portcullis_config::env_var(key), v);
         };
-        set("LAMBDA__MODE", Value::Literal("gateway".into()));
-        set("STORE__KIND", Value::Literal("dynamodb".into()));
-        set("STORE__TABLE", Value::Ref(ids::TABLE));
-        set("AUTH__PROVIDER", Value::Literal(provider.into()));
+        set("lambda.mode", Value::Literal("gateway".into()));
+        set("store.kind", Value::Literal("dynamodb".into()));
+        set("store.table", Value::Ref(ids::TABLE));
+        set("auth.provider", Value::Literal(provider.into()));
         // The function reads the verified token only where the authorizer did.
         if authorizer.identity_source != IDENTITY_SOURCE {
             set(
-                "AUTH__IDENTITY_SOURCE",
+                "auth.identity_source",
                 Value::Literal(authorizer.identity_source.clone()),
             );
         }
@@ -440,55 +441,55 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                 ..
             }) => {
                 set(
-                    "AUTH__COGNITO__REGION",
+                    "auth.cognito.region",
                     Value::Literal(pool.region().into()),
                 );
                 set(
-                    "AUTH__COGNITO__USER_POOL_ID",
+                    "auth.cognito.user_pool_id",
                     Value::Literal(pool.user_pool_id().into()),
                 );
                 set(
-                    "AUTH__COGNITO__CLIENT_ID",
+                    "auth.cognito.client_id",
                     Value::Literal(pool.client_id().into()),
                 );
             }
             Issuer::TutorialCognitoPool => {
-                set("AUTH__COGNITO__REGION", Value::Ref("AWS::Region"));
-                set("AUTH__COGNITO__USER_POOL_ID", Value::Ref(ids::USER_POOL));
-                set("AUTH__COGNITO__CLIENT_ID", Value::Ref(ids::USER_POOL_CLIENT));
+                set("auth.cognito.region", Value::Ref("AWS::Region"));
+                set("auth.cognito.user_pool_id", Value::Ref(ids::USER_POOL));
+                set("auth.cognito.client_id", Value::Ref(ids::USER_POOL_CLIENT));
             }
             Issuer::Configured(AuthSettings {
                 provider: Provider::Auth0(tenant),
                 ..
             }) => {
                 set(
-                    "AUTH__AUTH0__DOMAIN",
+                    "auth.auth0.domain",
                     Value::Literal(tenant.domain().into()),
                 );
                 set(
-                    "AUTH__AUTH0__AUDIENCE",
+                    "auth.auth0.audience",
                     Value::Literal(tenant.audience().into()),
                 );
                 if let Some(claim) = tenant.roles_claim() {
-                    set("AUTH__AUTH0__ROLES_CLAIM", Value::Literal(claim.into()));
+                    set("auth.auth0.roles_claim", Value::Literal(claim.into()));
                 }
             }
             Issuer::Configured(AuthSettings {
                 provider: Provider::Okta(okta),
                 ..
             }) => {
-                set("AUTH__OKTA__DOMAIN", Value::Literal(okta.domain().into()));
+                set("auth.okta.domain", Value::Literal(okta.domain().into()));
                 set(
-                    "AUTH__OKTA__AUTHORIZATION_SERVER",
+                    "auth.okta.authorization_server",
                     Value::Literal(okta.authorization_server().into()),
                 );
                 set(
-                    "AUTH__OKTA__AUDIENCE",
+                    "auth.okta.audience",
                     Value::Literal(okta.audience().into()),
                 );
             }
             Issuer::Configured(_) => {
-                set("AUTH__ISSUER", authorizer.issuer.clone());
+                set("auth.issuer", authorizer.issuer.clone());
                 let audiences: Vec<String> = authorizer
                     .audiences
                     .iter()
@@ -497,7 +498,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
                         _ => None,
                     })
                     .collect();
-                set("AUTH__AUDIENCE", Value::Literal(audiences.join(",")));
+                set("auth.audience", Value::Literal(audiences.join(",")));
             }
         }
         for (key, value) in &target.function.environment {
@@ -558,7 +559,7 @@ pub fn plan(issuer: Issuer<'_>, route_scopes: &Routes, target: &Target) -> Plan 
     let tags = BTreeMap::from([
         ("portcullis:stage".to_owned(), target.stage.clone()),
         ("portcullis:provider".to_owned(), provider.to_owned()),
-        ("portcullis:stack".to_owned(), name.clone()),
+        (STACK_TAG.to_owned(), name.clone()),
     ]);
     Plan {
         name,

@@ -36,6 +36,7 @@ fn target(runtime: Runtime) -> Target {
         domain_suffix: "x7k2".into(),
         function: Default::default(),
         cors: None,
+        served: &portcullis_tutorial::API_ROUTES,
     }
 }
 
@@ -211,7 +212,7 @@ fn settings_a_gate_cannot_deploy_are_refused_by_name() {
     let mut refusals = Vec::new();
     for (gate, text) in [(Gate::Alb, both), (Gate::Alb, oidc_alb)] {
         let settings = load(&Sources::text(&text)).expect("settings");
-        refusals.push(judged(&settings, gate, &target).unwrap_err());
+        refusals.push(judged(&settings, gate, &target).unwrap_err().to_string());
     }
     let cors = load(&Sources::text(&format!(
         "{}[cors]\nallow_origins = [\"https://app.example.com\"]\n",
@@ -222,7 +223,11 @@ fn settings_a_gate_cannot_deploy_are_refused_by_name() {
         cors: cors.cors.clone(),
         ..target.clone()
     };
-    refusals.push(judged(&cors, Gate::RestApi, &with_cors).unwrap_err());
+    refusals.push(
+        judged(&cors, Gate::RestApi, &with_cors)
+            .unwrap_err()
+            .to_string(),
+    );
     let mappings = load(&Sources::text(&format!(
         "{}[routes.\"GET /user/profile\"]\nparameters = [{{ key = \"overwrite:header.x-sub\", value = \"$context.authorizer.claims.sub\" }}]\n",
         configured("oidc").replace("[auth]\n", "[auth]\ngate = \"rest-api\"\n")
@@ -232,7 +237,11 @@ fn settings_a_gate_cannot_deploy_are_refused_by_name() {
         runtime: Runtime::Standalone,
         ..target.clone()
     };
-    refusals.push(judged(&mappings, Gate::RestApi, &standalone).unwrap_err());
+    refusals.push(
+        judged(&mappings, Gate::RestApi, &standalone)
+            .unwrap_err()
+            .to_string(),
+    );
     let http_both = load(&Sources::text(
         &configured("cognito").replace("client_id =", "issuer_type = \"both\"\nclient_id ="),
     ))

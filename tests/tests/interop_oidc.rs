@@ -139,7 +139,7 @@ async fn plain_oidc_issuer_is_found_by_discovery() {
         issuer.url()
     );
     let settings = load(&Sources::text(&text)).expect("settings");
-    let request = portcullis_claims::grant::ClientCredentials {
+    let request = portcullis_grant::ClientCredentials {
         token_url: format!("{}/token", issuer.url()),
         client_id: "svc".into(),
         client_secret: "not-a-real-secret".into(),
@@ -161,7 +161,7 @@ async fn plain_oidc_issuer_is_found_by_discovery() {
 
     // A token from another issuer instance (its own keys) is refused: its kid is not published here.
     let other = start_mock_issuer(Shape::Oidc, None, "other-api").expect("second issuer");
-    let foreign = portcullis_claims::grant::ClientCredentials {
+    let foreign = portcullis_grant::ClientCredentials {
         token_url: format!("{}/token", other.url()),
         ..request
     };

@@ -157,8 +157,15 @@ fn workspace_edges_follow_the_architecture() {
     let allowed: BTreeMap<&str, &[&str]> = BTreeMap::from([
         ("portcullis-claims", &[][..]),
         ("portcullis-cognito", &["portcullis-claims"][..]),
-        ("portcullis-auth0", &["portcullis-claims"][..]),
-        ("portcullis-okta", &["portcullis-claims"][..]),
+        ("portcullis-grant", &["portcullis-claims"][..]),
+        (
+            "portcullis-auth0",
+            &["portcullis-claims", "portcullis-grant"][..],
+        ),
+        (
+            "portcullis-okta",
+            &["portcullis-claims", "portcullis-grant"][..],
+        ),
         (
             "portcullis-config",
             &[
@@ -189,10 +196,25 @@ fn workspace_edges_follow_the_architecture() {
             ][..],
         ),
         ("portcullis-tests", &[][..]),
+        ("portcullis-checkout", &[][..]),
+        (
+            "portcullis-bench",
+            &[
+                "portcullis-checkout",
+                "portcullis-claims",
+                "portcullis-config",
+                "portcullis-deploy",
+                "portcullis-emulator",
+                "portcullis-testkit",
+                "portcullis-tutorial",
+            ][..],
+        ),
         (
             "portcullis-cli",
             &[
+                "portcullis-checkout",
                 "portcullis-claims",
+                "portcullis-grant",
                 "portcullis-cognito",
                 "portcullis-config",
                 "portcullis-deploy",
@@ -211,8 +233,8 @@ fn workspace_edges_follow_the_architecture() {
                 "portcullis-auth0",
             ][..],
         ),
-        // Thin: `test`, and forwarding to the portcullis binary through cargo.
-        ("xtask", &[][..]),
+        // Thin: `test`, and forwarding to the portcullis binary and the bench through cargo.
+        ("xtask", &["portcullis-checkout"][..]),
     ]);
     for id in &g.workspace {
         let name = g.name(id);
@@ -226,11 +248,12 @@ fn workspace_edges_follow_the_architecture() {
             );
         }
     }
-    // The testkit is a dev-dependency only, except for the command line's development issuer.
+    // The testkit is a dev-dependency only, except for the command line's development issuer and
+    // the bench's issuer.
     for id in g
         .workspace
         .iter()
-        .filter(|id| g.name(id) != "portcullis-cli")
+        .filter(|id| !["portcullis-cli", "portcullis-bench"].contains(&g.name(id)))
     {
         assert!(
             !g.direct_workspace_deps(id).contains(&"portcullis-testkit"),
@@ -357,5 +380,105 @@ fn no_crate_is_built_in_two_versions() {
     assert!(
         duplicated.is_empty(),
         "built in several versions (unify, or justify in `tolerated`): {duplicated:?}"
+    );
+}
+
+#[test]
+fn a_verify_only_build_compiles_the_listed_crates_and_no_more() {
+    // `portcullis-claims` without features is the verifier alone: no admission (`http`), no
+    // metrics, explanation or CORS model, no web framework, no AWS SDK. The list is the crate
+    // README's; a new dependency shows here as a snapshot change to review.
+    let mut crates: Vec<String> = cargo_tree(&[
+        "-p",
+        "portcullis-claims",
+        "--no-default-features",
+        "-e",
+        "normal",
+        "--no-dedupe",
+    ])
+    .into_iter()
+    .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
+    .collect();
+    crates.sort();
+    crates.dedup();
+    // (reqwest, the key-set fetcher, brings hyper's client and tower-http's redirect layer.)
+    for forbidden in [
+        "axum",
+        "lambda_http",
+        "lambda_runtime",
+        "aws-config",
+        "aws-smithy-runtime",
+    ] {
+        assert!(
+            !crates.iter().any(|c| c == forbidden),
+            "a verify-only build compiles {forbidden}"
+        );
+    }
+    insta::assert_snapshot!("verify_only_crates", crates.join("\n"));
+}
+
+#[test]
+fn no_library_writes_to_stdout() {
+    // Core parts do not touch the outside world: a library returns what it has to say, or writes
+    // where its caller told it to (EMF lines go to the writer the Lambda binary passes). Binaries
+    // (`src/bin/`, `main.rs`) wire stdout. `portcullis-checkout` is the exception by design: its
+    // `step` is the progress line of the three commands that compile (`cargo xtask`, `portcullis
+    // build`, the bench), which share it.
+    let meta = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    let meta: Value = serde_json::from_slice(&meta.stdout).expect("metadata JSON");
+    let mut offenders = Vec::new();
+    for package in meta["packages"].as_array().expect("packages") {
+        if package["name"] == "portcullis-checkout" {
+            continue;
+        }
+        let libraries = package["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .filter(|t| {
+                t["kind"]
+                    .as_array()
+                    .expect("kinds")
+                    .iter()
+                    .any(|k| k == "lib")
+            });
+        for library in libraries {
+            let root = std::path::Path::new(library["src_path"].as_str().expect("src_path"));
+            let dir = root.parent().expect("a source folder");
+            let mut pending = vec![dir.to_path_buf()];
+            while let Some(path) = pending.pop() {
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|n| n == "bin") {
+                        continue;
+                    }
+                    for entry in std::fs::read_dir(&path).expect("readable") {
+                        pending.push(entry.expect("entry").path());
+                    }
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && path.file_name().is_some_and(|n| n != "main.rs")
+                {
+                    let text = std::fs::read_to_string(&path).expect("UTF-8 source");
+                    for (number, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or_default();
+                        // `eprintln!` and `eprint!` write to stderr: not matched.
+                        let writes = ["println!", "print!(", "stdout()"].iter().any(|word| {
+                            code.match_indices(word)
+                                .any(|(at, _)| !code[..at].ends_with('e'))
+                        });
+                        if writes {
+                            offenders.push(format!("{}:{}", path.display(), number + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "stdout written by a library: {offenders:?}"
     );
 }

@@ -5,7 +5,8 @@
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use portcullis_checkout::{cargo, step};
 
 mod fuzz;
 
@@ -20,19 +21,18 @@ usage: cargo xtask <command> [flags]
   fuzz     the fuzz targets of fuzz/, each for a bounded time (--seconds N; needs nightly)
   dev      the example service locally (portcullis dev)
   gateway  Portcullis in front of your own API (portcullis gateway)
-  build, deploy, remove, info, logs, invoke, token, login, bench, soak: the portcullis commands of the
-           same names
+  build, deploy, remove, info, logs, invoke, token, login: the portcullis commands of the same names
+  bench    load and Lambda cold starts of the release example service (portcullis-bench; not CI)
+  soak     the release server held at 80 % of its maximum for minutes (portcullis-bench; not CI)
 
 `cargo xtask COMMAND --help` shows a command's flags.
 ";
 
 /// The commands forwarded to `portcullis`, and whether each needs the AWS SDK (feature `aws`).
-const FORWARDED: [(&str, bool); 12] = [
+const FORWARDED: [(&str, bool); 10] = [
     ("dev", false),
     ("gateway", false),
     ("build", false),
-    ("bench", true),
-    ("soak", false),
     ("deploy", true),
     ("remove", true),
     ("info", true),
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("fuzz") => fuzz::command(&args[1..]),
+        Some(tool @ ("bench" | "soak")) => return measure(tool, &args[1..]),
         Some(command) if FORWARDED.iter().any(|(c, _)| *c == command) => {
             return forward(command, &args[1..]);
         }
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
         }
         Some(other) => {
             eprintln!(
-                "error: unknown command {other:?}: expected test, fuzz, dev, gateway, build, deploy, remove, info, logs, invoke, token, login, bench or soak"
+                "error: unknown command {other:?}: expected test, fuzz, bench, soak, dev, gateway, build, deploy, remove, info, logs, invoke, token or login"
             );
             return ExitCode::from(2);
         }
@@ -76,7 +77,29 @@ fn forward(command: &str, args: &[String]) -> ExitCode {
     let mut run = portcullis(aws);
     run.args(["--invoked-as", "cargo xtask", command])
         .args(args);
-    match run.status() {
+    exit_status(run)
+}
+
+/// `cargo run` of the developer tooling (`portcullis-bench`, release-optimised) with `tool` and
+/// `args`: the measurements stay out of the user's `portcullis` command.
+fn measure(tool: &str, args: &[String]) -> ExitCode {
+    let mut run = cargo(&[
+        "run",
+        "--quiet",
+        "--locked",
+        "--release",
+        "--package",
+        "portcullis-bench",
+        "--",
+        tool,
+    ]);
+    run.args(args);
+    exit_status(run)
+}
+
+/// `command`'s exit status as ours.
+fn exit_status(mut command: Command) -> ExitCode {
+    match command.status() {
         Ok(status) => match status.code() {
             Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             None => ExitCode::FAILURE,
@@ -106,17 +129,6 @@ fn portcullis(aws: bool) -> Command {
     command.arg("--");
     command
 }
-
-/// The example service's binaries as `portcullis build` compiles them for one provider
-/// (crates/cli/src/build.rs: a provider feature, or none for OIDC, then the runtime's): the binary
-/// and its features, for a `cargo check` each.
-const SINGLE_PROVIDER_BUILDS: &[(&str, &str)] = &[
-    ("bootstrap", "dynamodb,lambda"),
-    ("bootstrap", "cognito,dynamodb,lambda"),
-    ("bootstrap", "auth0,dynamodb,lambda"),
-    ("bootstrap", "okta,dynamodb,lambda"),
-    ("portcullis-server", "aws-config,sqlite"),
-];
 
 /// Crates checked alone, with their own default features only (in the workspace build other
 /// members switch their optional halves on): the package and what it is without.
@@ -150,14 +162,18 @@ fn test(args: &[String]) -> Result<()> {
     // The builds no test compiles: what `portcullis build` compiles for one provider and runtime,
     // and the crates without their optional halves (features unify across the workspace, so the
     // clippy run above compiles each crate only with everything on).
-    for (binary, features) in SINGLE_PROVIDER_BUILDS {
+    let lambda_builds = std::iter::once(None)
+        .chain(portcullis_checkout::PROVIDER_FEATURES.map(Some))
+        .map(|provider| portcullis_checkout::service_build(provider, true));
+    for (binary, features) in lambda_builds.chain([portcullis_checkout::service_build(None, false)])
+    {
         let mut check = cargo(&["check", "--locked", "--quiet", "-p", "portcullis-tutorial"]);
         check.args([
             "--bin",
             binary,
             "--no-default-features",
             "--features",
-            features,
+            &features,
         ]);
         step(&format!("check {binary} --features {features}"), check)?;
     }
@@ -276,12 +292,6 @@ fn test(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn cargo(args: &[&str]) -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.args(args);
-    command
-}
-
 /// The nextest filter for the test that installs the test servers at their pinned versions.
 const SERVICES_TEST: &str = "package(portcullis-testkit) & binary(services)";
 
@@ -335,17 +345,4 @@ fn has_nextest() -> bool {
     cargo(&["nextest", "--version"])
         .output()
         .is_ok_and(|out| out.status.success())
-}
-
-fn step(name: &str, mut command: Command) -> Result<()> {
-    let started = Instant::now();
-    println!("==> {name}");
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {command:?}"))?;
-    if !status.success() {
-        bail!("{name} failed ({status}) after {:.0?}", started.elapsed());
-    }
-    println!("==> {name}: ok in {:.1?}", started.elapsed());
-    Ok(())
 }

@@ -41,32 +41,16 @@ use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, Request};
 use axum::response::Response;
-use portcullis_claims::metrics::{Decision, Metrics};
-use portcullis_claims::{AuthError, Authorizer, Caller, IdentityMapping};
+use portcullis_claims::http::{Admission, Inbound, Route, unadmitted};
+use portcullis_claims::metrics::Metrics;
+use portcullis_claims::{Authorizer, Caller, Gate, IdentityMapping};
 use tower::{Layer, Service};
 
-pub use portcullis_claims::http::ScopeRule;
-
-/// A tower layer that authorizes requests as API Gateway's JWT authorizer does.
-#[derive(Clone)]
+/// A tower layer that admits requests as API Gateway's JWT authorizer does, through the one
+/// [`Admission`] every runtime calls.
+#[derive(Clone, Debug)]
 pub struct AuthLayer {
-    state: Arc<AuthState>,
-}
-
-#[derive(Clone)]
-struct AuthState {
-    authorizer: Authorizer,
-    mapping: Arc<dyn IdentityMapping>,
-    scopes: ScopeRule,
-    metrics: Option<Metrics>,
-}
-
-impl std::fmt::Debug for AuthLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthLayer")
-            .field("authorizer", &self.state.authorizer)
-            .finish_non_exhaustive()
-    }
+    admission: Admission,
 }
 
 impl AuthLayer {
@@ -80,30 +64,23 @@ impl AuthLayer {
         scopes: impl Fn(&Method, &str) -> Vec<String> + Send + Sync + 'static,
     ) -> AuthLayer {
         AuthLayer {
-            state: Arc::new(AuthState {
-                authorizer,
-                mapping,
-                scopes: Arc::new(scopes),
-                metrics: None,
-            }),
+            admission: Admission::verifying(authorizer, mapping, scopes),
         }
     }
 
     /// Counts every decision in `metrics` (by route, issuer and reason, with its latency). Each
-    /// refusal is logged either way ([`Decision::log`]).
+    /// refusal is logged either way.
     pub fn with_metrics(self, metrics: Metrics) -> AuthLayer {
-        // Judgements are timed, and cache hits counted, only for metrics.
-        self.state.authorizer.count_statistics();
-        let mut state = (*self.state).clone();
-        state.metrics = Some(metrics);
         AuthLayer {
-            state: Arc::new(state),
+            admission: self.admission.with_metrics(metrics),
         }
     }
 
     /// The authorizer (to hydrate its keys at start-up).
     pub fn authorizer(&self) -> &Authorizer {
-        &self.state.authorizer
+        self.admission
+            .authorizer()
+            .expect("an AuthLayer's admission verifies")
     }
 }
 
@@ -112,7 +89,7 @@ impl<S> Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            state: self.state.clone(),
+            admission: self.admission.clone(),
         }
     }
 }
@@ -121,7 +98,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct AuthService<S> {
     inner: S,
-    state: Arc<AuthState>,
+    admission: Admission,
 }
 
 impl<S> std::fmt::Debug for AuthService<S> {
@@ -147,33 +124,26 @@ where
         // The ready inner service handles this request; a fresh clone waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let state = self.state.clone();
+        let admission = self.admission.clone();
         Box::pin(async move {
             // Every method is judged, OPTIONS included: API Gateway answers a CORS preflight itself
             // only when the API has a CORS configuration, and a CORS layer placed outside this one
-            // ([`cors::CorsLayer`]) does the same here. The rule is looked up by the request's own
-            // path, as API Gateway matches it (not by the route the service matched), and HEAD is
-            // held to the GET rule, whose handler axum runs.
-            let method = portcullis_claims::http::rule_method(request.method());
-            let scopes = (state.scopes)(&method, request.uri().path());
-            let judgement = state
-                .authorizer
-                .judge_request(request.uri(), request.headers(), &scopes)
-                .await;
-            if state.metrics.is_some() || (judgement.verdict.is_err() && Decision::logged()) {
-                let route = route_name(&request);
-                Metrics::observe(state.metrics.as_ref(), &Decision::of(&route, &judgement));
-            }
-            match judgement.verdict {
-                Ok(claims) => {
-                    let caller = Caller::remembered(claims, &state.mapping, !scopes.is_empty());
+            // ([`cors::CorsLayer`]) does the same here.
+            let method = request.method();
+            let matched = request.extensions().get::<MatchedPath>();
+            let name = || route_name(method, matched);
+            let inbound = Inbound {
+                method,
+                uri: request.uri(),
+                headers: request.headers(),
+                route: Route::Lookup { name: &name },
+            };
+            match admission.admit(&inbound).await {
+                Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
                 }
-                Err(refusal) => Ok(portcullis_claims::http::refusal_for(
-                    state.authorizer.gate(),
-                    &refusal,
-                )),
+                Err(refusal) => Ok(refusal),
             }
         })
     }
@@ -183,30 +153,27 @@ where
 /// method and the path template axum matched (`GET /items/{id}`), or `$default` when no route
 /// matched (the layer put on a whole router). A method outside the standard ones is `OTHER`, so
 /// no label is a sender's free text.
-fn route_name<B>(request: &Request<B>) -> String {
-    let method = match *request.method() {
+fn route_name(method: &Method, matched: Option<&MatchedPath>) -> String {
+    let method = match *method {
         Method::GET
         | Method::POST
         | Method::PUT
         | Method::PATCH
         | Method::DELETE
         | Method::HEAD
-        | Method::OPTIONS => request.method().as_str(),
+        | Method::OPTIONS => method.as_str(),
         _ => "OTHER",
     };
-    match request.extensions().get::<MatchedPath>() {
+    match matched {
         Some(path) => format!("{method} {}", path.as_str()),
         None => "$default".to_owned(),
     }
 }
 
-/// API Gateway's answer to a refusal: status, `{"message":…}` body, `WWW-Authenticate`
-/// ([`portcullis_claims::http::refusal`], the one every runtime sends).
-pub fn refusal_response(refusal: &AuthError) -> Response {
-    portcullis_claims::http::refusal(refusal)
-}
-
-/// The authenticated caller; refuses with 401 when no authorization layer ran (fail closed).
+/// The authenticated caller. A handler reached without an admission in front of it (no
+/// [`AuthLayer`] or Lambda gateway layer on its route) refuses as the request's gate refuses a
+/// missing token (fail closed): the [`Gate`] in the request's extensions (the tutorial's service
+/// puts its configured gate there), else an HTTP API's 401.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
@@ -217,8 +184,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
         match parts.extensions.get::<Caller>() {
             Some(caller) => Ok(Authenticated(caller.clone())),
             None => {
-                tracing::error!("a protected handler ran without an authorization layer; refusing");
-                Err(refusal_response(&AuthError::MissingToken))
+                let gate = parts.extensions.get::<Gate>().copied().unwrap_or_default();
+                let route = route_name(&parts.method, parts.extensions.get::<MatchedPath>());
+                Err(unadmitted(gate, &route))
             }
         }
     }

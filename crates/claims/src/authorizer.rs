@@ -193,6 +193,7 @@ impl Authorizer {
     }
 
     /// As [`Verifier::explain`], for whichever issuer the token names.
+    #[cfg(feature = "explain")]
     pub async fn explain(&self, authorization: &str) -> crate::explain::Explanation {
         self.route(authorization).explain(authorization).await
     }

@@ -362,7 +362,7 @@ impl AuthorizerConfig {
 }
 
 /// An https URL, or plain http to a loopback host (local issuers and emulators).
-pub(crate) fn check_fetchable(key: &str, value: &str) -> Result<Url, ConfigError> {
+pub fn check_fetchable(key: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value)
         .map_err(|e| ConfigError::new(key, value, &format!("an absolute https URL ({e})")))?;
     if url.host_str().is_none() || url.cannot_be_a_base() {

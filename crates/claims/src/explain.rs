@@ -11,25 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::{AuthError, MAX_TOKEN_BYTES, UtcTime, Verifier};
 
-/// Every rule of any gate, in the order the gates judge them (`token::decode`'s order for the
-/// first five); [`crate::Gate::rules`] is each gate's. Every [`AuthError`] belongs to exactly one.
-pub const ALL_RULES: [&str; 15] = [
-    "size",
-    "format",
-    "algorithm",
-    "header",
-    "payload",
-    "kid",
-    "signature",
-    "issuer",
-    "audience",
-    "token_use",
-    "claims",
-    "exp",
-    "nbf",
-    "iat",
-    "scopes",
-];
+pub use crate::gate::ALL_RULES;
 
 /// The rule `refusal` of the `authorization` value (`Bearer <token>` or a bare token) is the
 /// refusal of. The token is needed for one error only: a segment that is not base64url belongs to

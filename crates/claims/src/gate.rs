@@ -10,6 +10,26 @@ use std::str::FromStr;
 use crate::config::{Algorithm, ConfigError};
 use crate::error::AuthError;
 
+/// Every rule of any gate, in the order the gates judge them (`token::decode`'s order for the
+/// first five); [`Gate::rules`] is each gate's. Every [`AuthError`] belongs to exactly one.
+pub const ALL_RULES: [&str; 15] = [
+    "size",
+    "format",
+    "algorithm",
+    "header",
+    "payload",
+    "kid",
+    "signature",
+    "issuer",
+    "audience",
+    "token_use",
+    "claims",
+    "exp",
+    "nbf",
+    "iat",
+    "scopes",
+];
+
 /// Which AWS gate a token is judged as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Gate {
@@ -131,7 +151,7 @@ impl Gate {
         }
     }
 
-    /// Whether this gate judges `rule` (one of [`crate::explain::ALL_RULES`]): the HTTP API has
+    /// Whether this gate judges `rule` (one of [`ALL_RULES`]): the HTTP API has
     /// no claim rules, the ALB no audience check (a route's scopes on the ALB are a `scope` claim
     /// rule of its listener rule, [`Gate::scope_rule`], judged last as the HTTP API judges scopes).
     pub fn judges(self, rule: &str) -> bool {
@@ -144,7 +164,7 @@ impl Gate {
 
     /// The rules judged, in this gate's order.
     pub fn rules(self) -> Vec<&'static str> {
-        crate::explain::ALL_RULES
+        ALL_RULES
             .into_iter()
             .filter(|rule| self.judges(rule))
             .collect()

@@ -1,14 +1,20 @@
-//! The request path every runtime shares (feature `http`, on the `http` crate's types): which
-//! `Authorization` header is judged, which route rule holds for a method, and API Gateway's answer
-//! to a refusal. `portcullis-axum`'s layer, `portcullis-lambda`'s gateway layer and the local
-//! gateway all take them from here, so the three cannot drift apart.
+//! The request path every runtime shares (feature `http`, on the `http` crate's types): the one
+//! [`Admission`] (route rule → judge → count and log → [`Caller`](crate::Caller) or the gate's
+//! refusal) and its pieces: which identity source value is judged, which route rule holds for a
+//! method, and the gate's answer to a refusal. `portcullis-axum`'s layer and extractor,
+//! `portcullis-lambda`'s gateway layer and the local gateway all admit through it, so they cannot
+//! drift apart.
+
+mod admission;
+
+pub use admission::{Admission, Inbound, Route, Vouched, unadmitted};
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-use crate::{AuthError, Authorizer, Claims, Gate, IdentitySource, Judgement};
+use crate::{AuthError, Authorizer, Gate, IdentitySource, Judgement};
 
 /// The scopes a route requires, given the request's method and path (empty: any valid token).
 /// Built from `portcullis_config::Routes::scopes`, it matches the path as API Gateway matches a
@@ -93,42 +99,11 @@ impl Authorizer {
             Err(refusal) => Judgement::unread(refusal),
         }
     }
-
-    /// Judges a request by its `Authorization` header ([`authorization`]) against
-    /// `route_scopes`, whatever the configured identity source: [`Authorizer::judge_request`]
-    /// reads the token where the gate does.
-    pub async fn authorize_headers<S: AsRef<str>>(
-        &self,
-        headers: &HeaderMap,
-        route_scopes: &[S],
-    ) -> Result<Claims, AuthError> {
-        self.judge_headers(headers, route_scopes).await.verdict
-    }
-
-    /// [`Authorizer::judge`] of a request by its headers ([`authorization`]) against
-    /// `route_scopes`: the verdict with what it is counted and logged by.
-    pub async fn judge_headers<S: AsRef<str>>(
-        &self,
-        headers: &HeaderMap,
-        route_scopes: &[S],
-    ) -> Judgement<'_> {
-        match authorization(headers) {
-            Ok(value) => self.judge(value.as_deref(), route_scopes).await,
-            Err(refusal) => Judgement::unread(refusal),
-        }
-    }
-}
-
-/// API Gateway's answer to a refusal, for any body type built from a string: the status, the
-/// `{"message":…}` body as JSON, and `WWW-Authenticate` (the HTTP API gate's; [`refusal_for`]
-/// answers as any gate).
-pub fn refusal<B: From<String>>(error: &AuthError) -> Response<B> {
-    refusal_for(Gate::HttpApi, error)
 }
 
 /// `gate`'s answer to a refusal ([`Gate::status`], [`Gate::body`], [`Gate::www_authenticate`]):
 /// a JSON body from API Gateway, an empty one from the ALB.
-pub fn refusal_for<B: From<String>>(gate: Gate, error: &AuthError) -> Response<B> {
+pub fn refusal<B: From<String>>(gate: Gate, error: &AuthError) -> Response<B> {
     let body = gate.body(error);
     let mut response = Response::new(B::from(body.to_owned()));
     *response.status_mut() =
@@ -155,6 +130,7 @@ mod tests {
 
     use super::{authorization, refusal, rule_method};
     use crate::AuthError;
+    use crate::Gate;
 
     #[test]
     fn head_is_judged_by_the_get_rule_and_every_other_method_by_its_own() {
@@ -194,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_refusal_is_api_gateways_status_body_and_challenge() {
-        let response = refusal::<String>(&AuthError::MissingToken);
+        let response = refusal::<String>(Gate::HttpApi, &AuthError::MissingToken);
         assert_eq!(response.status(), 401);
         assert_eq!(response.body(), r#"{"message":"Unauthorized"}"#);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");

@@ -448,7 +448,7 @@ impl JwksCache {
 
 /// The redirects every fetch of ours follows: at most 3, on the same host and port, never from
 /// https to plain http, never to a place we would refuse to fetch from directly.
-pub(crate) fn same_host_redirects() -> reqwest::redirect::Policy {
+pub fn same_host_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let same_place = attempt.previous().last().is_some_and(|from| {
             let to = attempt.url();

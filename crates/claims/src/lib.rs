@@ -29,17 +29,26 @@ mod authorizer;
 mod claims;
 mod clock;
 mod config;
+#[cfg(feature = "cors")]
 pub mod cors;
 mod error;
+#[cfg(feature = "explain")]
 pub mod explain;
+pub mod fetch {
+    //! What the verifier fetches from, for the crates that fetch from an issuer too (the OAuth
+    //! clients of `portcullis-grant`): https, or plain http to a loopback host; at most three
+    //! redirects, on the same host and port, never down to plain http.
+    pub use crate::config::check_fetchable;
+    pub use crate::jwks::same_host_redirects;
+}
 mod gate;
-pub mod grant;
 #[cfg(feature = "http")]
 pub mod http;
 mod identity;
 mod json;
 mod jwk;
 mod jwks;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 mod token;
 mod utc;
@@ -55,8 +64,8 @@ pub use crate::config::{
 };
 pub use crate::error::{AlgName, AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
 pub use crate::gate::{
-    ClaimFormat, ClaimRule, Gate, IdentitySource, MAX_CLAIM_RULES, MAX_CLAIM_VALUE_CHARS,
-    MAX_CLAIM_VALUES, ScopeClaims,
+    ALL_RULES, ClaimFormat, ClaimRule, Gate, IdentitySource, MAX_CLAIM_RULES,
+    MAX_CLAIM_VALUE_CHARS, MAX_CLAIM_VALUES, ScopeClaims,
 };
 pub use crate::identity::{
     Caller, Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
@@ -68,7 +77,7 @@ pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope, require_
 
 /// A mutex's guard, also after a panic elsewhere poisoned it: every value behind our mutexes is
 /// whole between statements (counts, caches), so it stays usable.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T: ?Sized>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,6 +55,24 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
     0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
     0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
+
+/// Where [`Metrics::writing_emf`] writes its lines: a Lambda function's stdout, given by its
+/// binary (`EmfWriter::new(std::io::stdout())`).
+#[derive(Clone)]
+pub struct EmfWriter(Arc<Mutex<dyn std::io::Write + Send>>);
+
+impl EmfWriter {
+    /// Lines go to `out`, one write and flush per decision.
+    pub fn new(out: impl std::io::Write + Send + 'static) -> EmfWriter {
+        EmfWriter(Arc::new(Mutex::new(out)))
+    }
+}
+
+impl std::fmt::Debug for EmfWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmfWriter")
+    }
+}
 
 /// One decision as it is counted and logged.
 #[derive(Debug, Clone, Copy)]
@@ -121,9 +139,13 @@ struct Registry {
     latency: Histogram,
     /// Whose key caches the key metrics read.
     authorizer: Option<Authorizer>,
-    /// With embedded metric format lines on: each issuer's key statistics as last written.
-    emf: Option<Mutex<Vec<(KeyStats, u64)>>>,
+    /// With embedded metric format lines on: where they go, and each issuer's key statistics as
+    /// last written.
+    emf: Option<(EmfWriter, Mutex<Vec<LastKeyStats>>)>,
 }
+
+/// An issuer's key statistics and verified-token cache hits as the last EMF line gave them.
+type LastKeyStats = (KeyStats, u64);
 
 /// Route → issuer (empty: none named) → counts.
 type Decisions = BTreeMap<Box<str>, BTreeMap<Box<str>, Counts>>;
@@ -172,17 +194,18 @@ impl Metrics {
     /// and its verified-token cache hits, and has it keep those statistics and time each
     /// judgement from now on ([`Authorizer::count_statistics`]).
     pub fn with_keys_of(authorizer: &Authorizer) -> Metrics {
-        Metrics::build(Some(authorizer.clone()), false)
+        Metrics::build(Some(authorizer.clone()), None)
     }
 
     /// As [`Metrics::new`] or [`Metrics::with_keys_of`], and [`Metrics::record`] also writes
-    /// each decision to stdout as CloudWatch embedded metric format lines ([`Metrics::emf`]):
-    /// what a Lambda function does, whose stdout CloudWatch Logs reads.
-    pub fn writing_emf(authorizer: Option<&Authorizer>) -> Metrics {
-        Metrics::build(authorizer.cloned(), true)
+    /// each decision to `out` as CloudWatch embedded metric format lines ([`Metrics::emf`]): what
+    /// a Lambda function does, whose binary passes its stdout, which CloudWatch Logs reads (this
+    /// library writes to no stream it did not get).
+    pub fn writing_emf(authorizer: Option<&Authorizer>, out: EmfWriter) -> Metrics {
+        Metrics::build(authorizer.cloned(), Some(out))
     }
 
-    fn build(authorizer: Option<Authorizer>, emf: bool) -> Metrics {
+    fn build(authorizer: Option<Authorizer>, emf: Option<EmfWriter>) -> Metrics {
         if let Some(authorizer) = &authorizer {
             authorizer.count_statistics();
         }
@@ -192,7 +215,7 @@ impl Metrics {
                 decisions: Mutex::default(),
                 latency: Histogram::default(),
                 authorizer,
-                emf: emf.then(|| Mutex::new(vec![(KeyStats::default(), 0); issuers])),
+                emf: emf.map(|out| (out, Mutex::new(vec![(KeyStats::default(), 0); issuers]))),
             }),
         }
     }
@@ -222,9 +245,9 @@ impl Metrics {
             route
         };
         self.inner.latency.observe(decision.elapsed);
-        if self.inner.emf.is_some() {
+        if let Some((out, _)) = &self.inner.emf {
             let lines = self.emf(&Decision { route, ..*decision }, unix_millis());
-            let mut out = std::io::stdout().lock();
+            let mut out = lock(&out.0);
             for line in lines {
                 let _ = writeln!(out, "{line}");
             }
@@ -407,7 +430,7 @@ impl Metrics {
             ],
         );
         let mut lines = vec![decision_line];
-        let (Some(authorizer), Some(last)) = (&self.inner.authorizer, &self.inner.emf) else {
+        let (Some(authorizer), Some((_, last))) = (&self.inner.authorizer, &self.inner.emf) else {
             return lines;
         };
         let mut last = lock(last);

@@ -472,7 +472,9 @@ impl Verifier {
         }
     }
 
-    /// The time tokens are judged by, in whole seconds since the epoch.
+    /// The time tokens are judged by, in whole seconds since the epoch (the explanation's "how far
+    /// from now").
+    #[cfg(feature = "explain")]
     pub(crate) fn now_unix(&self) -> i64 {
         i64::try_from(self.inner.clock.unix().as_secs()).unwrap_or(i64::MAX)
     }

@@ -10,7 +10,7 @@ mod common;
 use std::fmt::Write as _;
 
 use http::{HeaderMap, HeaderValue, Uri, header};
-use portcullis_claims::http::refusal_for;
+use portcullis_claims::http::refusal as gate_refusal;
 use portcullis_claims::{
     Algorithm, Authorizer, AuthorizerConfig, ClaimFormat, ClaimRule, Gate, IdentitySource,
 };
@@ -498,7 +498,7 @@ async fn each_gate_refuses_in_its_own_words() {
         let line = match verdict {
             Ok(_) => "200".to_owned(),
             Err(refusal) => {
-                let response = refusal_for::<String>(gate, &refusal);
+                let response = gate_refusal::<String>(gate, &refusal);
                 let challenge = response
                     .headers()
                     .get(header::WWW_AUTHENTICATE)

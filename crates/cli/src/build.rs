@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use portcullis_deploy::{Arch, Runtime};
 
 use crate::flags::{BuildArgs, Provider};
-use crate::workspace::{Workspace, cargo, step};
+use portcullis_checkout::{Workspace, cargo, step};
 use portcullis_tutorial::keys::EMBEDDED_JWKS_FILE;
 
 use portcullis_deploy::package::{
@@ -95,18 +95,10 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
     if cross {
         check_cross_toolchain(build.arch)?;
     }
-    let binary = match build.runtime {
-        Runtime::Lambda => "bootstrap",
-        Runtime::Standalone => "portcullis-server",
-    };
-    let mut features: Vec<&str> = build.provider.feature().into_iter().collect();
-    match build.runtime {
-        // A deployed function stores profiles in DynamoDB with the credentials Lambda puts in its
-        // environment: no SQLite and no aws-config credential chain in its package.
-        Runtime::Lambda => features.extend(["dynamodb", "lambda"]),
-        Runtime::Standalone => features.extend(["aws-config", "sqlite"]),
-    }
-    let features = features.join(",");
+    let (binary, features) = portcullis_checkout::service_build(
+        build.provider.feature(),
+        build.runtime == Runtime::Lambda,
+    );
     let mut args = vec![
         "build",
         "--locked",

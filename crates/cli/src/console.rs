@@ -26,9 +26,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use portcullis_claims::explain::{Explanation, Outcome, rule_of};
-use portcullis_claims::grant::{AuthorizationCode, Endpoints};
 use portcullis_claims::{AuthError, Authorizer, Gate, VerifierOptions};
 use portcullis_config::{AuthSettings, Routes};
+use portcullis_grant::{AuthorizationCode, Endpoints};
 use portcullis_testkit::Issuer;
 use serde_json::{Value, json};
 
@@ -171,7 +171,7 @@ pub(crate) async fn start(
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} for the console (--console ADDR)"))?;
-    let key = portcullis_claims::grant::random_text();
+    let key = portcullis_grant::random_text();
     let url = format!("http://{}/?key={key}", listener.local_addr()?);
     let task = serve(listener, setup, key)?;
     Ok(Some((url, task)))

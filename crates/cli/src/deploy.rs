@@ -21,7 +21,8 @@ use portcullis_deploy::apply::{
 use crate::flags::{DeployArgs, Provider, RemoveArgs};
 use portcullis_config::Gate;
 use portcullis_deploy::{
-    Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, cloudformation, gate_rules, plan,
+    Arch, CALLBACK_URL, Issuer, Plan, Runtime, Target, Undeployable, cloudformation, deployable,
+    plan,
 };
 
 /// What `deploy`, `remove` and `token` were asked for.
@@ -77,6 +78,7 @@ pub(crate) fn resolve_plan(
         domain_suffix,
         function: Default::default(),
         cors: None,
+        served: &portcullis_tutorial::API_ROUTES,
     };
     let file = options
         .config
@@ -176,23 +178,17 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         Some(settings) => Issuer::Configured(&settings.auth),
         None => Issuer::TutorialCognitoPool,
     };
-    // Before anything is written or created: what the gate cannot take as configured.
-    let rules =
-        gate_rules(issuer, gate, &plan).map_err(|e| anyhow::anyhow!("--gate {gate}: {e}"))?;
+    // Before anything is written or created: what cannot be deployed as configured.
+    let routes = match &settings {
+        Some(settings) => settings.routes.clone(),
+        None => portcullis_config::Routes::default(),
+    };
+    let rules = deployable(issuer, gate, &plan, &routes).map_err(|e| match e {
+        Undeployable::LambdaParameterMappings { .. } => anyhow::anyhow!("{e}"),
+        _ => anyhow::anyhow!("--gate {gate}: {e}"),
+    })?;
     for note in &rules.notes {
         eprintln!("note: {note}");
-    }
-    if options.runtime == Runtime::Lambda
-        && let Some(route) = settings
-            .iter()
-            .flat_map(|s| s.routes.iter())
-            .find(|r| !r.parameters().is_empty())
-    {
-        bail!(
-            "routes.\"{}\".parameters: request parameter mappings apply to an HTTP proxy integration \
-             (--runtime standalone); a Lambda function gets the claims in its event instead",
-            route.key()
-        );
     }
 
     if let Some(export) = &export {
@@ -639,8 +635,9 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     let foreign = seen.iter().filter(|c| c.action == Action::Foreign).count();
     let stopped = |why: String| {
         format!(
-            "remove {why}; {deleted} deleted so far. What remains is still tagged portcullis:stack={}: \
+            "remove {why}; {deleted} deleted so far. What remains is still tagged {}={}: \
              run `{} remove {}` again to finish",
+            portcullis_deploy::STACK_TAG,
             plan.name,
             crate::invoked_as(),
             same_flags(&options)
@@ -653,7 +650,8 @@ pub(crate) fn remove(args: &RemoveArgs) -> Result<()> {
     }
     if foreign > 0 {
         println!(
-            "left alone: {foreign} resources have this stack's names but not its tag portcullis:stack={}",
+            "left alone: {foreign} resources have this stack's names but not its tag {}={}",
+            portcullis_deploy::STACK_TAG,
             plan.name
         );
     }

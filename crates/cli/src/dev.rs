@@ -60,8 +60,10 @@ pub(crate) fn lambda_bootstrap() -> Result<()> {
     portcullis_tutorial::run::init_lambda_logging();
     let settings = load(&Sources::default()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    // Embedded metric format lines (with `[metrics] emf`) to stdout, as the deployed bootstrap.
+    let stdout = portcullis_claims::metrics::EmfWriter::new(std::io::stdout());
     runtime
-        .block_on(portcullis_tutorial::run::lambda(&settings))
+        .block_on(portcullis_tutorial::run::lambda(&settings, stdout))
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -95,7 +97,7 @@ async fn run(args: &DevArgs) -> Result<()> {
     let gate = settings.auth.gate();
     let served_routes = settings
         .routes
-        .with_served(&portcullis_deploy::SERVICE_ROUTES);
+        .with_served(&portcullis_tutorial::API_ROUTES);
     // What the console needs of the settings, which the standalone server's task takes.
     let (console_auth, console_routes) = (settings.auth.clone(), served_routes.clone());
 
@@ -151,7 +153,7 @@ async fn run(args: &DevArgs) -> Result<()> {
                 .current_dir(&state)
                 .envs(emulator.function_env())
                 // The function judges (or trusts) as the gate in front of it.
-                .env("PORTCULLIS_AUTH__GATE", gate.as_str())
+                .env(portcullis_config::env_var("auth.gate"), gate.as_str())
                 .envs(function_env_for(gate))
                 .kill_on_drop(true)
                 .spawn()

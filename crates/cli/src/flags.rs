@@ -43,15 +43,6 @@ pub(crate) enum Command {
     Token(TokenArgs),
     /// Sign in with the authorization code flow and PKCE, and print the tokens.
     Login(LoginArgs),
-    /// Measure load and Lambda cold starts of the example service (inside a Portcullis checkout).
-    Bench(BenchArgs),
-    /// Hold the release server at 80 % of its maximum rate for minutes (inside a checkout)
-    ///
-    /// A mix of valid, fresh, expired, wrong-audience and unknown-kid tokens and conditional POSTs;
-    /// every 10 s the rate, p99 latency and the server's RSS; at the end every kind's count of
-    /// expected and unexpected answers. Fails on any unexpected answer, or on growth of more than
-    /// 10 % after the first minute.
-    Soak(SoakArgs),
     /// Serve the example service on the Lambda Runtime API named by AWS_LAMBDA_RUNTIME_API (what
     /// `dev --runtime lambda` runs behind the local HTTP API).
     #[command(hide = true)]
@@ -467,23 +458,6 @@ pub(crate) struct PrintArgs {
     /// Print every token as one JSON document.
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct BenchArgs {
-    /// How long each load scenario runs, in seconds.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=600))]
-    pub(crate) seconds: u32,
-    /// Measure only the load: skip the Lambda builds and cold starts.
-    #[arg(long)]
-    pub(crate) no_lambda: bool,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct SoakArgs {
-    /// How long the soak runs, in minutes (after a 10 s measurement of the maximum rate).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1440))]
-    pub(crate) minutes: u64,
 }
 
 /// An `http://` or `https://` URL with a host.

@@ -4,8 +4,6 @@
 //! line on stderr with exit status 2; failures one line with exit status 1; `--help` and
 //! `--version` print to stdout and exit 0.
 
-#[cfg(feature = "aws")]
-mod bench;
 mod build;
 mod console;
 mod deploy;
@@ -15,9 +13,7 @@ mod gateway;
 #[cfg(feature = "aws")]
 mod inspect;
 mod invoke;
-mod soak;
 mod token;
-mod workspace;
 
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -72,11 +68,6 @@ fn main() -> ExitCode {
         Command::Logs(_) => Err(anyhow::anyhow!(deploy::without_aws("logs"))),
         Command::Token(args) => token::token(&args),
         Command::Login(args) => token::login(&args),
-        #[cfg(feature = "aws")]
-        Command::Bench(args) => bench::bench(&args),
-        #[cfg(not(feature = "aws"))]
-        Command::Bench(_) => Err(anyhow::anyhow!(deploy::without_aws("bench"))),
-        Command::Soak(args) => soak::soak(&args),
         Command::LambdaBootstrap => dev::lambda_bootstrap(),
     };
     match result {

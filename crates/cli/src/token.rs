@@ -16,11 +16,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use portcullis_claims::grant::{
-    AuthorizationCode, ClientCredentials, Endpoints, GrantedToken, RedirectError, random_text,
-};
 use portcullis_config::{Provider, Settings};
 use portcullis_deploy::LOGIN_CALLBACK_URL;
+use portcullis_grant::{
+    AuthorizationCode, ClientCredentials, Endpoints, GrantedToken, RedirectError, random_text,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::deploy::{Options, resolve_plan};

@@ -235,6 +235,21 @@ impl Provider {
     }
 }
 
+/// The environment variable that sets the configuration key `key` (`auth.cognito.region` →
+/// `PORTCULLIS_AUTH__COGNITO__REGION`): what the deploy writes into a function's environment and
+/// `dev` into its child's, named by the loader that reads it.
+///
+/// ```
+/// assert_eq!(portcullis_config::env_var("auth.gate"), "PORTCULLIS_AUTH__GATE");
+/// ```
+pub fn env_var(key: &str) -> String {
+    format!(
+        "{}_{}",
+        raw::ENV_PREFIX,
+        key.to_ascii_uppercase().replace('.', raw::ENV_SEPARATOR)
+    )
+}
+
 /// Reads and validates settings from `sources`.
 pub fn load(sources: &Sources) -> Result<Settings, SettingsError> {
     let raw = raw::read(sources)?;

@@ -220,9 +220,9 @@ pub(crate) fn read(sources: &Sources) -> Result<Settings, SettingsError> {
         }
         None => {}
     }
-    let environment = Environment::with_prefix("PORTCULLIS")
+    let environment = Environment::with_prefix(ENV_PREFIX)
         .prefix_separator("_")
-        .separator("__")
+        .separator(ENV_SEPARATOR)
         // List splitting only happens with parsing on; scalar values still deserialize as strings.
         .try_parsing(true)
         .list_separator(",")
@@ -251,3 +251,8 @@ pub(crate) fn read(sources: &Sources) -> Result<Settings, SettingsError> {
         detail: e.to_string(),
     })
 }
+
+/// The environment variables' prefix (`PORTCULLIS_`, then the key) and the separator that stands
+/// for a key's dots: the loader above reads them, [`crate::env_var`] writes them.
+pub(crate) const ENV_PREFIX: &str = "PORTCULLIS";
+pub(crate) const ENV_SEPARATOR: &str = "__";

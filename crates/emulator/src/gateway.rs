@@ -8,8 +8,8 @@ use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_claims::metrics::Decision;
-use portcullis_claims::{Authorizer, Caller, Gate, OidcMapping};
+use portcullis_claims::http::{Admission, Inbound};
+use portcullis_claims::{Authorizer, Gate, OidcMapping};
 use portcullis_config::Routes;
 use serde_json::json;
 
@@ -20,7 +20,7 @@ use crate::{INTEGRATION_TIMEOUT, Integration, event, upstream};
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub(crate) struct Gateway {
-    authorizer: Authorizer,
+    admission: Admission,
     routes: Routes,
     queue: Arc<Queue>,
     domain: String,
@@ -45,8 +45,11 @@ impl Gateway {
             .timeout(INTEGRATION_TIMEOUT)
             .build()
             .map_err(std::io::Error::other)?;
+        // The route is matched here, as API Gateway matches it, so the admission's own rule table
+        // is never asked. The integration reads only the claims, never the mapped identity.
+        let admission = Admission::verifying(authorizer, Arc::new(OidcMapping), |_, _| Vec::new());
         Ok(Arc::new(Gateway {
-            authorizer,
+            admission,
             routes,
             queue,
             domain,
@@ -107,24 +110,19 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
     // API has a CORS configuration ([`router`]); otherwise it is routed and judged.
     let mut caller = None;
     if route.is_protected() {
-        let judgement = gateway
-            .authorizer
-            .judge_request(request.uri(), request.headers(), route.scopes())
-            .await;
-        if judgement.verdict.is_err() && Decision::logged() {
-            Decision::of(&route.key(), &judgement).log();
-        }
-        match judgement.verdict {
-            Ok(claims) => {
-                caller = Some(Caller::new(
-                    claims,
-                    &OidcMapping,
-                    !route.scopes().is_empty(),
-                ))
-            }
-            Err(refusal) => {
-                return portcullis_claims::http::refusal_for(gateway.authorizer.gate(), &refusal);
-            }
+        let key = route.key();
+        let inbound = Inbound {
+            method: &method,
+            uri: request.uri(),
+            headers: request.headers(),
+            route: portcullis_claims::http::Route::Matched {
+                key: &key,
+                scopes: route.scopes(),
+            },
+        };
+        match gateway.admission.admit(&inbound).await {
+            Ok(admitted) => caller = Some(admitted),
+            Err(refusal) => return refusal,
         }
     }
     let (parts, body) = request.into_parts();
@@ -146,7 +144,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             upstream::forward(&gateway.client, base, request).await
         }
         Integration::Lambda => {
-            let event = match gateway.authorizer.gate() {
+            let event = match gateway.admission.gate() {
                 Gate::HttpApi => event::event(
                     &gateway.domain,
                     &route.key(),

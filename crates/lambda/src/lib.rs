@@ -22,16 +22,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use portcullis_claims::http::refusal_for;
-use portcullis_claims::metrics::{Decision, Metrics};
-use portcullis_claims::{
-    AuthError, Caller, Claims, Gate, IdentityMapping, IdentitySource, gateway_value, require_scopes,
-};
+use portcullis_claims::http::{Admission, Inbound, Route};
+use portcullis_claims::metrics::Metrics;
+use portcullis_claims::{Claims, Gate, IdentityMapping, IdentitySource, gateway_value};
 use serde_json::Value;
 use tower::{Layer, Service};
 
@@ -78,12 +75,6 @@ fn normalize_claims(holder: &mut serde_json::Map<String, Value>) {
             holder.insert("scopes".into(), Value::Null);
         }
     }
-}
-
-/// The claims and scopes an HTTP API's JWT authorizer put in the request context, if any
-/// ([`gateway_claims_behind`] the HTTP API, its token read from `Authorization`).
-pub fn gateway_claims<B>(request: &http::Request<B>) -> Option<(Claims, Option<Vec<String>>)> {
-    gateway_claims_behind(request, Gate::HttpApi, &IdentitySource::default())
 }
 
 /// The claims (and scopes) the gate in front of the function vouched for, if any; `None` for an
@@ -165,66 +156,61 @@ pub fn gateway_claims_behind<B>(
     Some((exact(strings), scopes))
 }
 
-pub use portcullis_claims::http::{ScopeRule, refusal};
-
 pub use lambda_http::http;
 
-/// Trusts the claims of an HTTP API JWT authorizer (mode `gateway`). A request without claims is
-/// refused with 401, and a route's configured scopes are checked again (403), so a misconfigured API
-/// fails closed.
-#[derive(Clone)]
+/// Trusts what the gate in front of the function vouched for (mode `gateway`), through the one
+/// [`Admission`] every runtime calls: a request without claims is refused with 401, and a route's
+/// configured scopes are checked again (403), so a misconfigured API fails closed.
+#[derive(Clone, Debug)]
 pub struct GatewayLayer {
-    mapping: Arc<dyn IdentityMapping>,
-    scopes: ScopeRule,
-    metrics: Option<(Metrics, Arc<[String]>)>,
-    gate: Gate,
-    source: Arc<IdentitySource>,
-}
-
-impl std::fmt::Debug for GatewayLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayLayer")
-            .field("mapping", &self.mapping)
-            .finish_non_exhaustive()
-    }
+    admission: Admission,
 }
 
 impl GatewayLayer {
-    /// Maps gateway claims with `mapping`; `scopes` names each route's required scopes.
+    /// Maps gateway claims with `mapping`; `scopes` names each route's required scopes. Behind an
+    /// HTTP API, its token in `Authorization`, until [`GatewayLayer::behind`] says otherwise.
     pub fn new(
         mapping: Arc<dyn IdentityMapping>,
         scopes: impl Fn(&http::Method, &str) -> Vec<String> + Send + Sync + 'static,
     ) -> GatewayLayer {
-        GatewayLayer {
+        GatewayLayer::behind(
+            Gate::HttpApi,
+            IdentitySource::default(),
+            Vec::new(),
             mapping,
-            scopes: Arc::new(scopes),
-            metrics: None,
-            gate: Gate::HttpApi,
-            source: Arc::new(IdentitySource::default()),
+            scopes,
+        )
+    }
+
+    /// Trusts `gate`'s events only, its token read from `source` ([`gateway_claims_behind`]): the
+    /// gate and identity source the function is deployed behind. `issuers` are the configured
+    /// issuers, the only ones a decision is counted under.
+    pub fn behind(
+        gate: Gate,
+        source: IdentitySource,
+        issuers: Vec<String>,
+        mapping: Arc<dyn IdentityMapping>,
+        scopes: impl Fn(&http::Method, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> GatewayLayer {
+        GatewayLayer {
+            admission: Admission::vouched(gate, source, issuers, mapping, scopes),
         }
     }
 
-    /// Trusts `gate`'s events only (an HTTP API's by default), its token read from `source`
-    /// ([`gateway_claims_behind`]): the gate and identity source the function is deployed behind.
-    pub fn behind(mut self, gate: Gate, source: IdentitySource) -> GatewayLayer {
-        self.gate = gate;
-        self.source = Arc::new(source);
-        self
-    }
-
     /// Counts every decision in `metrics`, by the route API Gateway matched, the issuer (the
-    /// claims' `iss` when it is one of `issuers`, else none) and reason. Each refusal is logged
-    /// either way ([`Decision::log`]).
-    pub fn with_metrics(mut self, metrics: Metrics, issuers: Vec<String>) -> GatewayLayer {
-        self.metrics = Some((metrics, issuers.into()));
-        self
+    /// claims' `iss` when it is a configured one, else none) and reason. Each refusal is logged
+    /// either way.
+    pub fn with_metrics(self, metrics: Metrics) -> GatewayLayer {
+        GatewayLayer {
+            admission: self.admission.with_metrics(metrics),
+        }
     }
 }
 
 /// The route a Lambda event names, as API Gateway writes route keys: payload 2.0's `routeKey`,
 /// payload 1.0's method and resource, else `$default` (a function URL, an ALB).
-pub fn route_name<B>(request: &http::Request<B>) -> String {
-    let named = match request.extensions().get::<RequestContext>() {
+fn route_name(context: Option<&RequestContext>) -> String {
+    let named = match context {
         Some(RequestContext::ApiGatewayV2(context)) => context.route_key.clone(),
         Some(RequestContext::ApiGatewayV1(context)) => context
             .resource_path
@@ -240,7 +226,7 @@ impl<S> Layer<S> for GatewayLayer {
     fn layer(&self, inner: S) -> Self::Service {
         GatewayService {
             inner,
-            layer: self.clone(),
+            admission: self.admission.clone(),
         }
     }
 }
@@ -249,7 +235,7 @@ impl<S> Layer<S> for GatewayLayer {
 #[derive(Clone)]
 pub struct GatewayService<S> {
     inner: S,
-    layer: GatewayLayer,
+    admission: Admission,
 }
 
 impl<S> std::fmt::Debug for GatewayService<S> {
@@ -279,66 +265,28 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
+        // Every method is judged: OPTIONS reaches the function only through a route (API
+        // Gateway answers CORS preflights itself when the API has a CORS configuration).
+        let admission = &self.admission;
+        let vouched =
+            gateway_claims_behind(&request, admission.gate(), admission.identity_source());
+        let context = request.extensions().get::<RequestContext>();
+        let name = || route_name(context);
+        let inbound = Inbound {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            route: Route::Lookup { name: &name },
+        };
+        let admitted = admission.admit_vouched(&inbound, vouched);
         Box::pin(async move {
-            // Every method is judged: OPTIONS reaches the function only through a route (API
-            // Gateway answers CORS preflights itself when the API has a CORS configuration).
-            let metrics = layer.metrics.as_ref();
-            // Timed only for metrics, as the verifier times a judgement.
-            let started = metrics.is_some().then(Instant::now);
-            let elapsed = || started.map_or(std::time::Duration::ZERO, |s| s.elapsed());
-            // Behind an ALB, refusals are the ALB's and a route's scopes are its listener rule's
-            // `scope` claim rule.
-            let gate = layer.gate;
-            let Some((claims, gateway_scopes)) =
-                gateway_claims_behind(&request, gate, &layer.source)
-            else {
-                tracing::error!(
-                    path = request.uri().path(),
-                    "no JWT authorizer claims in the request context: is the route's authorizer missing? refusing"
-                );
-                let refusal_error = AuthError::MissingToken;
-                let route = route_name(&request);
-                Metrics::observe(
-                    metrics.map(|(m, _)| m),
-                    &Decision {
-                        route: &route,
-                        issuer: None,
-                        kid: None,
-                        refusal: Some(&refusal_error),
-                        elapsed: elapsed(),
-                    },
-                );
-                return Ok(refusal_for(gate, &refusal_error));
-            };
-            let method = portcullis_claims::http::rule_method(request.method());
-            let required = (layer.scopes)(&method, request.uri().path());
-            let verdict = require_scopes(gate, &claims, &required);
-            if metrics.is_some() || (verdict.is_err() && Decision::logged()) {
-                let route = route_name(&request);
-                let issuer = claims.iss().and_then(|iss| {
-                    metrics.and_then(|(_, known)| known.iter().find(|k| *k == iss))
-                });
-                Metrics::observe(
-                    metrics.map(|(m, _)| m),
-                    &Decision {
-                        route: &route,
-                        issuer: issuer.map(String::as_str),
-                        kid: None,
-                        refusal: verdict.as_ref().err(),
-                        elapsed: elapsed(),
-                    },
-                );
+            match admitted {
+                Ok(caller) => {
+                    request.extensions_mut().insert(caller);
+                    inner.call(request).await
+                }
+                Err(refusal) => Ok(refusal),
             }
-            if let Err(refusal_error) = verdict {
-                return Ok(refusal_for(gate, &refusal_error));
-            }
-            request.extensions_mut().insert(Caller::from_gateway(
-                claims,
-                layer.mapping.as_ref(),
-                gateway_scopes,
-            ));
-            inner.call(request).await
         })
     }
 }

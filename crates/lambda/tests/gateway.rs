@@ -59,10 +59,9 @@ async fn judge_behind(
         });
         Ok::<_, Infallible>(http::Response::new(Body::from(seen.to_string())))
     });
-    let layer = GatewayLayer::new(Arc::new(OidcMapping), move |_, _| {
+    let layer = GatewayLayer::behind(gate, source, vec![], Arc::new(OidcMapping), move |_, _| {
         route_scopes.iter().map(|s| s.to_string()).collect()
-    })
-    .behind(gate, source);
+    });
     let response = layer
         .layer(inner)
         .oneshot(request)

@@ -47,7 +47,7 @@ pub async fn standalone(
     });
     let service = Service::new(store, settings.server.body_limit, issuers);
     let app = harden(
-        with_cors(app(service, auth), settings),
+        with_cors(with_gate(app(service, auth), settings), settings),
         settings.server.request_timeout,
     );
     let limits = Limits {
@@ -88,14 +88,25 @@ pub fn with_cors(router: axum::Router, settings: &Settings) -> axum::Router {
     }
 }
 
+/// `router` with the configured gate in every request's extensions, so a handler reached without
+/// an admission refuses as that gate refuses (`portcullis_axum::Authenticated`).
+pub fn with_gate(router: axum::Router, settings: &Settings) -> axum::Router {
+    router.layer(axum::Extension(settings.auth.gate()))
+}
+
 /// Logs as the function's logging configuration says (`AWS_LAMBDA_LOG_FORMAT`,
 /// `AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`).
 #[cfg(feature = "lambda")]
 pub use portcullis_lambda::init_logging as init_lambda_logging;
 
-/// Serves the Lambda function on the Runtime API named by `AWS_LAMBDA_RUNTIME_API`.
+/// Serves the Lambda function on the Runtime API named by `AWS_LAMBDA_RUNTIME_API`; with
+/// `[metrics] emf`, each decision's embedded metric format lines go to `emf_out` (the binary's
+/// stdout, which CloudWatch Logs reads).
 #[cfg(feature = "lambda")]
-pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
+pub async fn lambda(
+    settings: &Settings,
+    emf_out: portcullis_claims::metrics::EmfWriter,
+) -> Result<(), BoxError> {
     use portcullis_config::LambdaMode;
     use portcullis_lambda::GatewayLayer;
 
@@ -118,12 +129,11 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
                 .first()
                 .map(|config| config.identity_source().clone())
                 .unwrap_or_default();
+            let issuers = auth.configs.iter().map(|c| c.issuer().to_owned()).collect();
             let mut layer =
-                GatewayLayer::new(auth.mapping.clone(), scopes).behind(auth.gate(), source);
+                GatewayLayer::behind(auth.gate(), source, issuers, auth.mapping.clone(), scopes);
             if emf {
-                let issuers = settings.auth.configs.iter();
-                let issuers = issuers.map(|c| c.issuer().to_owned()).collect();
-                layer = layer.with_metrics(Metrics::writing_emf(None), issuers);
+                layer = layer.with_metrics(Metrics::writing_emf(None, emf_out));
             }
             crate::router(service).route_layer(layer)
         }
@@ -135,7 +145,7 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
             // Keys are loaded during init (not billed as request latency, and not on the first
             // request): from the package's embedded key sets when built with them, else fetched.
             load_keys(&authorizer, embedded_jwks_path().as_deref()).await;
-            let metrics = emf.then(|| Metrics::writing_emf(Some(&authorizer)));
+            let metrics = emf.then(|| Metrics::writing_emf(Some(&authorizer), emf_out));
             let mut layer = AuthLayer::new(authorizer, settings.auth.mapping.clone(), scopes);
             if let Some(metrics) = metrics {
                 layer = layer.with_metrics(metrics);
@@ -143,7 +153,11 @@ pub async fn lambda(settings: &Settings) -> Result<(), BoxError> {
             app(service, layer)
         }
     };
-    portcullis_lambda::run(harden(app, settings.server.request_timeout)).await
+    portcullis_lambda::run(harden(
+        with_gate(app, settings),
+        settings.server.request_timeout,
+    ))
+    .await
 }
 
 /// What the Lambda runtime reports as an init or invocation failure.

@@ -413,6 +413,7 @@ fn deployed_role_actions() -> std::collections::BTreeSet<String> {
         domain_suffix: "x7k2".into(),
         function: Default::default(),
         cors: None,
+        served: &portcullis_tutorial::API_ROUTES,
     };
     let plan = plan(Issuer::TutorialCognitoPool, &routes, &target);
     let role = plan

@@ -87,8 +87,9 @@ impl fmt::Display for ApplyError {
             }
             ApplyError::NotOurs { kind, name, stack } => write!(
                 f,
-                "a {kind} named {name} exists but is not tagged portcullis:stack={stack}: it is not this \
-                 deployment's, so deploy will not take it over (use another --stage, or tag it if it is yours)"
+                "a {kind} named {name} exists but is not tagged {}={stack}: it is not this \
+                 deployment's, so deploy will not take it over (use another --stage, or tag it if it is yours)",
+                crate::STACK_TAG
             ),
             ApplyError::Cognito(error) => write!(f, "{error}"),
             ApplyError::Setup(text) => f.write_str(text),

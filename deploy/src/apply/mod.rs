@@ -60,8 +60,7 @@ pub enum Backend<'a> {
     Http(&'a str),
 }
 
-/// The tag that marks a resource as this stack's.
-pub(crate) const STACK_TAG: &str = "portcullis:stack";
+pub(crate) use crate::STACK_TAG;
 
 /// Whether a resource carrying `found` tags belongs to the stack tagged `wanted`.
 pub(crate) fn is_ours<'a>(

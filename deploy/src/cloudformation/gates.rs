@@ -14,8 +14,9 @@
 use serde_json::{Value as Json, json};
 
 use super::{base_sections, function_resources, invoke_permission, route_id, tags_list, value};
-use crate::gates::GateRules;
+use crate::gate_rules::GateRules;
 use crate::{Plan, Runtime};
+use portcullis_config::env_var;
 
 /// Logical id of the REST API.
 const REST_API: &str = "RestApi";
@@ -103,8 +104,11 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
         (Some(function), Runtime::Lambda) => {
             // lambda_http puts a REST stage before each path; the service's routes have none.
             let mut extra = vec![
-                ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true".to_owned()),
-                ("PORTCULLIS_AUTH__GATE", "rest-api".to_owned()),
+                (
+                    "AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH".to_owned(),
+                    "true".to_owned(),
+                ),
+                (env_var("auth.gate"), "rest-api".to_owned()),
             ];
             // The function keeps records under each trusted issuer: it names the further ones.
             let further: Vec<Json> = rules.issuers[1..]
@@ -121,7 +125,7 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
                 })
                 .collect();
             if !further.is_empty() {
-                extra.push(("PORTCULLIS_AUTH__ISSUERS", Json::Array(further).to_string()));
+                extra.push((env_var("auth.issuers"), Json::Array(further).to_string()));
             }
             function_resources(plan, function, &extra, &mut sections);
             sections.add(
@@ -235,7 +239,7 @@ pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
             function_resources(
                 plan,
                 function,
-                &[("PORTCULLIS_AUTH__GATE", "alb".to_owned())],
+                &[(env_var("auth.gate"), "alb".to_owned())],
                 &mut sections,
             );
             sections.add(

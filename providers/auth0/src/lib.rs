@@ -15,11 +15,11 @@
 //! # Ok::<(), portcullis_claims::ConfigError>(())
 //! ```
 
-use portcullis_claims::grant::ClientCredentials;
 use portcullis_claims::{
     AuthorizerConfig, Claims, ConfigError, Identity, IdentityMapping, check_domain, first_string,
     owned, token_kind,
 };
+use portcullis_grant::ClientCredentials;
 
 /// A tenant and the API whose tokens are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,11 +15,11 @@
 //! # Ok::<(), portcullis_claims::ConfigError>(())
 //! ```
 
-use portcullis_claims::grant::ClientCredentials;
 use portcullis_claims::{
     AuthorizerConfig, Claims, ConfigError, Identity, IdentityMapping, check_domain, first_string,
     owned, token_kind,
 };
+use portcullis_grant::ClientCredentials;
 
 /// An Okta org, one of its custom authorization servers, and the audience it issues for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,5 +12,7 @@ use portcullis_tutorial::run::BoxError;
 async fn main() -> Result<(), BoxError> {
     portcullis_lambda::init_logging();
     let settings = load(&Sources::default()).map_err(|e| format!("configuration: {e}"))?;
-    portcullis_tutorial::run::lambda(&settings).await
+    // Embedded metric format lines (with `[metrics] emf`) go to stdout, which CloudWatch Logs reads.
+    let stdout = portcullis_claims::metrics::EmfWriter::new(std::io::stdout());
+    portcullis_tutorial::run::lambda(&settings, stdout).await
 }

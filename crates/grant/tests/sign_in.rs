@@ -1,7 +1,7 @@
 //! The sign-in pieces of `grant`: PKCE (RFC 7636's own example), the sign-in URL, and every way a
 //! redirect back to the local listener is refused.
 
-use portcullis_claims::grant::{AuthorizationCode, Endpoints, Pkce, RedirectError, random_text};
+use portcullis_grant::{AuthorizationCode, Endpoints, Pkce, RedirectError, random_text};
 
 fn sign_in() -> AuthorizationCode {
     AuthorizationCode::new(

@@ -1,4 +1,4 @@
-//! `portcullis soak`: the release `portcullis-server` under a steady load for minutes, to show that
+//! `cargo xtask soak`: the release `portcullis-server` under a steady load for minutes, to show that
 //! nothing grows and every answer stays what it should be.
 //!
 //! 1. The server's maximum: 32 connections sending valid `GET /user/profile` as fast as answered,
@@ -23,8 +23,9 @@ use portcullis_testkit::{Issuer, TestKey, unix_now};
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::flags::SoakArgs;
-use crate::workspace::{Workspace, proc_status_kib};
+use crate::SoakArgs;
+use crate::server::{build_release_tutorial, proc_status_kib, start_release_server};
+use portcullis_checkout::Workspace;
 
 const AUDIENCE: &str = "portcullis-soak";
 const KID: &str = "soak-key";
@@ -135,8 +136,8 @@ struct Tally {
 }
 
 pub(crate) fn soak(args: &SoakArgs) -> Result<()> {
-    let workspace = Workspace::find("soak")?;
-    workspace.build_release_tutorial("--bin", "portcullis-server")?;
+    let workspace = Workspace::find("the soak")?;
+    build_release_tutorial(&workspace, "--bin", "portcullis-server")?;
     tokio::runtime::Runtime::new()?.block_on(run(&workspace, args.minutes))
 }
 
@@ -146,9 +147,7 @@ async fn run(workspace: &Workspace, minutes: u64) -> Result<()> {
     let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()])).await?;
     println!("==> minting {FRESH_TOKENS} distinct tokens");
     let tokens = Arc::new(Tokens::mint(issuer.url()));
-    let mut server = workspace
-        .start_release_server(&dir, issuer.url(), AUDIENCE, "error")
-        .await?;
+    let mut server = start_release_server(workspace, &dir, issuer.url(), AUDIENCE, "error").await?;
     let (base, pid) = (server.base.clone(), server.pid);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)

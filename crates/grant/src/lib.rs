@@ -1,13 +1,17 @@
 //! Getting a token to test with: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4), and the
 //! authorization-code grant with PKCE (RFC 6749 §4.1, RFC 7636) for a person signing in, with the
 //! issuer's endpoints found by OIDC discovery.
+//!
+//! The other side of the wire from the verifier, so a crate of its own: the providers' and the
+//! command line's way to get a token, never needed to judge one. Its URLs are held to the
+//! verifier's fetch rules (https, or plain http to loopback; redirects on the same host only).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::check_fetchable;
+use portcullis_claims::fetch::{check_fetchable, same_host_redirects};
 
 /// A client-credentials request to a token endpoint.
 #[derive(Clone)]
@@ -76,7 +80,7 @@ impl std::fmt::Debug for GrantedToken {
 pub enum GrantError {
     /// The token URL is not https (or http to loopback).
     #[error(transparent)]
-    Url(#[from] crate::ConfigError),
+    Url(#[from] portcullis_claims::ConfigError),
     /// The endpoint could not be reached.
     #[error("token request to {url} failed: {reason}")]
     Transport {
@@ -263,10 +267,12 @@ pub struct Endpoints {
 
 impl Endpoints {
     /// Reads `{issuer}/.well-known/openid-configuration`.
-    pub async fn discover(config: &crate::AuthorizerConfig) -> Result<Endpoints, GrantError> {
+    pub async fn discover(
+        config: &portcullis_claims::AuthorizerConfig,
+    ) -> Result<Endpoints, GrantError> {
         let url = config.discovery_url()?;
         let transport = transport_error(&url);
-        let client = http_client(&url, crate::jwks::same_host_redirects())?;
+        let client = http_client(&url, same_host_redirects())?;
         let response = client.get(url.clone()).send().await.map_err(transport)?;
         let status = response.status();
         let body = read_capped(&url, response, MAX_DISCOVERY).await?;

@@ -1,4 +1,4 @@
-//! `portcullis bench`: what the release `portcullis-server` (the binary a user runs, with its
+//! `cargo xtask bench`: what the release `portcullis-server` (the binary a user runs, with its
 //! production stack: request id, trace, timeout, the SQLite store) serves, against its own floor and
 //! against the signature checks the machine can do; and what a Lambda cold start costs.
 //!
@@ -34,8 +34,9 @@ use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_tutorial::ProfileStore;
 
-use crate::flags::{BenchArgs, Provider};
-use crate::workspace::{Workspace, cargo, proc_status_kib, step};
+use crate::BenchArgs;
+use crate::server::{build_release_tutorial, proc_status_kib, start_release_server};
+use portcullis_checkout::{Workspace, step};
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::Command;
 
@@ -124,9 +125,9 @@ fn machine_busy_ticks(proc_stat: &str) -> Option<f64> {
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
-    let workspace = Workspace::find("bench")?;
+    let workspace = Workspace::find("the bench")?;
     ensure_wrk()?;
-    workspace.build_release_tutorial("--bin", "portcullis-server")?;
+    build_release_tutorial(&workspace, "--bin", "portcullis-server")?;
     tokio::runtime::Runtime::new()?.block_on(run(&workspace, args))
 }
 
@@ -215,9 +216,7 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     std::fs::write(&cycle, CYCLE_TOKENS_LUA)?;
     std::fs::write(&flood, flood_lua)?;
 
-    let mut server = workspace
-        .start_release_server(&dir, issuer.url(), AUDIENCE, "warn")
-        .await?;
+    let mut server = start_release_server(workspace, &dir, issuer.url(), AUDIENCE, "warn").await?;
     let (base, pid) = (server.base.clone(), server.pid);
     let profile = format!("{base}/user/profile");
     let seeded = reqwest::Client::new()
@@ -633,7 +632,7 @@ async fn lambda_figures(
     let settings = load_settings(&dir.join("portcullis.toml"))?;
     let routes = settings
         .routes
-        .with_served(&portcullis_deploy::SERVICE_ROUTES);
+        .with_served(&portcullis_tutorial::API_ROUTES);
     // The token's caller has a stored profile; a second caller has none, so the function also
     // reads the key an older release kept profiles under (one more DynamoDB call).
     let stored = serde_json::json!({"name": "Bench"})
@@ -653,7 +652,7 @@ async fn lambda_figures(
         .context("the bench issuer mints")?;
 
     // The same profile as the service's packages, so the ratios compare code, not settings.
-    let mut build = cargo(&[
+    let build = workspace.cargo(&[
         "build",
         "--profile",
         "lambda-release",
@@ -663,7 +662,6 @@ async fn lambda_figures(
         "--bin",
         "minimal-lambda",
     ]);
-    build.current_dir(&workspace.root);
     step("build minimal-lambda (lambda-release)", build)?;
     let minimal_binary = workspace.target.join("lambda-release/minimal-lambda");
     // The minimal function answers without a token: behind an unprotected route of the same gateway.
@@ -689,23 +687,39 @@ async fn lambda_figures(
     };
 
     let mut service = Vec::new();
-    for provider in [
-        Provider::Cognito,
-        Provider::Auth0,
-        Provider::Okta,
-        Provider::Oidc,
-    ] {
-        let build = crate::build::Build {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x86_64",
+        "aarch64" => "arm64",
+        other => bail!("the bench builds Lambda packages on x86_64 or arm64, not {other}"),
+    };
+    for provider in ["cognito", "auth0", "okta", "oidc"] {
+        // The package exactly as a user builds it: `portcullis build`, the user's command.
+        let build = workspace.cargo(&[
+            "run",
+            "--quiet",
+            "--locked",
+            "--package",
+            "portcullis-cli",
+            "--no-default-features",
+            "--",
+            "build",
+            "--provider",
             provider,
-            runtime: portcullis_deploy::Runtime::Lambda,
-            arch: crate::build::host_arch().context("an x86_64 or arm64 machine")?,
-            release: true,
-            embed_jwks: false,
-            config: None,
-        };
-        let bootstrap = crate::build::compile(&build)?;
-        let zip = crate::build::package_lambda(&build, &bootstrap, None)?;
-        let zipped = std::fs::metadata(&zip)?.len();
+            "--runtime",
+            "lambda",
+            "--release",
+        ]);
+        step(
+            &format!("portcullis build --provider {provider} --release"),
+            build,
+        )?;
+        let bootstrap = workspace.target.join("lambda-release/bootstrap");
+        let zip = workspace
+            .target
+            .join(format!("lambda/{provider}-{arch}/bootstrap.zip"));
+        let zipped = std::fs::metadata(&zip)
+            .with_context(|| format!("reading {}", zip.display()))?
+            .len();
         // Every build also holds the generic OIDC provider, so the bench issuer's config fits all.
         let cold = cold_starts(
             &bootstrap,
@@ -726,7 +740,7 @@ async fn lambda_figures(
         )
         .await?;
         service.push(Package {
-            name: format!("portcullis bootstrap, {} build", provider.name()),
+            name: format!("portcullis bootstrap, {provider} build"),
             zipped,
             cold,
             cold_without_profile: Some(cold_without_profile),

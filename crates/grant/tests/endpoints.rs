@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use base64::Engine;
-use portcullis_claims::grant::{ClientCredentials, GrantError};
+use portcullis_grant::{ClientCredentials, GrantError};
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -133,6 +133,6 @@ async fn discovery_follows_no_redirect_off_its_host() {
     ))
     .await;
     let config = portcullis_claims::AuthorizerConfig::new(&issuer, ["api"]).expect("config");
-    let found = portcullis_claims::grant::Endpoints::discover(&config).await;
+    let found = portcullis_grant::Endpoints::discover(&config).await;
     assert!(found.is_err(), "{found:?}");
 }

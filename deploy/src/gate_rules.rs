@@ -5,7 +5,96 @@
 
 use portcullis_config::{AuthSettings, ClaimRule, Gate, Provider};
 
+use portcullis_config::Routes;
+
 use crate::{CREATED_POOL_ISSUER, Issuer, Plan, Runtime, Value, ids};
+
+/// Why a configuration cannot be deployed as it is: each names the setting and what to change.
+/// Decided here, before anything is written or created; the command line only reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Undeployable {
+    /// Several issuers behind an ALB, whose action takes one.
+    #[error(
+        "auth: {count} issuers are trusted, and an ALB jwt-validation action takes one issuer \
+         (set auth.cognito.issuer_type to original or updated, or use gate = \"rest-api\")"
+    )]
+    AlbIssuers {
+        /// How many are trusted.
+        count: usize,
+    },
+    /// `[cors]` behind a REST API, whose CORS is not exported.
+    #[error(
+        "[cors]: a REST API's CORS (OPTIONS methods and gateway responses) is not exported; \
+         answer CORS in the service and remove [cors], or use gate = \"http-api\""
+    )]
+    RestCors,
+    /// A route's parameter mappings behind a REST API.
+    #[error(
+        "routes.\"{route}\".parameters: a REST API's integration request mappings \
+         (integration.request.header.*) are not exported; map the claims in the service, or use \
+         gate = \"http-api\""
+    )]
+    RestParameterMappings {
+        /// The route key.
+        route: String,
+    },
+    /// A route no ALB listener rule can match.
+    #[error(
+        "routes.\"{route}\": an ALB listener rule matches one method and a literal path; \
+         templates, ANY and $default are not exported"
+    )]
+    AlbRoute {
+        /// The route key.
+        route: String,
+    },
+    /// A `scope` claim rule beside route scopes, which the ALB writes as that same rule.
+    #[error(
+        "auth.claims.scope: a route's scopes are the ALB rule's scope claim; a claim rule \
+         named scope beside them would be a second one"
+    )]
+    AlbScopeRule,
+    /// No key-set URL for the ALB, which reads no discovery document.
+    #[error(
+        "auth.jwks_uri: the ALB takes an explicit JwksEndpoint and reads no \
+         discovery document: set it to {issuer}'s https key set URL"
+    )]
+    AlbJwksMissing {
+        /// The issuer without one.
+        issuer: String,
+    },
+    /// A key-set URL the ALB cannot fetch.
+    #[error("auth.jwks_uri {url:?}: an ALB fetches keys from a public https URL")]
+    AlbJwksNotHttps {
+        /// The URL.
+        url: String,
+    },
+    /// Parameter mappings on a route of the Lambda runtime, which has no HTTP proxy integration.
+    #[error(
+        "routes.\"{route}\".parameters: request parameter mappings apply to an HTTP proxy integration \
+         (--runtime standalone); a Lambda function gets the claims in its event instead"
+    )]
+    LambdaParameterMappings {
+        /// The route key.
+        route: String,
+    },
+}
+
+/// What `gate` is deployed with for `issuer`, the `plan` made for it and the configured `routes`,
+/// or why that cannot be deployed ([`gate_rules`], and the runtime's own limits).
+pub fn deployable(
+    issuer: Issuer<'_>,
+    gate: Gate,
+    plan: &Plan,
+    routes: &Routes,
+) -> Result<GateRules, Undeployable> {
+    let rules = gate_rules(issuer, gate, plan)?;
+    if plan.runtime == Runtime::Lambda
+        && let Some(route) = routes.iter().find(|r| !r.parameters().is_empty())
+    {
+        return Err(Undeployable::LambdaParameterMappings { route: route.key() });
+    }
+    Ok(rules)
+}
 
 /// The gate's rules as a deployment writes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +124,7 @@ pub struct TrustedIssuer {
 
 /// The rules `gate` is deployed with for `issuer` and the `plan` made for it, or why it cannot be
 /// deployed as configured (the setting, and what to change).
-pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRules, String> {
+pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRules, Undeployable> {
     let mut notes = Vec::new();
     let (issuers, algorithms) = match issuer {
         Issuer::TutorialCognitoPool => (
@@ -58,11 +147,9 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
                 _ => "the first issuer".to_owned(),
             };
             if gate == Gate::Alb {
-                return Err(format!(
-                    "auth: {} issuers are trusted, and an ALB jwt-validation action takes one issuer \
-                     (set auth.cognito.issuer_type to original or updated, or use gate = \"rest-api\")",
-                    issuers.len()
-                ));
+                return Err(Undeployable::AlbIssuers {
+                    count: issuers.len(),
+                });
             }
             let others: Vec<String> = issuers[1..]
                 .iter()
@@ -80,21 +167,14 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
         _ => {}
     }
     if gate == Gate::RestApi && plan.cors.is_some() {
-        return Err(
-            "[cors]: a REST API's CORS (OPTIONS methods and gateway responses) is not exported; \
-             answer CORS in the service and remove [cors], or use gate = \"http-api\""
-                .to_owned(),
-        );
+        return Err(Undeployable::RestCors);
     }
     if gate == Gate::RestApi
         && let Some(route) = plan.routes.iter().find(|r| !r.parameters.is_empty())
     {
-        return Err(format!(
-            "routes.\"{}\".parameters: a REST API's integration request mappings \
-             (integration.request.header.*) are not exported; map the claims in the service, or use \
-             gate = \"http-api\"",
-            route.key
-        ));
+        return Err(Undeployable::RestParameterMappings {
+            route: route.key.clone(),
+        });
     }
     if gate == Gate::Alb {
         // A listener rule matches literal paths and methods: a path template or ANY would never
@@ -103,22 +183,16 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
             let (method, path) = r.key.split_once(' ').unwrap_or(("ANY", "$default"));
             method == "ANY" || path.contains('{') || r.key == "$default"
         }) {
-            return Err(format!(
-                "routes.\"{}\": an ALB listener rule matches one method and a literal path; \
-                 templates, ANY and $default are not exported",
-                route.key
-            ));
+            return Err(Undeployable::AlbRoute {
+                route: route.key.clone(),
+            });
         }
         if plan.routes.iter().any(|r| !r.scopes.is_empty())
             && issuers
                 .iter()
                 .any(|i| i.claims.iter().any(|c| c.name() == "scope"))
         {
-            return Err(
-                "auth.claims.scope: a route's scopes are the ALB rule's scope claim; a claim rule \
-                 named scope beside them would be a second one"
-                    .to_owned(),
-            );
+            return Err(Undeployable::AlbScopeRule);
         }
         notes.push(
             "the ALB checks no audience: add an [[auth.claims]] rule named aud to check one"
@@ -161,7 +235,7 @@ pub fn gate_rules(issuer: Issuer<'_>, gate: Gate, plan: &Plan) -> Result<GateRul
 fn configured(
     auth: &AuthSettings,
     gate: Gate,
-) -> Result<(Vec<TrustedIssuer>, Vec<String>), String> {
+) -> Result<(Vec<TrustedIssuer>, Vec<String>), Undeployable> {
     let known_jwks = match &auth.provider {
         Provider::Cognito(pool) => Some(pool.jwks_uri()),
         Provider::Auth0(tenant) => Some(tenant.jwks_uri()),
@@ -177,17 +251,11 @@ fn configured(
                     .jwks_uri()
                     .map(ToString::to_string)
                     .or(known_jwks.clone())
-                    .ok_or_else(|| {
-                        format!(
-                            "auth.jwks_uri: the ALB takes an explicit JwksEndpoint and reads no \
-                             discovery document: set it to {}'s https key set URL",
-                            config.issuer()
-                        )
+                    .ok_or_else(|| Undeployable::AlbJwksMissing {
+                        issuer: config.issuer().to_owned(),
                     })?;
                 if !url.starts_with("https://") {
-                    return Err(format!(
-                        "auth.jwks_uri {url:?}: an ALB fetches keys from a public https URL"
-                    ));
+                    return Err(Undeployable::AlbJwksNotHttps { url });
                 }
                 Some(Value::Literal(url))
             }

@@ -1,6 +1,6 @@
 //! Tokens shaped as real providers issue them are accepted, with the claims a handler needs.
 
-mod common;
+use crate::common;
 
 use common::{AUDIENCE, Fixture};
 use portcullis_claims::{Algorithm, AuthorizerConfig, Claims, Gate};

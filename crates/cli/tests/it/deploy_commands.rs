@@ -4,7 +4,7 @@
 //! Logs API and read back), `--profile` (a shared-config profile instead of environment keys), and
 //! `remove` asking on a terminal.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! are named by case only, so every runtime that runs this table must answer byte for byte the same
 //! (`portcullis gateway --lambda` runs it too, in crates/cli).
 
-mod runtimes;
+use crate::runtimes;
 
 use portcullis_claims::Gate;
 use runtimes::{Lambda, Request, Runtime, Standalone, run_table};

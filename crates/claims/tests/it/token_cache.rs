@@ -2,7 +2,7 @@
 //! bulky claims cannot grow it past its byte budget (4,096 tokens near API Gateway's 10 KiB bound
 //! were tens of MB of claims under the count bound alone, more with allocator overhead).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! (checked by `the_readme_quotes_the_table`). Then each gate's own refusals, with their exact
 //! status, body and challenge.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 
@@ -327,7 +327,7 @@ async fn twelve_tokens_show_exactly_where_the_gates_differ() {
 #[test]
 fn the_readme_quotes_the_table() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let snapshot = std::fs::read_to_string(dir.join("tests/snapshots/gates__twelve_tokens.snap"))
+    let snapshot = std::fs::read_to_string(dir.join("tests/it/snapshots/it__gates__twelve_tokens.snap"))
         .expect("the table's snapshot");
     let table = snapshot
         .splitn(3, "---\n")
@@ -337,7 +337,7 @@ fn the_readme_quotes_the_table() {
     let readme = std::fs::read_to_string(dir.join("../../README.md")).expect("README.md");
     assert!(
         readme.contains(table),
-        "README.md must quote crates/claims/tests/snapshots/gates__twelve_tokens.snap verbatim:\n{table}"
+        "README.md must quote crates/claims/tests/it/snapshots/it__gates__twelve_tokens.snap verbatim:\n{table}"
     );
 }
 

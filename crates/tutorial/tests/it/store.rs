@@ -3,7 +3,7 @@
 //! per version, profiles kept per issuer and subject, and the migration of stores an older release
 //! wrote (`fixtures/`, keyed by subject alone).
 
-mod runtimes;
+use crate::runtimes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! Lambda function (`--lambda`: the request table, answered byte for byte as the standalone server
 //! answers it, from the same snapshots).
 
-#[path = "../../tutorial/tests/runtimes/mod.rs"]
+#[path = "../../../tutorial/tests/it/runtimes/mod.rs"]
 mod runtimes;
 
 use std::path::Path;
@@ -178,7 +178,7 @@ async fn upstream_gets_only_what_the_authorizer_let_through_with_the_mapped_clai
     for (case, request) in refusals {
         let answer = ask(request).await;
         insta::with_settings!({
-            snapshot_path => "../../tutorial/tests/snapshots",
+            snapshot_path => "../../../tutorial/tests/it/snapshots",
             prepend_module_to_snapshot => false,
         }, {
             insta::assert_snapshot!(format!("cases__{case}"), answer.render());

@@ -5,7 +5,7 @@
 //! standing in for the API (`--url`; the deployed endpoint is not on loopback), which reports
 //! the token's issuer.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 

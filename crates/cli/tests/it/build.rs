@@ -2,7 +2,7 @@
 //! beside the binary in the Lambda zip, next to the executable `bootstrap`; bad input stops before
 //! compiling, in one line. (The service reading them is tested in portcullis-tutorial.)
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! One named test per rejection rule: the request, then the status and error description the client
 //! must see. Each case runs against a real issuer on 127.0.0.1 (discovery + JWKS over HTTP).
 
-mod common;
+use crate::common;
 
 use common::{AUDIENCE, Fixture};
 use portcullis_claims::explain::Outcome;

@@ -3,7 +3,7 @@
 //! authenticated request with no fetch from the issuer; without the file it fetches at start-up;
 //! a file for another issuer or a broken one is ignored (keys fetched), never trusted blindly.
 
-mod server;
+use crate::server;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Key-cache behaviour against a real issuer on loopback: single flight, no fetch storms, fail
 //! closed, stale-while-failing, rotation, size and time limits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! of `GET /metrics` on the metrics listener, every counter checked against what the mix must have
 //! made; and one JSON log line per refusal on stderr, none holding a token.
 
-mod server;
+use crate::server;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 //! credentials shaped as Auth0 issues them; the authorization-code flow with PKCE through the
 //! listener). Every printed token is verified with portcullis-claims against the issuer's JWKS.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

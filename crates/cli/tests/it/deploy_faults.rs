@@ -8,8 +8,8 @@
 //! throughout, and the other teams' resources are untouched. A deploy killed half-way is finished
 //! by the next one.
 
-mod common;
-mod faults;
+use crate::common;
+use crate::faults;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -8,7 +8,7 @@
 //! The package is a real ELF for the host's architecture (moto stores it; it does not run it). The
 //! real `bootstrap` answering requests behind an emulated gateway is tested in portcullis-tutorial.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -64,10 +64,7 @@ pub enum Undeployable {
     },
     /// A key-set URL the ALB cannot fetch.
     #[error("auth.jwks_uri {url:?}: an ALB fetches keys from a public https URL")]
-    AlbJwksNotHttps {
-        /// The URL.
-        url: String,
-    },
+    AlbJwksNotHttps { url: String },
     /// Parameter mappings on a route of the Lambda runtime, which has no HTTP proxy integration.
     #[error(
         "routes.\"{route}\".parameters: request parameter mappings apply to an HTTP proxy integration \

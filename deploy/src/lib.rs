@@ -31,7 +31,6 @@ pub enum Runtime {
 /// CPU architecture of the Lambda function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
-    /// x86_64.
     X86_64,
     /// arm64 (Graviton).
     Arm64,
@@ -80,9 +79,7 @@ pub mod ids {
     pub const USER_POOL: &str = "UserPool";
     /// The Cognito app client.
     pub const USER_POOL_CLIENT: &str = "UserPoolClient";
-    /// The log group.
     pub const LOG_GROUP: &str = "ProfileLogGroup";
-    /// The HTTP API.
     pub const HTTP_API: &str = "HttpApi";
 }
 
@@ -158,7 +155,6 @@ pub struct Function {
     pub runtime: &'static str,
     /// Handler (unused by OS-only runtimes, required by the API).
     pub handler: &'static str,
-    /// Memory in MB.
     pub memory_mb: u32,
     /// Timeout in seconds.
     pub timeout_s: u32,
@@ -166,7 +162,6 @@ pub struct Function {
     pub environment: BTreeMap<String, Value>,
     /// Execution role.
     pub role: Role,
-    /// Log group.
     pub log_group: LogGroup,
     /// The HTTP API's permission to invoke the function.
     pub permission: Permission,
@@ -308,13 +303,10 @@ pub struct Plan {
     pub name: String,
     /// Provider name.
     pub provider: &'static str,
-    /// Runtime.
     pub runtime: Runtime,
     /// The JWT authorizer.
     pub authorizer: Authorizer,
-    /// Routes.
     pub routes: Vec<Route>,
-    /// The stage.
     pub stage: Stage,
     /// The API's CORS configuration (`None`: API Gateway routes OPTIONS like any method).
     pub cors: Option<portcullis_config::CorsSettings>,

@@ -33,10 +33,8 @@ pub enum PackageError {
     TooLarge {
         /// The package.
         path: String,
-        /// Its size.
         size: u64,
     },
-    /// Not a zip.
     #[error("{path}: not a zip file ({reason})")]
     NotZip {
         /// The package.

@@ -27,6 +27,8 @@
 //! let app: Router = Router::new().route("/me", get(me)).route_layer(layer);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cors;
 pub mod runtime;
 

@@ -95,7 +95,6 @@ pub enum SettingsError {
     /// A required key is absent.
     #[error("missing {key}: expected {expected}")]
     Missing {
-        /// The key.
         key: String,
         /// What it should hold.
         expected: String,
@@ -210,10 +209,8 @@ pub enum Provider {
     /// Amazon Cognito.
     #[cfg(feature = "cognito")]
     Cognito(portcullis_cognito::CognitoSettings),
-    /// Auth0.
     #[cfg(feature = "auth0")]
     Auth0(portcullis_auth0::Auth0Settings),
-    /// Okta.
     #[cfg(feature = "okta")]
     Okta(portcullis_okta::OktaSettings),
     /// Any OpenID Connect issuer.

@@ -104,7 +104,6 @@ pub enum MappingValue {
     RequestHeader(String),
     /// `$request.querystring.NAME`.
     RequestQueryString(String),
-    /// `$request.path`.
     RequestPath,
     /// `$context.authorizer.claims.NAME`: a claim of the verified token, as API Gateway renders it.
     Claim(String),

@@ -6,6 +6,8 @@
 //! command line's way to get a token, never needed to judge one. Its URLs are held to the
 //! verifier's fetch rules (https, or plain http to loopback; redirects on the same host only).
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use serde::Deserialize;

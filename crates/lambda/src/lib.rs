@@ -17,6 +17,8 @@
 //! Gateway promises a string is rendered as API Gateway renders it, so one odd claim never makes the
 //! whole event fail to deserialize.
 
+#![warn(missing_docs)]
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;

@@ -135,7 +135,6 @@ impl Issuer {
     pub fn url(&self) -> &str {
         &self.url
     }
-    /// The JWKS URL.
     pub fn jwks_url(&self) -> String {
         format!("{}/jwks.json", self.url)
     }

@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 pub struct ProfileKey {
     /// The issuer, as the service keeps records under it (`AuthSettings::record_issuer`).
     pub issuer: String,
-    /// The subject.
     pub subject: String,
 }
 

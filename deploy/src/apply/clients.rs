@@ -79,13 +79,10 @@ pub struct Aws {
     pub region: String,
     /// API Gateway v2 (HTTP APIs).
     pub apigw: apigw::Client,
-    /// Lambda.
     pub lambda: lambda::Client,
-    /// IAM.
     pub iam: iam::Client,
     /// CloudWatch Logs.
     pub logs: logs::Client,
-    /// DynamoDB.
     pub dynamodb: dynamodb::Client,
     /// STS (who the credentials are).
     pub sts: sts::Client,

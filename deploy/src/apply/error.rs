@@ -45,7 +45,6 @@ pub enum ApplyError {
     NotOurs {
         /// `role`, `table`, …
         kind: &'static str,
-        /// Its name.
         name: String,
         /// The stack it would have to belong to.
         stack: String,

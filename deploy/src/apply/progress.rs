@@ -79,7 +79,6 @@ impl fmt::Display for Change {
 pub struct Wait {
     /// The resource's kind.
     pub kind: &'static str,
-    /// Its name.
     pub name: String,
     /// What is waited for.
     pub reason: String,

@@ -16,6 +16,8 @@
 //! # Ok::<(), portcullis_claims::ConfigError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use std::str::FromStr;
 
 use portcullis_claims::{

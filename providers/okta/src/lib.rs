@@ -15,6 +15,8 @@
 //! # Ok::<(), portcullis_claims::ConfigError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use portcullis_claims::{
     AuthorizerConfig, Claims, ConfigError, Identity, IdentityMapping, check_domain, first_string,
     owned, token_kind,

@@ -327,8 +327,9 @@ async fn twelve_tokens_show_exactly_where_the_gates_differ() {
 #[test]
 fn the_readme_quotes_the_table() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let snapshot = std::fs::read_to_string(dir.join("tests/it/snapshots/it__gates__twelve_tokens.snap"))
-        .expect("the table's snapshot");
+    let snapshot =
+        std::fs::read_to_string(dir.join("tests/it/snapshots/it__gates__twelve_tokens.snap"))
+            .expect("the table's snapshot");
     let table = snapshot
         .splitn(3, "---\n")
         .nth(2)

@@ -11,8 +11,11 @@ mod dev;
 mod flags;
 mod gateway;
 #[cfg(feature = "aws")]
-mod inspect;
+mod info;
 mod invoke;
+mod login;
+#[cfg(feature = "aws")]
+mod logs;
 mod token;
 
 use std::process::ExitCode;
@@ -58,16 +61,16 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::deploy(&args),
         Command::Remove(args) => deploy::remove(&args),
         #[cfg(feature = "aws")]
-        Command::Info(args) => inspect::info(&args),
+        Command::Info(args) => info::info(&args),
         #[cfg(feature = "aws")]
-        Command::Logs(args) => inspect::logs(&args),
+        Command::Logs(args) => logs::logs(&args),
         Command::Invoke(args) => invoke::invoke(&args),
         #[cfg(not(feature = "aws"))]
         Command::Info(_) => Err(anyhow::anyhow!(deploy::without_aws("info"))),
         #[cfg(not(feature = "aws"))]
         Command::Logs(_) => Err(anyhow::anyhow!(deploy::without_aws("logs"))),
         Command::Token(args) => token::token(&args),
-        Command::Login(args) => token::login(&args),
+        Command::Login(args) => login::login(&args),
         Command::LambdaBootstrap => dev::lambda_bootstrap(),
     };
     match result {

@@ -41,6 +41,8 @@ pub async fn open_store(
     settings: &portcullis_config::StoreSettings,
     legacy_issuer: &str,
 ) -> Result<Arc<dyn ProfileStore>, StoreError> {
+    // Read by the compiled-in stores only (a build with neither refuses both kinds).
+    let _ = legacy_issuer;
     match settings {
         #[cfg(feature = "sqlite")]
         portcullis_config::StoreSettings::Sqlite { path } => {

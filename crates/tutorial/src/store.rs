@@ -92,6 +92,7 @@ pub trait ProfileStore: Send + Sync + 'static {
 }
 
 /// A stored JSON text and version back into a profile (shared by every store).
+#[cfg(any(feature = "sqlite", feature = "dynamodb"))]
 pub(crate) fn decode(body: &str, version: u64) -> Result<StoredProfile, StoreError> {
     match serde_json::from_str(body) {
         Ok(Value::Object(body)) => Ok(StoredProfile { body, version }),

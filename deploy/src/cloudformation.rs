@@ -10,21 +10,22 @@ use portcullis_cognito::tutorial_client;
 use crate::gate_rules::GateRules;
 use crate::{Plan, Runtime, Value, ids};
 
-mod gates;
+mod alb;
+mod http_api;
+mod rest_api;
 
-/// The template for `rules`' gate: [`template`] for the HTTP API, else the REST API's or the
-/// ALB's (the `gates` module).
-pub fn template_for(plan: &Plan, rules: &GateRules) -> Json {
+/// The template for `rules`' gate (each gate's in a module of its own), as JSON.
+pub fn template(plan: &Plan, rules: &GateRules) -> Json {
     match rules.gate {
-        portcullis_config::Gate::HttpApi => template(plan),
-        portcullis_config::Gate::RestApi => gates::rest(plan, rules),
-        portcullis_config::Gate::Alb => gates::alb(plan, rules),
+        portcullis_config::Gate::HttpApi => http_api::template(plan),
+        portcullis_config::Gate::RestApi => rest_api::template(plan, rules),
+        portcullis_config::Gate::Alb => alb::template(plan, rules),
     }
 }
 
-/// [`template_for`] as YAML.
-pub fn render_for(plan: &Plan, rules: &GateRules) -> String {
-    crate::yaml::to_yaml(&template_for(plan, rules))
+/// [`template`] as YAML, what `portcullis deploy --export` writes.
+pub fn render(plan: &Plan, rules: &GateRules) -> String {
+    crate::yaml::to_yaml(&template(plan, rules))
 }
 
 fn value(v: &Value) -> Json {
@@ -62,133 +63,6 @@ fn route_id(key: &str) -> String {
         }
     }
     id
-}
-
-/// The template as a JSON value (see [`render`] for YAML).
-pub fn template(plan: &Plan) -> Json {
-    let mut sections = base_sections(plan);
-
-    sections.add(
-        ids::HTTP_API,
-        json!({
-            "Type": "AWS::ApiGatewayV2::Api",
-            "Properties": api_properties(plan),
-        }),
-    );
-    sections.add(
-        "JwtAuthorizer",
-        json!({
-            "Type": "AWS::ApiGatewayV2::Authorizer",
-            "Properties": {
-                "ApiId": { "Ref": "HttpApi" },
-                "Name": plan.authorizer.name,
-                "AuthorizerType": plan.authorizer.kind,
-                "IdentitySource": [plan.authorizer.identity_source],
-                "JwtConfiguration": {
-                    "Issuer": value(&plan.authorizer.issuer),
-                    "Audience": plan.authorizer.audiences.iter().map(value).collect::<Vec<_>>(),
-                },
-            }
-        }),
-    );
-
-    match (&plan.function, plan.runtime) {
-        (Some(function), Runtime::Lambda) => {
-            function_resources(plan, function, &[], &mut sections);
-            sections.add(
-                "ProfileIntegration",
-                json!({
-                    "Type": "AWS::ApiGatewayV2::Integration",
-                    "Properties": {
-                        "ApiId": { "Ref": "HttpApi" },
-                        "IntegrationType": plan.integration.kind,
-                        "IntegrationUri": { "Fn::GetAtt": ["ProfileFunction", "Arn"] },
-                        "PayloadFormatVersion": plan.integration.payload_format_version,
-                    }
-                }),
-            );
-            sections.add(
-                "ProfileInvokePermission",
-                invoke_permission(function, value(&function.permission.source_arn)),
-            );
-        }
-        _ => {
-            sections.parameters.insert(
-                "BackendUrl".into(),
-                json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API" }),
-            );
-            // The path passed on (without it an HTTP API sends every route to the bare base URL),
-            // and the route's mappings: one integration for the routes without mappings, one for
-            // each route with mappings of its own.
-            let http_integration = |request_parameters: Json| {
-                json!({
-                    "Type": "AWS::ApiGatewayV2::Integration",
-                    "Properties": {
-                        "ApiId": { "Ref": "HttpApi" },
-                        "IntegrationType": plan.integration.kind,
-                        "IntegrationMethod": plan.integration.method,
-                        "IntegrationUri": { "Ref": "BackendUrl" },
-                        "PayloadFormatVersion": plan.integration.payload_format_version,
-                        "RequestParameters": request_parameters,
-                    }
-                })
-            };
-            sections.add(
-                "ProfileIntegration",
-                http_integration(json!({ "overwrite:path": "$request.path" })),
-            );
-            for route in plan.routes.iter().filter(|r| !r.parameters.is_empty()) {
-                sections.add(
-                    &format!("{}Integration", route_id(&route.key)),
-                    http_integration(json!(crate::http_request_parameters(route))),
-                );
-            }
-        }
-    }
-
-    for route in &plan.routes {
-        let integration = if route.parameters.is_empty() {
-            "ProfileIntegration".to_owned()
-        } else {
-            format!("{}Integration", route_id(&route.key))
-        };
-        let mut properties = json!({
-            "ApiId": { "Ref": "HttpApi" },
-            "RouteKey": route.key,
-            "Target": { "Fn::Sub": crate::route_target(&format!("${{{integration}}}")) },
-            "AuthorizationType": if route.authorized { "JWT" } else { "NONE" },
-        });
-        if route.authorized {
-            properties["AuthorizerId"] = json!({ "Ref": "JwtAuthorizer" });
-            if !route.scopes.is_empty() {
-                properties["AuthorizationScopes"] = json!(route.scopes);
-            }
-        }
-        sections.add(
-            &route_id(&route.key),
-            json!({ "Type": "AWS::ApiGatewayV2::Route", "Properties": properties }),
-        );
-    }
-    sections.add(
-        "DefaultStage",
-        json!({
-            "Type": "AWS::ApiGatewayV2::Stage",
-            "Properties": { "ApiId": { "Ref": "HttpApi" }, "StageName": plan.stage.name, "AutoDeploy": plan.stage.auto_deploy, "Tags": tags_map(plan) }
-        }),
-    );
-    sections.outputs.insert(
-        "ApiEndpoint".into(),
-        json!({ "Value": { "Fn::GetAtt": ["HttpApi", "ApiEndpoint"] } }),
-    );
-    for route in plan.routes.iter().filter(|r| r.authorized) {
-        let (method, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
-        sections.outputs.insert(
-            format!("{}Endpoint", &route_id(&route.key)[5..]),
-            json!({ "Value": { "Fn::Sub": format!("{method} - ${{HttpApi.ApiEndpoint}}{path}") } }),
-        );
-    }
-
-    sections.document(plan, "HTTP API with a JWT authorizer")
 }
 
 /// A template's sections, as its builder fills them.
@@ -360,37 +234,6 @@ fn function_resources(
             }
         }),
     );
-}
-
-/// The template as YAML.
-pub fn render(plan: &Plan) -> String {
-    crate::yaml::to_yaml(&template(plan))
-}
-
-/// The HTTP API's properties: name, protocol, tags, and the CORS configuration when `[cors]` has one.
-fn api_properties(plan: &Plan) -> Json {
-    let mut properties =
-        json!({ "Name": plan.name, "ProtocolType": "HTTP", "Tags": tags_map(plan) });
-    if let Some(cors) = &plan.cors {
-        let mut configuration = json!({
-            "AllowOrigins": cors.allow_origins,
-            "AllowCredentials": cors.allow_credentials,
-        });
-        for (key, list) in [
-            ("AllowMethods", &cors.allow_methods),
-            ("AllowHeaders", &cors.allow_headers),
-            ("ExposeHeaders", &cors.expose_headers),
-        ] {
-            if !list.is_empty() {
-                configuration[key] = json!(list);
-            }
-        }
-        if let Some(seconds) = cors.max_age_seconds {
-            configuration["MaxAge"] = json!(seconds);
-        }
-        properties["CorsConfiguration"] = configuration;
-    }
-    properties
 }
 
 #[cfg(test)]

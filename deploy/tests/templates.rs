@@ -41,7 +41,18 @@ fn target(runtime: Runtime) -> Target {
 }
 
 /// Every deployment shape: the tutorial's new Cognito pool, and each configured provider.
-fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
+/// The plan for `issuer`, and the HTTP API's rules for it (what its template is rendered with).
+fn http_api_plan(
+    issuer: Issuer<'_>,
+    routes: &portcullis_config::Routes,
+    target: &Target,
+) -> (portcullis_deploy::Plan, GateRules) {
+    let plan = plan(issuer, routes, target);
+    let rules = gate_rules(issuer, Gate::HttpApi, &plan).expect("the HTTP API deploys it");
+    (plan, rules)
+}
+
+fn cases() -> Vec<(String, (portcullis_deploy::Plan, GateRules))> {
     let mut cases = Vec::new();
     for runtime in [Runtime::Lambda, Runtime::Standalone] {
         let runtime_name = match runtime {
@@ -54,13 +65,13 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
             .routes;
         cases.push((
             format!("cognito_new_pool_{runtime_name}"),
-            plan(Issuer::TutorialCognitoPool, &routes, &target),
+            http_api_plan(Issuer::TutorialCognitoPool, &routes, &target),
         ));
         for provider in ["cognito", "auth0", "okta", "oidc"] {
             let settings = load(&Sources::text(&configured(provider))).expect("settings");
             cases.push((
                 format!("{provider}_{runtime_name}"),
-                plan(
+                http_api_plan(
                     Issuer::Configured(&settings.auth),
                     &settings.routes,
                     &target,
@@ -81,7 +92,7 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
         };
         cases.push((
             format!("oidc_{runtime_name}_with_cors"),
-            plan(
+            http_api_plan(
                 Issuer::Configured(&settings.auth),
                 &settings.routes,
                 &with_cors,
@@ -95,7 +106,7 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
         let settings = load(&Sources::text(&text)).expect("settings");
         cases.push((
             format!("oidc_{runtime_name}_with_query_token"),
-            plan(
+            http_api_plan(
                 Issuer::Configured(&settings.auth),
                 &settings.routes,
                 &target,
@@ -110,7 +121,7 @@ fn cases() -> Vec<(String, portcullis_deploy::Plan)> {
             let settings = load(&Sources::text(&text)).expect("settings");
             cases.push((
                 "auth0_standalone_with_mappings".to_owned(),
-                plan(
+                http_api_plan(
                     Issuer::Configured(&settings.auth),
                     &settings.routes,
                     &target,
@@ -183,15 +194,18 @@ fn gate_cases() -> Vec<(String, portcullis_deploy::Plan, GateRules)> {
 
 #[test]
 fn plans_and_templates_match_their_snapshots() {
-    for (name, plan) in cases() {
+    for (name, (plan, rules)) in cases() {
         insta::assert_debug_snapshot!(format!("plan_{name}"), plan);
-        insta::assert_snapshot!(format!("template_{name}"), cloudformation::render(&plan));
+        insta::assert_snapshot!(
+            format!("template_{name}"),
+            cloudformation::render(&plan, &rules)
+        );
     }
     for (name, plan, rules) in gate_cases() {
         insta::assert_snapshot!(format!("rules_{name}"), format!("{rules:#?}"));
         insta::assert_snapshot!(
             format!("template_{name}"),
-            cloudformation::render_for(&plan, &rules)
+            cloudformation::render(&plan, &rules)
         );
     }
 }
@@ -258,14 +272,13 @@ fn every_template_passes_cfn_lint() {
     let dir = std::env::temp_dir().join(format!("portcullis-templates-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch");
     let mut files = Vec::new();
-    for (name, plan) in cases() {
+    let every = cases()
+        .into_iter()
+        .map(|(name, (plan, rules))| (name, plan, rules))
+        .chain(gate_cases());
+    for (name, plan, rules) in every {
         let file = dir.join(format!("{name}.yaml"));
-        std::fs::write(&file, cloudformation::render(&plan)).expect("write");
-        files.push(file);
-    }
-    for (name, plan, rules) in gate_cases() {
-        let file = dir.join(format!("{name}.yaml"));
-        std::fs::write(&file, cloudformation::render_for(&plan, &rules)).expect("write");
+        std::fs::write(&file, cloudformation::render(&plan, &rules)).expect("write");
         files.push(file);
     }
     let output = std::process::Command::new(cfn_lint)
@@ -284,7 +297,7 @@ fn every_template_passes_cfn_lint() {
 
 #[test]
 fn the_function_environment_is_a_configuration_the_bootstrap_accepts() {
-    for (name, plan) in cases() {
+    for (name, (plan, _)) in cases() {
         let Some(function) = &plan.function else {
             continue;
         };
@@ -344,7 +357,7 @@ fn each_gate_s_function_environment_names_its_gate_and_issuers() {
         if plan.function.is_none() {
             continue;
         }
-        let template = cloudformation::template_for(&plan, &rules);
+        let template = cloudformation::template(&plan, &rules);
         let variables = template
             .pointer("/Resources/ProfileFunction/Properties/Environment/Variables")
             .and_then(serde_json::Value::as_object)

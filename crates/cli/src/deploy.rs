@@ -197,12 +197,12 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
                 "--export writes a template and applies nothing: --package and --backend-url do not apply"
             );
         }
-        std::fs::write(export, cloudformation::render_for(&plan, &rules))
+        std::fs::write(export, cloudformation::render(&plan, &rules))
             .with_context(|| format!("writing {}", export.display()))?;
         println!(
             "wrote {} ({} resources, {}, nothing applied)",
             export.display(),
-            cloudformation::template_for(&plan, &rules)["Resources"]
+            cloudformation::template(&plan, &rules)["Resources"]
                 .as_object()
                 .map_or(0, |r| r.len()),
             gate.title()

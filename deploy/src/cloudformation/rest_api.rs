@@ -1,15 +1,9 @@
-//! The REST API and ALB templates: the same table, pool and function as the HTTP API's, behind the
-//! other two gates.
-//!
-//! - REST: a `RestApi` with a resource per path segment, a method per route (authorization `JWT`,
-//!   the route's scopes), the `JWT` authorizer with `JwtConfiguration` (every trusted issuer, its
-//!   audiences and `SINGLE_STRING` claim rules), a Lambda (or HTTP) proxy integration, a deployment
-//!   and a stage named after the plan's. cfn-lint 1.58.0 (schemas of 2026-10-20) does not know
-//!   `AWS::ApiGateway::Authorizer.JwtConfiguration` yet: that one resource tells it to skip E3002.
-//! - ALB: no load balancer and no VPC; a listener rule per route on an existing HTTPS listener
-//!   (`ListenerArn`), each protected one with a `jwt-validation` action (`JwtValidationConfig`:
-//!   `JwksEndpoint`, `Issuer`, `AdditionalClaims`, the route's scopes as a `scope` claim rule) before
-//!   its `forward`; for the Lambda runtime a `lambda` target group and the ALB's invoke permission.
+//! The REST API template: the same table, pool and function as the HTTP API's, behind a `RestApi`
+//! with a resource per path segment, a method per route (authorization `JWT`, the route's scopes),
+//! the `JWT` authorizer with `JwtConfiguration` (every trusted issuer, its audiences and
+//! `SINGLE_STRING` claim rules), a Lambda (or HTTP) proxy integration, a deployment and a stage
+//! named after the plan's. cfn-lint 1.58.0 (schemas of 2026-10-20) does not know
+//! `AWS::ApiGateway::Authorizer.JwtConfiguration` yet: that one resource tells it to skip E3002.
 
 use serde_json::{Value as Json, json};
 
@@ -27,7 +21,7 @@ fn resource_id(path: &str) -> String {
 }
 
 /// The REST API template.
-pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
+pub(super) fn template(plan: &Plan, rules: &GateRules) -> Json {
     let mut sections = base_sections(plan);
     sections.add(
         REST_API,
@@ -225,114 +219,4 @@ pub(super) fn rest(plan: &Plan, rules: &GateRules) -> Json {
         json!({ "Value": { "Fn::Sub": format!("https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}") } }),
     );
     sections.document(plan, "REST API with a JWT authorizer")
-}
-
-/// The ALB fragment: listener rules (and a Lambda target group) for an existing HTTPS listener.
-pub(super) fn alb(plan: &Plan, rules: &GateRules) -> Json {
-    let mut sections = base_sections(plan);
-    sections.parameters.insert(
-        "ListenerArn".into(),
-        json!({ "Type": "String", "Description": "ARN of the HTTPS listener of your Application Load Balancer (jwt-validation runs on HTTPS listeners only)" }),
-    );
-    let target_group = match (&plan.function, plan.runtime) {
-        (Some(function), Runtime::Lambda) => {
-            function_resources(
-                plan,
-                function,
-                &[(env_var("auth.gate"), "alb".to_owned())],
-                &mut sections,
-            );
-            sections.add(
-                "ProfileAlbInvokePermission",
-                json!({
-                    "Type": "AWS::Lambda::Permission",
-                    "Properties": {
-                        "FunctionName": { "Fn::GetAtt": ["ProfileFunction", "Arn"] },
-                        "Action": "lambda:InvokeFunction",
-                        "Principal": "elasticloadbalancing.amazonaws.com",
-                        "SourceAccount": { "Ref": "AWS::AccountId" },
-                    }
-                }),
-            );
-            sections.add(
-                "ProfileTargetGroup",
-                json!({
-                    "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
-                    // The ALB checks it may invoke the function when the target is registered.
-                    "DependsOn": ["ProfileAlbInvokePermission"],
-                    "Properties": {
-                        "Name": format!("{}-profile", plan.name),
-                        "TargetType": "lambda",
-                        "Targets": [{ "Id": { "Fn::GetAtt": ["ProfileFunction", "Arn"] } }],
-                        // Every value of a repeated header reaches the function, which refuses two
-                        // `Authorization` headers: with this off it would see only the last one,
-                        // and which one jwt-validation checks is not documented.
-                        "TargetGroupAttributes": [{ "Key": "lambda.multi_value_headers.enabled", "Value": "true" }],
-                        "Tags": tags_list(plan),
-                    }
-                }),
-            );
-            sections.outputs.insert(
-                "TargetGroupArn".into(),
-                json!({ "Value": { "Ref": "ProfileTargetGroup" } }),
-            );
-            json!({ "Ref": "ProfileTargetGroup" })
-        }
-        _ => {
-            sections.parameters.insert(
-                "TargetGroupArn".into(),
-                json!({ "Type": "String", "Description": "ARN of the target group of the standalone portcullis-server" }),
-            );
-            json!({ "Ref": "TargetGroupArn" })
-        }
-    };
-    let issuer = &rules.issuers[0];
-    for (i, route) in plan.routes.iter().enumerate() {
-        let (method, path) = route.key.split_once(' ').unwrap_or(("GET", "/"));
-        let forward = json!({ "Type": "forward", "TargetGroupArn": target_group });
-        let actions = if route.authorized {
-            let mut claims: Vec<Json> = issuer
-                .claims
-                .iter()
-                .map(|rule| {
-                    json!({ "Name": rule.name(), "Format": rule.format().as_str(), "Values": rule.values() })
-                })
-                .collect();
-            if !route.scopes.is_empty() {
-                claims.push(json!({ "Name": "scope", "Format": "space-separated-values", "Values": route.scopes }));
-            }
-            let mut config = json!({
-                "JwksEndpoint": issuer.jwks_endpoint.as_ref().map(value),
-                "Issuer": value(&issuer.issuer),
-            });
-            if !claims.is_empty() {
-                config["AdditionalClaims"] = Json::Array(claims);
-            }
-            let mut forward = forward;
-            forward["Order"] = json!(2);
-            vec![
-                json!({ "Type": "jwt-validation", "Order": 1, "JwtValidationConfig": config }),
-                forward,
-            ]
-        } else {
-            vec![forward]
-        };
-        sections.add(
-            &route_id(&route.key).replacen("Route", "Rule", 1),
-            json!({
-                "Type": "AWS::ElasticLoadBalancingV2::ListenerRule",
-                "Properties": {
-                    "ListenerArn": { "Ref": "ListenerArn" },
-                    // Rules are tried by priority; each matches one method and one path.
-                    "Priority": 100 + 10 * i,
-                    "Conditions": [
-                        { "Field": "path-pattern", "PathPatternConfig": { "Values": [path] } },
-                        { "Field": "http-request-method", "HttpRequestMethodConfig": { "Values": [method] } },
-                    ],
-                    "Actions": actions,
-                }
-            }),
-        );
-    }
-    sections.document(plan, "ALB listener rules with jwt-validation actions")
 }

@@ -9,7 +9,7 @@
 // rest stays, partly unused.
 #![cfg_attr(not(feature = "aws"), allow(unused_imports, dead_code))]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use portcullis_config::{Sources, load};
@@ -224,72 +224,18 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         );
     }
 
-    match (options.runtime, &package, &backend_url) {
-        (Runtime::Lambda, _, Some(_)) => {
-            bail!(
-                "--backend-url is for --runtime standalone; the Lambda runtime deploys the bootstrap package"
-            )
-        }
-        (Runtime::Standalone, Some(_), _) => {
-            bail!(
-                "--package is for the Lambda runtime; --runtime standalone forwards to --backend-url"
-            )
-        }
-        (Runtime::Standalone, _, _) if embed_jwks => bail!(
-            "--embed-jwks builds the Lambda package; for the standalone server use \
-             `{} build --runtime standalone --embed-jwks` and run it from target/standalone/",
-            crate::invoked_as()
-        ),
-        (Runtime::Standalone, None, None) => bail!(
-            "--runtime standalone needs --backend-url https://…: the base URL where portcullis-server runs \
-             (build it with `{} build --runtime standalone`, container file deploy/Dockerfile)",
-            crate::invoked_as()
-        ),
-        (Runtime::Lambda, Some(package), _) => {
-            if embed_jwks {
-                bail!(
-                    "--embed-jwks applies when deploy builds the package; build your package with `{} build --embed-jwks`",
-                    crate::invoked_as()
-                );
-            }
-            portcullis_deploy::package::check_package(package, options.arch)
-                .map_err(|e| anyhow::anyhow!("--package {e}"))?;
-        }
-        _ => {}
-    }
+    check_code_flags(
+        &options,
+        package.as_deref(),
+        backend_url.as_deref(),
+        embed_jwks,
+    )?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     let (aws, account) = runtime.block_on(connect(&options))?;
 
     let code = match options.runtime {
-        Runtime::Lambda => {
-            let package = match &package {
-                Some(package) => package.clone(),
-                None => {
-                    let build = crate::build::Build {
-                        provider: options.provider,
-                        runtime: Runtime::Lambda,
-                        arch: options.arch,
-                        release: true,
-                        embed_jwks,
-                        config: options.config.clone(),
-                    };
-                    let key_sets = crate::build::embedded_key_sets(&build)?;
-                    let binary = crate::build::compile(&build)?;
-                    crate::build::package_lambda(&build, &binary, key_sets.as_deref())?
-                }
-            };
-            let code = std::fs::read(&package)
-                .with_context(|| format!("reading {}", package.display()))?;
-            if code.len() > portcullis_deploy::package::LAMBDA_DIRECT_UPLOAD_LIMIT {
-                bail!(
-                    "{} is {} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
-                    package.display(),
-                    code.len()
-                );
-            }
-            Some(code)
-        }
+        Runtime::Lambda => Some(lambda_code(&options, package.as_deref(), embed_jwks)?),
         Runtime::Standalone => None,
     };
     let backend = match (&code, &backend_url) {
@@ -350,6 +296,80 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         report(&plan, &options, &aws, &deployed);
     }
     Ok(())
+}
+
+/// Refuses the flag combinations that do not fit the runtime, before anything is connected.
+#[cfg(feature = "aws")]
+fn check_code_flags(
+    options: &Options,
+    package: Option<&Path>,
+    backend_url: Option<&str>,
+    embed_jwks: bool,
+) -> Result<()> {
+    match (options.runtime, package, backend_url) {
+        (Runtime::Lambda, _, Some(_)) => {
+            bail!(
+                "--backend-url is for --runtime standalone; the Lambda runtime deploys the bootstrap package"
+            )
+        }
+        (Runtime::Standalone, Some(_), _) => {
+            bail!(
+                "--package is for the Lambda runtime; --runtime standalone forwards to --backend-url"
+            )
+        }
+        (Runtime::Standalone, _, _) if embed_jwks => bail!(
+            "--embed-jwks builds the Lambda package; for the standalone server use \
+         `{} build --runtime standalone --embed-jwks` and run it from target/standalone/",
+            crate::invoked_as()
+        ),
+        (Runtime::Standalone, None, None) => bail!(
+            "--runtime standalone needs --backend-url https://…: the base URL where portcullis-server runs \
+         (build it with `{} build --runtime standalone`, container file deploy/Dockerfile)",
+            crate::invoked_as()
+        ),
+        (Runtime::Lambda, Some(package), _) => {
+            if embed_jwks {
+                bail!(
+                    "--embed-jwks applies when deploy builds the package; build your package with `{} build --embed-jwks`",
+                    crate::invoked_as()
+                );
+            }
+            portcullis_deploy::package::check_package(package, options.arch)
+                .map_err(|e| anyhow::anyhow!("--package {e}"))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The Lambda package's bytes: `package` as given, else the service built and zipped now.
+#[cfg(feature = "aws")]
+fn lambda_code(options: &Options, package: Option<&Path>, embed_jwks: bool) -> Result<Vec<u8>> {
+    let package = match package {
+        Some(package) => package.to_path_buf(),
+        None => {
+            let build = crate::build::Build {
+                provider: options.provider,
+                runtime: Runtime::Lambda,
+                arch: options.arch,
+                release: true,
+                embed_jwks,
+                config: options.config.clone(),
+            };
+            let key_sets = crate::build::embedded_key_sets(&build)?;
+            let binary = crate::build::compile(&build)?;
+            crate::build::package_lambda(&build, &binary, key_sets.as_deref())?
+        }
+    };
+    let code = std::fs::read(&package).with_context(|| format!("reading {}", package.display()))?;
+    if code.len() > portcullis_deploy::package::LAMBDA_DIRECT_UPLOAD_LIMIT {
+        bail!(
+            "{} is {} bytes, over Lambda's 50 MB direct-upload limit: build it with --release",
+            package.display(),
+            code.len()
+        );
+    }
+    Ok(code)
 }
 
 #[cfg(feature = "aws")]

@@ -37,6 +37,7 @@ pub use progress::{Action, Change, Event, Wait};
 pub use resolve::Resolved;
 
 use crate::{Plan, Runtime, ids};
+use aws_sdk_apigatewayv2::types::{Integration as ApiIntegration, Route as ApiRoute};
 
 /// What a deployment made: where the API answers and the Cognito ids, when created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +176,90 @@ async fn run(
     let (action, table_creating) = dynamodb::ensure_table(aws, &plan.table, &tags, dry).await?;
     record.note("table", &plan.table.name, action);
 
-    let pool = match &plan.cognito {
+    let pool = cognito_pool(plan, aws, &tags, dry, &mut record, &mut resolved).await?;
+
+    let function_arn = function(plan, aws, backend, &tags, dry, &mut record, &resolved).await?;
+
+    let (api, api_action) = apigw::ensure_api(aws, plan, &tags, dry).await?;
+    record.note("http api", &plan.name, api_action);
+    // A dry run's API that does not exist yet has no id: nothing under it can be read.
+    let api_exists = !api.id.is_empty();
+    resolved.set(ids::HTTP_API, &api.id);
+    let issuer = resolved.text(&plan.authorizer.issuer)?;
+    let audiences = plan
+        .authorizer
+        .audiences
+        .iter()
+        .map(|a| resolved.text(a))
+        .collect::<Result<Vec<String>, ApplyError>>()?;
+    // The API's routes and integrations, listed once: compared with the plan's.
+    let existing_routes = if api_exists {
+        apigw::routes(aws, &api.id).await?
+    } else {
+        Vec::new()
+    };
+    let (authorizer_id, action) = apigw::ensure_authorizer(
+        aws,
+        &api.id,
+        &existing_routes,
+        &plan.authorizer,
+        (&issuer, &audiences),
+        api_action == Action::Created,
+        dry,
+    )
+    .await?;
+    record.note("authorizer", &plan.authorizer.name, action);
+    let existing_integrations = if api_exists {
+        apigw::integrations(aws, &api.id).await?
+    } else {
+        Vec::new()
+    };
+    routes_and_integrations(
+        plan,
+        aws,
+        (&api.id, &existing_routes, &existing_integrations),
+        (&authorizer_id, function_arn.as_deref()),
+        backend,
+        dry,
+        &mut record,
+    )
+    .await?;
+    let action = if api_exists {
+        apigw::ensure_stage(aws, &api.id, &plan.stage, dry).await?
+    } else {
+        Action::Created
+    };
+    record.note("stage", plan.stage.name, action);
+    if let (Some(arn), Some(function)) = (&function_arn, &plan.function) {
+        let action = if arn.is_empty() || !api_exists {
+            Action::Created
+        } else {
+            let source = resolved.text(&function.permission.source_arn)?;
+            lambda::ensure_permission(aws, function, &source, &mut record, dry).await?
+        };
+        record.note("permission", &function.name, action);
+    }
+    if table_creating && !dry {
+        dynamodb::wait_active(aws, &plan.table, &mut record, retry::SETTLE).await?;
+    }
+    Ok(Deployed {
+        waits: record.waits,
+        changes: record.changes,
+        endpoint: api.endpoint,
+        cognito: pool,
+    })
+}
+
+/// The tutorial's Cognito pool, app client and domain, made or (dry) looked up: their ids.
+async fn cognito_pool(
+    plan: &Plan,
+    aws: &Aws,
+    tags: &HashMap<String, String>,
+    dry: bool,
+    record: &mut Record<'_>,
+    resolved: &mut Resolved,
+) -> Result<Option<(String, String)>, ApplyError> {
+    Ok(match &plan.cognito {
         Some(cognito) if dry => {
             let admin = &aws.cognito;
             let (pool_id, client_id) = match admin.find_user_pool(&cognito.pool_name).await? {
@@ -213,7 +297,7 @@ async fn run(
         Some(cognito) => {
             let admin = &aws.cognito;
             let (pool_id, done) = admin
-                .ensure_user_pool_tagged(&cognito.pool_name, &tags)
+                .ensure_user_pool_tagged(&cognito.pool_name, tags)
                 .await?;
             record.note("user pool", &cognito.pool_name, done.into());
             let callbacks: Vec<&str> = cognito.callback_urls.iter().map(String::as_str).collect();
@@ -228,9 +312,20 @@ async fn run(
             Some((pool_id, client_id))
         }
         None => None,
-    };
+    })
+}
 
-    let function_arn = match (&plan.function, backend) {
+/// The function with its role and log group, for the Lambda runtime: its ARN.
+async fn function(
+    plan: &Plan,
+    aws: &Aws,
+    backend: Backend<'_>,
+    tags: &HashMap<String, String>,
+    dry: bool,
+    record: &mut Record<'_>,
+    resolved: &Resolved,
+) -> Result<Option<String>, ApplyError> {
+    Ok(match (&plan.function, backend) {
         (Some(function), Backend::Lambda(code)) => {
             // Every resource of the policy resolves (an unresolved name is an error, not a Null).
             for statement in &function.role.statements {
@@ -243,9 +338,9 @@ async fn run(
                     .unwrap_or(serde_json::Value::Null)
             });
             let (role_arn, action) =
-                iam::ensure_role(aws, &function.role, &policy, &tags, dry).await?;
+                iam::ensure_role(aws, &function.role, &policy, tags, dry).await?;
             record.note("role", &function.role.name, action);
-            let action = logs::ensure_log_group(aws, &function.log_group, &tags, dry).await?;
+            let action = logs::ensure_log_group(aws, &function.log_group, tags, dry).await?;
             record.note("log group", &function.log_group.name, action);
             let environment = function
                 .environment
@@ -256,47 +351,25 @@ async fn run(
                 role_arn: &role_arn,
                 code,
                 environment,
-                tags: &tags,
+                tags,
             };
-            Some(lambda::ensure_function(aws, function, deployment, &mut record, dry).await?)
+            Some(lambda::ensure_function(aws, function, deployment, record, dry).await?)
         }
         _ => None,
-    };
+    })
+}
 
-    let (api, api_action) = apigw::ensure_api(aws, plan, &tags, dry).await?;
-    record.note("http api", &plan.name, api_action);
-    // A dry run's API that does not exist yet has no id: nothing under it can be read.
-    let api_exists = !api.id.is_empty();
-    resolved.set(ids::HTTP_API, &api.id);
-    let issuer = resolved.text(&plan.authorizer.issuer)?;
-    let audiences = plan
-        .authorizer
-        .audiences
-        .iter()
-        .map(|a| resolved.text(a))
-        .collect::<Result<Vec<String>, ApplyError>>()?;
-    // The API's routes and integrations, listed once: compared with the plan's.
-    let existing_routes = if api_exists {
-        apigw::routes(aws, &api.id).await?
-    } else {
-        Vec::new()
-    };
-    let (authorizer_id, action) = apigw::ensure_authorizer(
-        aws,
-        &api.id,
-        &existing_routes,
-        &plan.authorizer,
-        (&issuer, &audiences),
-        api_action == Action::Created,
-        dry,
-    )
-    .await?;
-    record.note("authorizer", &plan.authorizer.name, action);
-    let existing_integrations = if api_exists {
-        apigw::integrations(aws, &api.id).await?
-    } else {
-        Vec::new()
-    };
+/// Each planned route with its integration (one per distinct set of request parameters; the
+/// Lambda runtime has exactly one), then the HTTP proxy integrations no route targets any more.
+async fn routes_and_integrations(
+    plan: &Plan,
+    aws: &Aws,
+    (api_id, existing_routes, existing_integrations): (&str, &[ApiRoute], &[ApiIntegration]),
+    (authorizer_id, function_arn): (&str, Option<&str>),
+    backend: Backend<'_>,
+    dry: bool,
+    record: &mut Record<'_>,
+) -> Result<(), ApplyError> {
     // One integration per distinct set of request parameters (the standalone runtime's routes may
     // map parameters of their own); the Lambda runtime has exactly one.
     let mut integrations: Vec<(BTreeMap<String, String>, String)> = Vec::new();
@@ -308,8 +381,8 @@ async fn run(
             (None, Some(arn), _) => {
                 let (id, action) = apigw::ensure_integration(
                     aws,
-                    &api.id,
-                    &existing_integrations,
+                    api_id,
+                    existing_integrations,
                     (apigw::Integration::Lambda(arn), &plan.integration),
                     dry,
                 )
@@ -321,8 +394,8 @@ async fn run(
             (None, None, Backend::Http(url)) => {
                 let (id, action) = apigw::ensure_integration(
                     aws,
-                    &api.id,
-                    &existing_integrations,
+                    api_id,
+                    existing_integrations,
                     (
                         apigw::Integration::Http(url, &parameters),
                         &plan.integration,
@@ -350,10 +423,10 @@ async fn run(
             .find(|r| r.route_key() == Some(route.key.as_str()));
         let action = apigw::ensure_route(
             aws,
-            &api.id,
+            api_id,
             route,
             found,
-            &authorizer_id,
+            authorizer_id,
             &integration_id,
             dry,
         )
@@ -370,11 +443,11 @@ async fn run(
             let id = error::required(
                 stale.integration_id(),
                 "GetIntegrations",
-                &api.id,
+                api_id,
                 "an integration id",
             )?;
             if !dry {
-                apigw::delete_integration(aws, &api.id, &id).await?;
+                apigw::delete_integration(aws, api_id, &id).await?;
             }
             record.note(
                 "integration",
@@ -383,30 +456,7 @@ async fn run(
             );
         }
     }
-    let action = if api_exists {
-        apigw::ensure_stage(aws, &api.id, &plan.stage, dry).await?
-    } else {
-        Action::Created
-    };
-    record.note("stage", plan.stage.name, action);
-    if let (Some(arn), Some(function)) = (&function_arn, &plan.function) {
-        let action = if arn.is_empty() || !api_exists {
-            Action::Created
-        } else {
-            let source = resolved.text(&function.permission.source_arn)?;
-            lambda::ensure_permission(aws, function, &source, &mut record, dry).await?
-        };
-        record.note("permission", &function.name, action);
-    }
-    if table_creating && !dry {
-        dynamodb::wait_active(aws, &plan.table, &mut record, retry::SETTLE).await?;
-    }
-    Ok(Deployed {
-        waits: record.waits,
-        changes: record.changes,
-        endpoint: api.endpoint,
-        cognito: pool,
-    })
+    Ok(())
 }
 
 /// Deletes what [`apply`] made for `plan`, newest first. Absent resources are reported, not errors.

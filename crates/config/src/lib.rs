@@ -32,6 +32,7 @@
 //! # Ok::<(), portcullis_config::SettingsError>(())
 //! ```
 
+mod mapping;
 mod raw;
 mod routes;
 mod runtime;

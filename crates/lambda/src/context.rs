@@ -20,7 +20,7 @@ use serde_json::Value;
 /// - ALB: the request as it came, the token untouched in `Authorization`: the claims are read from
 ///   it ([`Claims::from_forwarded_token`]). Only an ALB event, and only with `gate` the ALB: every
 ///   listener rule that forwards to the function must have the `jwt-validation` action.
-pub fn gateway_claims_behind<B>(
+pub fn vouched_claims<B>(
     request: &http::Request<B>,
     gate: Gate,
     source: &IdentitySource,

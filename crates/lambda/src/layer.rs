@@ -1,4 +1,4 @@
-//! [`GatewayLayer`]: the gate's claims through the one admission.
+//! [`VouchedLayer`]: what the gate in front vouched for, through the one admission.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,24 +13,24 @@ use portcullis_claims::metrics::Metrics;
 use portcullis_claims::{Gate, IdentityMapping, IdentitySource};
 use tower::{Layer, Service};
 
-use crate::context::{gateway_claims_behind, route_name};
+use crate::context::{route_name, vouched_claims};
 
 /// Trusts what the gate in front of the function vouched for (mode `gateway`), through the one
 /// [`Admission`] every runtime calls: a request without claims is refused with 401, and a route's
 /// configured scopes are checked again (403), so a misconfigured API fails closed.
 #[derive(Clone, Debug)]
-pub struct GatewayLayer {
+pub struct VouchedLayer {
     admission: Admission,
 }
 
-impl GatewayLayer {
+impl VouchedLayer {
     /// Maps gateway claims with `mapping`; `scopes` names each route's required scopes. Behind an
-    /// HTTP API, its token in `Authorization`, until [`GatewayLayer::behind`] says otherwise.
+    /// HTTP API, its token in `Authorization`, until [`VouchedLayer::behind`] says otherwise.
     pub fn new(
         mapping: Arc<dyn IdentityMapping>,
         scopes: impl Fn(&http::Method, &str) -> Vec<String> + Send + Sync + 'static,
-    ) -> GatewayLayer {
-        GatewayLayer::behind(
+    ) -> VouchedLayer {
+        VouchedLayer::behind(
             Gate::HttpApi,
             IdentitySource::default(),
             Vec::new(),
@@ -39,7 +39,7 @@ impl GatewayLayer {
         )
     }
 
-    /// Trusts `gate`'s events only, its token read from `source` ([`gateway_claims_behind`]): the
+    /// Trusts `gate`'s events only, its token read from `source` ([`vouched_claims`]): the
     /// gate and identity source the function is deployed behind. `issuers` are the configured
     /// issuers, the only ones a decision is counted under.
     pub fn behind(
@@ -48,8 +48,8 @@ impl GatewayLayer {
         issuers: Vec<String>,
         mapping: Arc<dyn IdentityMapping>,
         scopes: impl Fn(&http::Method, &str) -> Vec<String> + Send + Sync + 'static,
-    ) -> GatewayLayer {
-        GatewayLayer {
+    ) -> VouchedLayer {
+        VouchedLayer {
             admission: Admission::vouched(gate, source, issuers, mapping, scopes),
         }
     }
@@ -57,37 +57,37 @@ impl GatewayLayer {
     /// Counts every decision in `metrics`, by the route API Gateway matched, the issuer (the
     /// claims' `iss` when it is a configured one, else none) and reason. Each refusal is logged
     /// either way.
-    pub fn with_metrics(self, metrics: Metrics) -> GatewayLayer {
-        GatewayLayer {
+    pub fn with_metrics(self, metrics: Metrics) -> VouchedLayer {
+        VouchedLayer {
             admission: self.admission.with_metrics(metrics),
         }
     }
 }
 
-impl<S> Layer<S> for GatewayLayer {
-    type Service = GatewayService<S>;
+impl<S> Layer<S> for VouchedLayer {
+    type Service = VouchedService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        GatewayService {
+        VouchedService {
             inner,
             admission: self.admission.clone(),
         }
     }
 }
 
-/// The service of [`GatewayLayer`].
+/// The service of [`VouchedLayer`].
 #[derive(Clone)]
-pub struct GatewayService<S> {
+pub struct VouchedService<S> {
     inner: S,
     admission: Admission,
 }
 
-impl<S> std::fmt::Debug for GatewayService<S> {
+impl<S> std::fmt::Debug for VouchedService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GatewayService")
+        f.write_str("VouchedService")
     }
 }
 
-impl<S, B, ResBody> Service<http::Request<B>> for GatewayService<S>
+impl<S, B, ResBody> Service<http::Request<B>> for VouchedService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<ResBody>, Error = Infallible>
         + Clone
@@ -111,8 +111,7 @@ where
         // Every method is judged: OPTIONS reaches the function only through a route (API
         // Gateway answers CORS preflights itself when the API has a CORS configuration).
         let admission = &self.admission;
-        let vouched =
-            gateway_claims_behind(&request, admission.gate(), admission.identity_source());
+        let vouched = vouched_claims(&request, admission.gate(), admission.identity_source());
         let context = request.extensions().get::<RequestContext>();
         let name = || route_name(context);
         let inbound = Inbound {

@@ -4,11 +4,11 @@
 //!
 //! - **gateway** (behind an HTTP API JWT authorizer): API Gateway has verified the token and passes its
 //!   claims in `requestContext.authorizer.jwt.claims` and `scopes` (payload 2.0; payload 1.0 puts them
-//!   at `requestContext.authorizer.claims`). [`GatewayLayer`] turns them into the same
+//!   at `requestContext.authorizer.claims`). [`VouchedLayer`] turns them into the same
 //!   [`portcullis_claims::Caller`] the standalone server builds, and refuses a request that carries
 //!   none: a route left without an authorizer must not become public. Behind a REST API's JWT
 //!   authorizer (JSON-typed claims) or an ALB's `jwt-validation` action (the token passed on
-//!   untouched), [`GatewayLayer::behind`] names the gate, and only that gate's events are trusted.
+//!   untouched), [`VouchedLayer::behind`] names the gate, and only that gate's events are trusted.
 //! - **verify** (function URLs, ALB, or no authorizer): the function checks the `Authorization`
 //!   header itself with `portcullis-axum`'s `AuthLayer`, keys hydrated during init.
 //!
@@ -25,9 +25,9 @@ mod layer;
 mod logging;
 mod run;
 
-pub use crate::context::gateway_claims_behind;
+pub use crate::context::vouched_claims;
 pub use crate::event::normalize_event;
-pub use crate::layer::{GatewayLayer, GatewayService};
+pub use crate::layer::{VouchedLayer, VouchedService};
 pub use crate::logging::{LogSettings, init_logging};
 pub use crate::run::{HttpResponse, run};
 pub use lambda_http::http;

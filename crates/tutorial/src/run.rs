@@ -108,7 +108,7 @@ pub async fn lambda(
     emf_out: portcullis_claims::metrics::EmfWriter,
 ) -> Result<(), BoxError> {
     use portcullis_config::LambdaMode;
-    use portcullis_lambda::GatewayLayer;
+    use portcullis_lambda::VouchedLayer;
 
     let issuers = ProfileIssuers::from_settings(&settings.auth);
     let store = open_store(&settings.store, issuers.legacy())
@@ -131,7 +131,7 @@ pub async fn lambda(
                 .unwrap_or_default();
             let issuers = auth.configs.iter().map(|c| c.issuer().to_owned()).collect();
             let mut layer =
-                GatewayLayer::behind(auth.gate(), source, issuers, auth.mapping.clone(), scopes);
+                VouchedLayer::behind(auth.gate(), source, issuers, auth.mapping.clone(), scopes);
             if emf {
                 layer = layer.with_metrics(Metrics::writing_emf(None, emf_out));
             }

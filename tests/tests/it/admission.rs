@@ -15,7 +15,7 @@ use portcullis_axum::{AuthLayer, Authenticated};
 use portcullis_claims::{Gate, OidcMapping, VerifierOptions};
 use portcullis_config::{Settings, Sources, load};
 use portcullis_emulator::{Emulator, Integration};
-use portcullis_lambda::GatewayLayer;
+use portcullis_lambda::VouchedLayer;
 use portcullis_testkit::events::http_api_event;
 use portcullis_testkit::{Issuer, TestKey, jwks, unix_now};
 use serde_json::{Value, json};
@@ -194,7 +194,7 @@ async fn through_gateway(gateway: &str, row: &Row, lines: &Lines) -> Answer {
 /// The payload-2.0 event an HTTP API would hand the function for `row`, its authorizer having
 /// verified `claims` (`None`: the route has no authorizer, so nothing was verified).
 async fn through_lambda(
-    layer: &GatewayLayer,
+    layer: &VouchedLayer,
     row: &Row,
     claims: Option<Value>,
     lines: &Lines,
@@ -311,7 +311,7 @@ async fn every_caller_of_the_admission_answers_and_logs_the_same() {
         .await
         .expect("gateway");
         let issuers = vec![issuer.url().to_owned()];
-        let vouched = GatewayLayer::behind(
+        let vouched = VouchedLayer::behind(
             gate,
             Default::default(),
             issuers,

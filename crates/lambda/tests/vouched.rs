@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Body, Request};
 use portcullis_claims::{Caller, Gate, IdentitySource, OidcMapping};
-use portcullis_lambda::{GatewayLayer, http, normalize_event};
+use portcullis_lambda::{VouchedLayer, http, normalize_event};
 use portcullis_testkit::events::{alb_event, http_api_event, http_api_event_v1, rest_api_event};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt};
@@ -59,7 +59,7 @@ async fn judge_behind(
         });
         Ok::<_, Infallible>(http::Response::new(Body::from(seen.to_string())))
     });
-    let layer = GatewayLayer::behind(gate, source, vec![], Arc::new(OidcMapping), move |_, _| {
+    let layer = VouchedLayer::behind(gate, source, vec![], Arc::new(OidcMapping), move |_, _| {
         route_scopes.iter().map(|s| s.to_string()).collect()
     });
     let response = layer
@@ -175,7 +175,7 @@ async fn judge_with_get_rule(request: Request) -> u16 {
     let inner = tower::service_fn(|_: Request| async move {
         Ok::<_, Infallible>(http::Response::new(Body::from("handled")))
     });
-    let layer = GatewayLayer::new(Arc::new(OidcMapping), |method, path| {
+    let layer = VouchedLayer::new(Arc::new(OidcMapping), |method, path| {
         if method == http::Method::GET && path == "/user/profile" {
             vec!["profile/write".to_owned()]
         } else {

@@ -80,14 +80,15 @@ fn forward(command: &str, args: &[String]) -> ExitCode {
     exit_status(run)
 }
 
-/// `cargo run` of the developer tooling (`portcullis-bench`, release-optimised) with `tool` and
-/// `args`: the measurements stay out of the user's `portcullis` command.
+/// `cargo run` of the developer tooling (`portcullis-bench`) with `tool` and `args`: the
+/// measurements stay out of the user's `portcullis` command. The tool itself is a debug build, as
+/// `portcullis bench` was (what it measures, the release server and packages, it builds itself;
+/// its own signature-check ceiling runs in aws-lc, optimised in every profile).
 fn measure(tool: &str, args: &[String]) -> ExitCode {
     let mut run = cargo(&[
         "run",
         "--quiet",
         "--locked",
-        "--release",
         "--package",
         "portcullis-bench",
         "--",

@@ -7,14 +7,14 @@
 //! lambda-bootstrap`), polling a local Runtime API behind a local HTTP API whose JWT authorizer is
 //! `portcullis-claims`, exactly as the deployed `bootstrap` runs behind API Gateway.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use portcullis_axum::runtime::{Logs, init_logging};
 use portcullis_claims::{Gate, VerifierOptions};
-use portcullis_config::{LogFormat, Settings, Sources, load};
+use portcullis_config::{LogFormat, Routes, Settings, Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::{Child, Command};
@@ -75,24 +75,7 @@ async fn run(args: &DevArgs) -> Result<()> {
         Some(_) => None,
         None => Some(Arc::new(dev_issuer().await?)),
     };
-    let config = match (&args.config, &issuer) {
-        (Some(path), _) => path.clone(),
-        (None, Some(issuer)) => {
-            let path = state.join("portcullis.toml");
-            let text = format!(
-                "# Written by `portcullis dev`: the development issuer below lives only while it runs.\n\
-                 [auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{DEV_AUDIENCE}\"\n\n\
-                 [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\n\
-                 [store]\nkind = \"sqlite\"\npath = {}\n\n[server]\nlog_format = \"pretty\"\n",
-                issuer.url(),
-                // Quoted as a TOML basic string (JSON's escapes are TOML's): any folder name works.
-                serde_json::Value::String(state.join("profiles.db").display().to_string())
-            );
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            path
-        }
-        (None, None) => bail!("no development issuer and no --config"),
-    };
+    let config = dev_config(args, &state, issuer.as_deref())?;
     let settings = load_file(&config, args.gate.overrides())?;
     let gate = settings.auth.gate();
     let served_routes = settings
@@ -121,48 +104,7 @@ async fn run(args: &DevArgs) -> Result<()> {
             (base, Service::InProcess(task), None)
         }
         Runtime::Lambda => {
-            let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
-            let emulator = Emulator::start(
-                authorizer,
-                served_routes,
-                settings.cors.clone(),
-                &args.listen,
-            )
-            .await
-            .with_context(|| format!("starting the local HTTP API on {}", args.listen))?;
-            // The function reads portcullis.toml from its working directory, as from /var/task.
-            let function_config = state.join("portcullis.toml");
-            // Compared as files, not as spellings: copying a file onto itself would empty it.
-            let same_file = match (config.canonicalize(), function_config.canonicalize()) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => false,
-            };
-            if !same_file {
-                std::fs::copy(&config, &function_config).with_context(|| {
-                    format!(
-                        "copying {} to {}",
-                        config.display(),
-                        function_config.display()
-                    )
-                })?;
-            }
-            let program = std::env::current_exe()
-                .context("finding this program to run it as the function")?;
-            let child = Command::new(&program)
-                .arg("lambda-bootstrap")
-                .current_dir(&state)
-                .envs(emulator.function_env())
-                // The function judges (or trusts) as the gate in front of it.
-                .env(portcullis_config::env_var("auth.gate"), gate.as_str())
-                .envs(function_env_for(gate))
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting {} lambda-bootstrap", program.display()))?;
-            (
-                emulator.gateway_url(),
-                Service::Child(child),
-                Some(emulator),
-            )
+            start_function(&settings, served_routes, &args.listen, &state, &config).await?
         }
     };
     wait_healthy(&base).await?;
@@ -185,44 +127,14 @@ async fn run(args: &DevArgs) -> Result<()> {
             &serde_json::json!({"email": "dev@example.com"}),
         )
     });
-    let runtime = match (args.runtime, gate) {
-        (Runtime::Standalone, _) => "standalone server".to_owned(),
-        (Runtime::Lambda, Gate::HttpApi) => "Lambda function behind a local HTTP API".to_owned(),
-        (Runtime::Lambda, Gate::RestApi) => "Lambda function behind a local REST API".to_owned(),
-        (Runtime::Lambda, Gate::Alb) => {
-            "Lambda function behind a local Application Load Balancer".to_owned()
-        }
-    };
-    println!(
-        "\nPortcullis is running ({runtime}) at {base}\nGate: {} ({}; README \"Which AWS gate?\")",
+    print_banner(
+        args.runtime,
         gate,
-        gate.title()
+        &base,
+        &config,
+        issuer.as_deref(),
+        token.as_deref(),
     );
-    if !gate.checks_audience() {
-        println!(
-            "  The ALB checks no audience: add an [[auth.claims]] rule named aud to check one."
-        );
-    }
-    match (&issuer, &token) {
-        (Some(issuer), Some(token)) => {
-            println!(
-                "Development issuer: {} (throwaway keys; the token below is valid for one hour)\n",
-                issuer.url()
-            );
-            println!("  curl -s {base}/user/profile -H 'Authorization: Bearer {token}'\n");
-            println!(
-                "  curl -s -X POST {base}/user/profile -H 'Authorization: Bearer {token}' \\\n    -H 'Content-Type: application/json' -d '{{\"name\":\"Alice\"}}'\n"
-            );
-            println!(
-                "Another token: curl -s -X POST {}/token -d client_id=alice --data-urlencode 'scope=profile/read profile/write'",
-                issuer.url()
-            );
-        }
-        _ => println!(
-            "Configuration: {} (get a token from your provider)",
-            config.display()
-        ),
-    }
 
     if let Some((url, _)) = &console {
         println!(
@@ -244,6 +156,129 @@ async fn run(args: &DevArgs) -> Result<()> {
     let _ = stop.send(());
     service.stop().await;
     Ok(())
+}
+
+/// The configuration `dev` runs with: `--config`, else one written to the state folder that trusts
+/// the development `issuer` (routes and store as the tutorial's).
+fn dev_config(args: &DevArgs, state: &Path, issuer: Option<&Issuer>) -> Result<PathBuf> {
+    Ok(match (&args.config, &issuer) {
+        (Some(path), _) => path.clone(),
+        (None, Some(issuer)) => {
+            let path = state.join("portcullis.toml");
+            let text = format!(
+                "# Written by `portcullis dev`: the development issuer below lives only while it runs.\n\
+             [auth]\nprovider = \"oidc\"\nissuer = \"{}\"\naudience = \"{DEV_AUDIENCE}\"\n\n\
+             [routes.\"POST /user/profile\"]\nscopes = [\"profile/write\"]\n\n\
+             [store]\nkind = \"sqlite\"\npath = {}\n\n[server]\nlog_format = \"pretty\"\n",
+                issuer.url(),
+                // Quoted as a TOML basic string (JSON's escapes are TOML's): any folder name works.
+                serde_json::Value::String(state.join("profiles.db").display().to_string())
+            );
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            path
+        }
+        (None, None) => bail!("no development issuer and no --config"),
+    })
+}
+
+/// The example service as a Lambda function (this program re-run as `lambda-bootstrap`) behind a
+/// local gateway on `listen`, its configuration copied to its working directory: the gateway's URL,
+/// the function's process, the gateway.
+async fn start_function(
+    settings: &Settings,
+    served_routes: Routes,
+    listen: &str,
+    state: &Path,
+    config: &Path,
+) -> Result<(String, Service, Option<Emulator>)> {
+    let gate = settings.auth.gate();
+    let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
+    let emulator = Emulator::start(authorizer, served_routes, settings.cors.clone(), listen)
+        .await
+        .with_context(|| format!("starting the local HTTP API on {}", listen))?;
+    // The function reads portcullis.toml from its working directory, as from /var/task.
+    let function_config = state.join("portcullis.toml");
+    // Compared as files, not as spellings: copying a file onto itself would empty it.
+    let same_file = match (config.canonicalize(), function_config.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same_file {
+        std::fs::copy(config, &function_config).with_context(|| {
+            format!(
+                "copying {} to {}",
+                config.display(),
+                function_config.display()
+            )
+        })?;
+    }
+    let program =
+        std::env::current_exe().context("finding this program to run it as the function")?;
+    let child = Command::new(&program)
+        .arg("lambda-bootstrap")
+        .current_dir(state)
+        .envs(emulator.function_env())
+        // The function judges (or trusts) as the gate in front of it.
+        .env(portcullis_config::env_var("auth.gate"), gate.as_str())
+        .envs(function_env_for(gate))
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} lambda-bootstrap", program.display()))?;
+    Ok((
+        emulator.gateway_url(),
+        Service::Child(child),
+        Some(emulator),
+    ))
+}
+
+/// Where the service runs, its gate, and how to call it: a token and `curl`s from the development
+/// issuer, else the configuration the user's provider issues tokens for.
+fn print_banner(
+    runtime: Runtime,
+    gate: Gate,
+    base: &str,
+    config: &Path,
+    issuer: Option<&Issuer>,
+    token: Option<&str>,
+) {
+    let runtime = match (runtime, gate) {
+        (Runtime::Standalone, _) => "standalone server".to_owned(),
+        (Runtime::Lambda, Gate::HttpApi) => "Lambda function behind a local HTTP API".to_owned(),
+        (Runtime::Lambda, Gate::RestApi) => "Lambda function behind a local REST API".to_owned(),
+        (Runtime::Lambda, Gate::Alb) => {
+            "Lambda function behind a local Application Load Balancer".to_owned()
+        }
+    };
+    println!(
+        "\nPortcullis is running ({runtime}) at {base}\nGate: {} ({}; README \"Which AWS gate?\")",
+        gate,
+        gate.title()
+    );
+    if !gate.checks_audience() {
+        println!(
+            "  The ALB checks no audience: add an [[auth.claims]] rule named aud to check one."
+        );
+    }
+    match (issuer, token) {
+        (Some(issuer), Some(token)) => {
+            println!(
+                "Development issuer: {} (throwaway keys; the token below is valid for one hour)\n",
+                issuer.url()
+            );
+            println!("  curl -s {base}/user/profile -H 'Authorization: Bearer {token}'\n");
+            println!(
+                "  curl -s -X POST {base}/user/profile -H 'Authorization: Bearer {token}' \\\n    -H 'Content-Type: application/json' -d '{{\"name\":\"Alice\"}}'\n"
+            );
+            println!(
+                "Another token: curl -s -X POST {}/token -d client_id=alice --data-urlencode 'scope=profile/read profile/write'",
+                issuer.url()
+            );
+        }
+        _ => println!(
+            "Configuration: {} (get a token from your provider)",
+            config.display()
+        ),
+    }
 }
 
 /// What the example function needs behind `gate`, as a deployment sets it: behind a REST API,

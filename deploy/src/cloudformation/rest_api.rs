@@ -7,7 +7,9 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{base_sections, function_resources, invoke_permission, route_id, tags_list, value};
+use super::{
+    Sections, base_sections, function_resources, invoke_permission, route_id, tags_list, value,
+};
 use crate::gate_rules::GateRules;
 use crate::{Plan, Runtime};
 use portcullis_config::env_var;
@@ -34,6 +36,40 @@ pub(super) fn template(plan: &Plan, rules: &GateRules) -> Json {
             }
         }),
     );
+    sections.add("JwtAuthorizer", authorizer(plan, rules));
+    let stage = plan.name.trim_start_matches("portcullis-").to_owned();
+    backend(plan, rules, &mut sections);
+    resources(plan, &mut sections);
+    let methods = methods(plan, &stage, &mut sections);
+    sections.add(
+        "ApiDeployment",
+        json!({
+            "Type": "AWS::ApiGateway::Deployment",
+            "DependsOn": methods,
+            "Properties": { "RestApiId": { "Ref": REST_API } }
+        }),
+    );
+    sections.add(
+        "ApiStage",
+        json!({
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {
+                "RestApiId": { "Ref": REST_API },
+                "DeploymentId": { "Ref": "ApiDeployment" },
+                "StageName": stage,
+                "Tags": tags_list(plan),
+            }
+        }),
+    );
+    sections.outputs.insert(
+        "ApiEndpoint".into(),
+        json!({ "Value": { "Fn::Sub": format!("https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}") } }),
+    );
+    sections.document(plan, "REST API with a JWT authorizer")
+}
+
+/// The `JWT` authorizer: every trusted issuer with its audiences and `SINGLE_STRING` claim rules.
+fn authorizer(plan: &Plan, rules: &GateRules) -> Json {
     let issuers: Vec<Json> = rules
         .issuers
         .iter()
@@ -62,38 +98,27 @@ pub(super) fn template(plan: &Plan, rules: &GateRules) -> Json {
             entry
         })
         .collect();
-    sections.add(
-        "JwtAuthorizer",
-        json!({
-            "Type": "AWS::ApiGateway::Authorizer",
-            // cfn-lint 1.58.0's schema predates JwtConfiguration (E3002 "additional property").
-            "Metadata": { "cfn-lint": { "config": { "ignore_checks": ["E3002"] } } },
-            "Properties": {
-                "RestApiId": { "Ref": REST_API },
-                "Name": plan.authorizer.name,
-                "Type": "JWT",
-                // REST's expression syntax for a header (its JWT authorizer's is **U**).
-                "IdentitySource": plan.authorizer.identity_source.replacen("$request.header.", "method.request.header.", 1),
-                "JwtConfiguration": {
-                    "DefaultAlgorithms": rules.algorithms,
-                    "Issuers": issuers,
-                },
-            }
-        }),
-    );
-    let stage = plan.name.trim_start_matches("portcullis-").to_owned();
-    let integration = |path: &str| match plan.runtime {
-        Runtime::Lambda => json!({
-            "Type": "AWS_PROXY",
-            "IntegrationHttpMethod": "POST",
-            "Uri": { "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${ProfileFunction.Arn}/invocations" },
-        }),
-        Runtime::Standalone => json!({
-            "Type": "HTTP_PROXY",
-            "IntegrationHttpMethod": "ANY",
-            "Uri": { "Fn::Sub": format!("${{BackendUrl}}{path}") },
-        }),
-    };
+    json!({
+        "Type": "AWS::ApiGateway::Authorizer",
+        // cfn-lint 1.58.0's schema predates JwtConfiguration (E3002 "additional property").
+        "Metadata": { "cfn-lint": { "config": { "ignore_checks": ["E3002"] } } },
+        "Properties": {
+            "RestApiId": { "Ref": REST_API },
+            "Name": plan.authorizer.name,
+            "Type": "JWT",
+            // REST's expression syntax for a header (its JWT authorizer's is **U**).
+            "IdentitySource": plan.authorizer.identity_source.replacen("$request.header.", "method.request.header.", 1),
+            "JwtConfiguration": {
+                "DefaultAlgorithms": rules.algorithms,
+                "Issuers": issuers,
+            },
+        }
+    })
+}
+
+/// What the methods integrate with: the function (with what it must know behind a REST API) and
+/// API Gateway's permission to invoke it, or the standalone server's `BackendUrl`.
+fn backend(plan: &Plan, rules: &GateRules, sections: &mut Sections) {
     match (&plan.function, plan.runtime) {
         (Some(function), Runtime::Lambda) => {
             // lambda_http puts a REST stage before each path; the service's routes have none.
@@ -121,23 +146,26 @@ pub(super) fn template(plan: &Plan, rules: &GateRules) -> Json {
             if !further.is_empty() {
                 extra.push((env_var("auth.issuers"), Json::Array(further).to_string()));
             }
-            function_resources(plan, function, &extra, &mut sections);
+            function_resources(plan, function, &extra, sections);
             sections.add(
-                "ProfileInvokePermission",
-                invoke_permission(
-                    function,
-                    json!({ "Fn::Sub": format!("arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{REST_API}}}/*") }),
-                ),
-            );
+            "ProfileInvokePermission",
+            invoke_permission(
+                function,
+                json!({ "Fn::Sub": format!("arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{REST_API}}}/*") }),
+            ),
+        );
         }
         _ => {
             sections.parameters.insert(
-                "BackendUrl".into(),
-                json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API (no trailing slash)" }),
-            );
+            "BackendUrl".into(),
+            json!({ "Type": "String", "Description": "Base URL of the standalone portcullis-server behind this API (no trailing slash)" }),
+        );
         }
     }
-    // One resource per path prefix, parents first.
+}
+
+/// One resource per path prefix, parents first.
+fn resources(plan: &Plan, sections: &mut Sections) {
     let mut paths: Vec<String> = Vec::new();
     for route in &plan.routes {
         let (_, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
@@ -158,13 +186,30 @@ pub(super) fn template(plan: &Plan, rules: &GateRules) -> Json {
             json!({ "Ref": resource_id(parent) })
         };
         sections.add(
-            &resource_id(path),
-            json!({
-                "Type": "AWS::ApiGateway::Resource",
-                "Properties": { "RestApiId": { "Ref": REST_API }, "ParentId": parent_id, "PathPart": part }
-            }),
-        );
+        &resource_id(path),
+        json!({
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": { "RestApiId": { "Ref": REST_API }, "ParentId": parent_id, "PathPart": part }
+        }),
+    );
     }
+}
+
+/// A method per route (authorization `JWT` with the route's scopes, or `NONE`) and its endpoint
+/// output; their logical ids, which the deployment depends on.
+fn methods(plan: &Plan, stage: &str, sections: &mut Sections) -> Vec<String> {
+    let integration = |path: &str| match plan.runtime {
+        Runtime::Lambda => json!({
+            "Type": "AWS_PROXY",
+            "IntegrationHttpMethod": "POST",
+            "Uri": { "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${ProfileFunction.Arn}/invocations" },
+        }),
+        Runtime::Standalone => json!({
+            "Type": "HTTP_PROXY",
+            "IntegrationHttpMethod": "ANY",
+            "Uri": { "Fn::Sub": format!("${{BackendUrl}}{path}") },
+        }),
+    };
     let mut methods = Vec::new();
     for route in &plan.routes {
         let (method, path) = route.key.split_once(' ').unwrap_or(("ANY", "/"));
@@ -189,34 +234,10 @@ pub(super) fn template(plan: &Plan, rules: &GateRules) -> Json {
         methods.push(id);
         if route.authorized {
             sections.outputs.insert(
-                format!("{}Endpoint", &route_id(&route.key)[5..]),
-                json!({ "Value": { "Fn::Sub": format!("{method} - https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}{path}") } }),
-            );
+            format!("{}Endpoint", &route_id(&route.key)[5..]),
+            json!({ "Value": { "Fn::Sub": format!("{method} - https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}{path}") } }),
+        );
         }
     }
-    sections.add(
-        "ApiDeployment",
-        json!({
-            "Type": "AWS::ApiGateway::Deployment",
-            "DependsOn": methods,
-            "Properties": { "RestApiId": { "Ref": REST_API } }
-        }),
-    );
-    sections.add(
-        "ApiStage",
-        json!({
-            "Type": "AWS::ApiGateway::Stage",
-            "Properties": {
-                "RestApiId": { "Ref": REST_API },
-                "DeploymentId": { "Ref": "ApiDeployment" },
-                "StageName": stage,
-                "Tags": tags_list(plan),
-            }
-        }),
-    );
-    sections.outputs.insert(
-        "ApiEndpoint".into(),
-        json!({ "Value": { "Fn::Sub": format!("https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}") } }),
-    );
-    sections.document(plan, "REST API with a JWT authorizer")
+    methods
 }

@@ -29,7 +29,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use portcullis_claims::{TOKEN_CACHE_ENTRIES, VerifierOptions};
+use portcullis_claims::VerifierOptions;
+use portcullis_claims::limits::TOKEN_CACHE_ENTRIES;
 use portcullis_config::{Sources, load};
 use portcullis_emulator::Emulator;
 use portcullis_tutorial::ProfileStore;

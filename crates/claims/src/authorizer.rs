@@ -6,12 +6,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
+use crate::ConfigError;
 use crate::claims::Claims;
 use crate::config::AuthorizerConfig;
 use crate::error::AuthError;
 use crate::jwks::FetchError;
+use crate::limits::MAX_TOKEN_BYTES;
 use crate::verifier::{Verifier, VerifierOptions, require_scopes};
-use crate::{ConfigError, MAX_TOKEN_BYTES};
 
 /// One [`Verifier`] per trusted issuer. A token goes to the verifier whose issuer equals its (not yet
 /// trusted) `iss`; a token naming none of them goes to the first, which refuses it exactly as a

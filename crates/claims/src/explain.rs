@@ -9,7 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use crate::{AuthError, MAX_TOKEN_BYTES, UtcTime, Verifier};
+use crate::limits::MAX_TOKEN_BYTES;
+use crate::{AuthError, UtcTime, Verifier};
 
 pub use crate::gate::ALL_RULES;
 

@@ -70,7 +70,7 @@ pub fn identity<'r>(
         IdentitySource::Header(name) => one_header(headers, name),
         IdentitySource::Query(name) => {
             let query = uri.query().unwrap_or_default();
-            if query.len() > crate::MAX_TOKEN_BYTES * 4 {
+            if query.len() > crate::limits::MAX_TOKEN_BYTES * 4 {
                 return Err(AuthError::TokenTooLarge);
             }
             let mut values = url::form_urlencoded::parse(query.as_bytes())

@@ -44,6 +44,17 @@ pub mod fetch {
     pub use crate::jwks::same_host_redirects;
 }
 mod gate;
+pub mod limits {
+    //! The bounds the gates hold tokens and key sets to (API Gateway's and the ALB's quotas, with
+    //! their sources where each is defined) and the verifier's own cache and fetch bounds.
+    pub use crate::config::{
+        FETCH_TIMEOUT, KEYS_MAX_AGE, KEYS_MAX_STALENESS, MAX_AUDIENCES, MAX_JWKS_BYTES,
+        MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN, TOKEN_CACHE_BYTES,
+        TOKEN_CACHE_ENTRIES,
+    };
+    pub use crate::gate::{MAX_CLAIM_RULES, MAX_CLAIM_VALUE_CHARS, MAX_CLAIM_VALUES};
+    pub use crate::jwk::MIN_RSA_BITS;
+}
 #[cfg(feature = "http")]
 pub mod http;
 mod identity;
@@ -59,20 +70,13 @@ mod verifier;
 pub use crate::authorizer::{Authorizer, Judgement, SeedError};
 pub use crate::claims::{Claims, gateway_value};
 pub use crate::clock::Clock;
-pub use crate::config::{
-    Algorithm, AuthorizerConfig, ConfigError, FETCH_TIMEOUT, KEYS_MAX_AGE, KEYS_MAX_STALENESS,
-    MAX_AUDIENCES, MAX_JWKS_BYTES, MAX_ROUTE_SCOPES, MAX_TOKEN_BYTES, REFRESH_COOLDOWN,
-    TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES, check_domain,
-};
+pub use crate::config::{Algorithm, AuthorizerConfig, ConfigError, check_domain};
 pub use crate::error::{AlgName, AuthError, FORBIDDEN_BODY, UNAUTHORIZED_BODY};
-pub use crate::gate::{
-    ALL_RULES, ClaimFormat, ClaimRule, Gate, IdentitySource, MAX_CLAIM_RULES,
-    MAX_CLAIM_VALUE_CHARS, MAX_CLAIM_VALUES, ScopeClaims,
-};
+pub use crate::gate::{ALL_RULES, ClaimFormat, ClaimRule, Gate, IdentitySource, ScopeClaims};
 pub use crate::identity::{
     Caller, Identity, IdentityMapping, OidcMapping, TokenKind, first_string, owned, token_kind,
 };
-pub use crate::jwk::{JwksError, KeySet, MIN_RSA_BITS, VerifyingKey};
+pub use crate::jwk::{JwksError, KeySet, VerifyingKey};
 pub use crate::jwks::{CachePolicy, FetchError, JwksCache, KeyStats};
 pub use crate::utc::UtcTime;
 pub use crate::verifier::{Verifier, VerifierOptions, require_any_scope, require_scopes};

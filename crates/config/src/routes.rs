@@ -10,7 +10,8 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use portcullis_claims::{ConfigError, MAX_ROUTE_SCOPES};
+use portcullis_claims::ConfigError;
+use portcullis_claims::limits::MAX_ROUTE_SCOPES;
 
 use crate::SettingsError;
 use crate::mapping::parse_mapping;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::{AUDIENCE, Fixture, fast_options};
 use portcullis_claims::{
-    AuthError, Authorizer, AuthorizerConfig, CachePolicy, Clock, MAX_JWKS_BYTES, SeedError,
-    Verifier, VerifierOptions,
+    AuthError, Authorizer, AuthorizerConfig, CachePolicy, Clock, SeedError, Verifier,
+    VerifierOptions,
 };
 use portcullis_testkit::{Faults, Issuer, TestKey, b64, claims_for, jwks};
 use serde_json::json;
@@ -233,7 +233,7 @@ async fn jwks_larger_than_150000_bytes_is_refused() {
     let mut keys = vec![fx.rsa.jwk()];
     keys.extend(padding);
     let document = jwks(keys);
-    assert!(document.to_string().len() > MAX_JWKS_BYTES);
+    assert!(document.to_string().len() > portcullis_claims::limits::MAX_JWKS_BYTES);
     fx.issuer.set_jwks(document);
     let verifier = fx.verifier(fx.config());
     let error = verifier.hydrate().await.unwrap_err();

@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use portcullis_checkout::{cargo, step};
+use portcullis_checkout::cargo;
 
 mod fuzz;
 
@@ -346,4 +346,9 @@ fn has_nextest() -> bool {
     cargo(&["nextest", "--version"])
         .output()
         .is_ok_and(|out| out.status.success())
+}
+
+/// [`portcullis_checkout::step`] with its progress lines on stdout, beside cargo's own output.
+fn step(name: &str, command: Command) -> Result<()> {
+    portcullis_checkout::step(name, command, &mut std::io::stdout())
 }

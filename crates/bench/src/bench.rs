@@ -663,7 +663,11 @@ async fn lambda_figures(
         "--bin",
         "minimal-lambda",
     ]);
-    step("build minimal-lambda (lambda-release)", build)?;
+    step(
+        "build minimal-lambda (lambda-release)",
+        build,
+        &mut std::io::stdout(),
+    )?;
     let minimal_binary = workspace.target.join("lambda-release/minimal-lambda");
     // The minimal function answers without a token: behind an unprotected route of the same gateway.
     let open_routes: portcullis_config::Routes = portcullis_config::load(&Sources::text(
@@ -713,6 +717,7 @@ async fn lambda_figures(
         step(
             &format!("portcullis build --provider {provider} --release"),
             build,
+            &mut std::io::stdout(),
         )?;
         let bootstrap = workspace.target.join("lambda-release/bootstrap");
         let zip = workspace

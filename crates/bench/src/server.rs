@@ -17,7 +17,11 @@ pub(crate) fn build_release_tutorial(workspace: &Workspace, kind: &str, name: &s
         kind,
         name,
     ]);
-    step(&format!("build {name} (release)"), build)
+    step(
+        &format!("build {name} (release)"),
+        build,
+        &mut std::io::stdout(),
+    )
 }
 
 /// Starts the release `portcullis-server` (built by [`build_release_tutorial`]) with

@@ -7,6 +7,7 @@
 //! xtask depends on this crate alone among the workspace's, and it depends on none: `cargo xtask`
 //! stays a few seconds' compile.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -32,18 +33,21 @@ pub fn cargo(args: &[&str]) -> Command {
     command
 }
 
-/// Runs `command` as the named step of a longer job: `==> name` before, its time after, and an
-/// error naming the step and its exit status when it fails.
-pub fn step(name: &str, mut command: Command) -> Result<()> {
+/// Runs `command` as the named step of a longer job: `==> name` before, its time after (written to
+/// `progress`, which the binary chooses: this library writes to no stream of its own), and an
+/// error naming the step and its exit status when it fails. The command's own output goes where
+/// the caller's does.
+pub fn step(name: &str, mut command: Command, progress: &mut dyn Write) -> Result<()> {
     let started = Instant::now();
-    println!("==> {name}");
+    let _ = writeln!(progress, "==> {name}");
+    let _ = progress.flush();
     let status = command
         .status()
         .with_context(|| format!("could not start {command:?}"))?;
     if !status.success() {
         bail!("{name} failed ({status}) after {:.0?}", started.elapsed());
     }
-    println!("==> {name}: ok in {:.1?}", started.elapsed());
+    let _ = writeln!(progress, "==> {name}: ok in {:.1?}", started.elapsed());
     Ok(())
 }
 
@@ -144,12 +148,21 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_step_names_itself_and_its_status() {
-        let error = step("always fails", Command::new("false")).expect_err("false fails");
+    fn a_step_writes_its_progress_where_told_and_a_failure_names_itself() {
+        let mut progress = Vec::new();
+        let error = step("always fails", Command::new("false"), &mut progress).expect_err("fails");
         assert!(
             error
                 .to_string()
                 .starts_with("always fails failed (exit status: 1)")
+        );
+        assert_eq!(String::from_utf8_lossy(&progress), "==> always fails\n");
+        progress.clear();
+        step("succeeds", Command::new("true"), &mut progress).expect("true succeeds");
+        let written = String::from_utf8_lossy(&progress);
+        assert!(
+            written.starts_with("==> succeeds\n==> succeeds: ok in "),
+            "{written}"
         );
     }
 }

@@ -130,6 +130,7 @@ pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
             if build.release { profile } else { "debug" }
         ),
         command,
+        &mut std::io::stdout(),
     )?;
     let mut path = workspace.target.clone();
     if cross {

@@ -263,28 +263,7 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         backend,
         |event| show(event, &mut seen, json),
     )));
-    let stopped = |why: String| {
-        let standing: Vec<String> = seen
-            .iter()
-            .filter(|c| {
-                matches!(
-                    c.action,
-                    Action::Created | Action::Updated | Action::Unchanged
-                )
-            })
-            .map(|c| format!("{} {}", c.kind, c.name))
-            .collect();
-        if standing.is_empty() {
-            return format!("deploy {why}; nothing was created");
-        }
-        format!(
-            "deploy {why}; these exist now: {}. Run the same deploy again to finish, or \
-             `{} remove {}` to delete them",
-            standing.join(", "),
-            crate::invoked_as(),
-            same_flags(&options)
-        )
-    };
+    let stopped = |why: String| stopped_message(&why, &seen, &options);
     let deployed = match result {
         Some(Ok(deployed)) => deployed,
         Some(Err(error)) => bail!("{}", stopped(format!("stopped: {error}"))),
@@ -296,6 +275,32 @@ pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
         report(&plan, &options, &aws, &deployed);
     }
     Ok(())
+}
+
+/// What a stopped or interrupted deploy says: what exists now (`seen` so far), and how to finish
+/// or take it away.
+#[cfg(feature = "aws")]
+fn stopped_message(why: &str, seen: &[Change], options: &Options) -> String {
+    let standing: Vec<String> = seen
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.action,
+                Action::Created | Action::Updated | Action::Unchanged
+            )
+        })
+        .map(|c| format!("{} {}", c.kind, c.name))
+        .collect();
+    if standing.is_empty() {
+        return format!("deploy {why}; nothing was created");
+    }
+    format!(
+        "deploy {why}; these exist now: {}. Run the same deploy again to finish, or \
+         `{} remove {}` to delete them",
+        standing.join(", "),
+        crate::invoked_as(),
+        same_flags(options)
+    )
 }
 
 /// Refuses the flag combinations that do not fit the runtime, before anything is connected.

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
-use portcullis_config::{Route, Routes};
+use portcullis_config::{Route, Routes, Settings};
 use portcullis_emulator::{Emulator, Integration};
+use portcullis_testkit::Issuer;
 use tokio::process::Command;
 
 use crate::console::ConsoleSetup;
@@ -125,6 +126,31 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
     )
     .await?;
     println!("Portcullis gateway at {base} in front of {backend}");
+    print_routes_and_token(&routes, issuer.as_deref(), &settings, &base)?;
+    if let Some((url, _)) = &console {
+        println!(
+            "console: {url} (mint or paste a token, see the verdict rule by rule, call the API)"
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    match &mut function {
+        Some(child) => tokio::select! {
+            () = crate::dev::stop_signal() => {}
+            status = child.wait() => bail!("your function exited: {status:?}"),
+        },
+        None => crate::dev::stop_signal().await,
+    }
+    Ok(())
+}
+
+/// The routes as the gateway judges them (authorizer, scopes, parameter mappings), then how to get
+/// a token: one from the development issuer holding every route's scopes, or the configured one's.
+fn print_routes_and_token(
+    routes: &Routes,
+    issuer: Option<&Issuer>,
+    settings: &Settings,
+    base: &str,
+) -> Result<()> {
     println!("routes:");
     for route in routes.iter() {
         let auth = if !route.is_protected() {
@@ -139,7 +165,7 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
             println!("    {} = {}", mapping.key, mapping.raw_value);
         }
     }
-    match &issuer {
+    match issuer {
         Some(issuer) => {
             let scopes: BTreeSet<&str> = routes
                 .iter()
@@ -164,19 +190,6 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
             settings.auth.configs[0].issuer(),
             crate::invoked_as()
         ),
-    }
-    if let Some((url, _)) = &console {
-        println!(
-            "console: {url} (mint or paste a token, see the verdict rule by rule, call the API)"
-        );
-    }
-    println!("Press Ctrl-C to stop.");
-    match &mut function {
-        Some(child) => tokio::select! {
-            () = crate::dev::stop_signal() => {}
-            status = child.wait() => bail!("your function exited: {status:?}"),
-        },
-        None => crate::dev::stop_signal().await,
     }
     Ok(())
 }

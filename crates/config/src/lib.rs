@@ -336,13 +336,77 @@ struct Derived {
 }
 
 fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
+    let derived = provider_defaults(&auth)?;
+    let gate: Gate = match &auth.gate {
+        Some(name) => name.parse().map_err(|e| rekey(e, "auth"))?,
+        None => Gate::HttpApi,
+    };
+    let identity_source = match &auth.identity_source {
+        Some(expression) => {
+            Some(IdentitySource::parse(gate, expression).map_err(|e| rekey(e, "auth"))?)
+        }
+        None => None,
+    };
+    let trusted = trusted_issuers(&auth, derived.issuers, derived.audiences, gate)?;
+    let algorithms = match &auth.algorithms {
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| {
+                    n.parse::<Algorithm>()
+                        .map_err(|e| ConfigError::new("auth.algorithms", n, &e.expected))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let configs = trusted
+        .into_iter()
+        .map(|trusted| {
+            authorizer_config(
+                trusted,
+                &auth,
+                gate,
+                identity_source.as_ref(),
+                algorithms.as_deref(),
+            )
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    if let Some(token_use) = &auth.token_use
+        && token_use != "id"
+        && token_use != "access"
+    {
+        return Err(ConfigError::new("auth.token_use", token_use, "\"id\" or \"access\"").into());
+    }
+    let keys_max_staleness = match auth.keys_max_staleness_seconds {
+        Some(seconds) if !(60..=7 * 86_400).contains(&seconds) => {
+            return Err(ConfigError::new(
+                "auth.keys_max_staleness_seconds",
+                seconds,
+                "between 60 seconds and 7 days (604800): how long keys the issuer could not refresh are still used",
+            )
+            .into());
+        }
+        Some(seconds) => Some(Duration::from_secs(seconds)),
+        None => None,
+    };
+    Ok(AuthSettings {
+        provider: derived.provider,
+        configs,
+        mapping: derived.mapping,
+        keys_max_staleness,
+    })
+}
+
+/// What the provider named in `auth.provider` contributes: its issuers, audiences and mapping.
+fn provider_defaults(auth: &raw::Auth) -> Result<Derived, SettingsError> {
     let provider = auth.provider.as_deref().ok_or_else(|| {
         SettingsError::missing("auth.provider", "one of cognito, auth0, okta, oidc")
     })?;
-    let derived = match provider {
-        "cognito" => cognito(&auth)?,
-        "auth0" => auth0(&auth)?,
-        "okta" => okta(&auth)?,
+    Ok(match provider {
+        "cognito" => cognito(auth)?,
+        "auth0" => auth0(auth)?,
+        "okta" => okta(auth)?,
         "oidc" => Derived {
             provider: Provider::Oidc,
             issuers: vec![auth.issuer.clone().ok_or_else(|| {
@@ -371,8 +435,18 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
             )
             .into());
         }
-    };
-    let mut issuers = derived.issuers;
+    })
+}
+
+/// Every issuer the configuration trusts, with the section its settings came from: the provider's
+/// (or `auth.issuer`'s), then `[[auth.issuers]]` (the REST API gate only).
+fn trusted_issuers(
+    auth: &raw::Auth,
+    derived_issuers: Vec<String>,
+    derived_audiences: Vec<String>,
+    gate: Gate,
+) -> Result<Vec<Trusted>, SettingsError> {
+    let mut issuers = derived_issuers;
     if let Some(issuer) = &auth.issuer {
         if issuers.len() > 1 {
             return Err(ConfigError::new(
@@ -388,7 +462,7 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         .audience
         .clone()
         .map(raw::OneOrMany::into_vec)
-        .unwrap_or(derived.audiences);
+        .unwrap_or(derived_audiences);
     if auth.jwks_uri.is_some() && issuers.len() > 1 {
         return Err(ConfigError::new(
             "auth.jwks_uri",
@@ -397,16 +471,6 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         )
         .into());
     }
-    let gate: Gate = match &auth.gate {
-        Some(name) => name.parse().map_err(|e| rekey(e, "auth"))?,
-        None => Gate::HttpApi,
-    };
-    let identity_source = match &auth.identity_source {
-        Some(expression) => {
-            Some(IdentitySource::parse(gate, expression).map_err(|e| rekey(e, "auth"))?)
-        }
-        None => None,
-    };
     let further = match auth.issuers.clone() {
         None => Vec::new(),
         Some(raw::Issuers::Tables(tables)) => tables,
@@ -429,18 +493,6 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
         )
         .into());
     }
-    let algorithms = match &auth.algorithms {
-        Some(names) => Some(
-            names
-                .iter()
-                .map(|n| {
-                    n.parse::<Algorithm>()
-                        .map_err(|e| ConfigError::new("auth.algorithms", n, &e.expected))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        None => None,
-    };
     let claims = claim_rules(auth.claims.as_deref().unwrap_or_default());
     let mut trusted: Vec<Trusted> = issuers
         .into_iter()
@@ -480,75 +532,58 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
             section,
         });
     }
-    let configs = trusted
-        .into_iter()
-        .map(|trusted| {
-            let section = trusted.section.as_str();
-            let mut config = AuthorizerConfig::for_gate(gate, trusted.issuer, trusted.audiences)
-                .map_err(|e| rekey(e, section))?;
-            if auth.allow_loopback_keys == Some(true) {
-                config = config.allowing_loopback_keys();
-            }
-            if let Some(uri) = &trusted.jwks_uri {
-                config = config.with_jwks_uri(uri).map_err(|e| rekey(e, section))?;
-            }
-            if let Some(algorithms) = &algorithms {
-                config = config
-                    .with_algorithms(algorithms.iter().copied())
-                    .map_err(|e| rekey(e, "auth"))?;
-            }
-            config = trusted
-                .claims
-                .and_then(|claims| config.with_claims(claims))
-                .map_err(|mut e| {
-                    e.key = format!("{section}.{}", e.key);
-                    e
-                })?;
-            if let Some(source) = &identity_source {
-                config = config
-                    .with_identity_source(source.clone())
-                    .map_err(|e| rekey(e, "auth"))?;
-            }
-            if let Some(seconds) = auth.leeway_seconds {
-                if seconds > 300 {
-                    return Err(ConfigError::new(
-                        "auth.leeway_seconds",
-                        seconds,
-                        "at most 300 seconds of clock skew",
-                    ));
-                }
-                config = config.with_leeway(Duration::from_secs(seconds));
-            }
-            if let Some(token_use) = &auth.token_use {
-                config = config.with_token_use(token_use);
-            }
-            Ok(config)
-        })
-        .collect::<Result<Vec<_>, ConfigError>>()?;
-    if let Some(token_use) = &auth.token_use
-        && token_use != "id"
-        && token_use != "access"
-    {
-        return Err(ConfigError::new("auth.token_use", token_use, "\"id\" or \"access\"").into());
+    Ok(trusted)
+}
+
+/// One trusted issuer's [`AuthorizerConfig`]: the gate's rules, and the `[auth]` settings every
+/// issuer shares (loopback keys, algorithms, identity source, leeway, token use).
+fn authorizer_config(
+    trusted: Trusted,
+    auth: &raw::Auth,
+    gate: Gate,
+    identity_source: Option<&IdentitySource>,
+    algorithms: Option<&[Algorithm]>,
+) -> Result<AuthorizerConfig, ConfigError> {
+    let section = trusted.section.as_str();
+    let mut config = AuthorizerConfig::for_gate(gate, trusted.issuer, trusted.audiences)
+        .map_err(|e| rekey(e, section))?;
+    if auth.allow_loopback_keys == Some(true) {
+        config = config.allowing_loopback_keys();
     }
-    let keys_max_staleness = match auth.keys_max_staleness_seconds {
-        Some(seconds) if !(60..=7 * 86_400).contains(&seconds) => {
+    if let Some(uri) = &trusted.jwks_uri {
+        config = config.with_jwks_uri(uri).map_err(|e| rekey(e, section))?;
+    }
+    if let Some(algorithms) = algorithms {
+        config = config
+            .with_algorithms(algorithms.iter().copied())
+            .map_err(|e| rekey(e, "auth"))?;
+    }
+    config = trusted
+        .claims
+        .and_then(|claims| config.with_claims(claims))
+        .map_err(|mut e| {
+            e.key = format!("{section}.{}", e.key);
+            e
+        })?;
+    if let Some(source) = identity_source {
+        config = config
+            .with_identity_source(source.clone())
+            .map_err(|e| rekey(e, "auth"))?;
+    }
+    if let Some(seconds) = auth.leeway_seconds {
+        if seconds > 300 {
             return Err(ConfigError::new(
-                "auth.keys_max_staleness_seconds",
+                "auth.leeway_seconds",
                 seconds,
-                "between 60 seconds and 7 days (604800): how long keys the issuer could not refresh are still used",
-            )
-            .into());
+                "at most 300 seconds of clock skew",
+            ));
         }
-        Some(seconds) => Some(Duration::from_secs(seconds)),
-        None => None,
-    };
-    Ok(AuthSettings {
-        provider: derived.provider,
-        configs,
-        mapping: derived.mapping,
-        keys_max_staleness,
-    })
+        config = config.with_leeway(Duration::from_secs(seconds));
+    }
+    if let Some(token_use) = &auth.token_use {
+        config = config.with_token_use(token_use);
+    }
+    Ok(config)
 }
 
 /// One trusted issuer before it becomes an [`AuthorizerConfig`], with the section its settings

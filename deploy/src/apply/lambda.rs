@@ -142,44 +142,14 @@ pub(crate) async fn ensure_function(
                 record.note("function", name, Action::Created);
                 return Ok(String::new());
             }
-            let created = retrying(
+            return create_function(
+                aws,
+                function,
+                &deployment,
                 record,
-                ("function", name),
-                "CreateFunction",
-                ROLE_PROPAGATION,
-                || {
-                    aws.lambda
-                        .create_function()
-                        .function_name(name)
-                        .runtime(LambdaRuntime::from(function.runtime))
-                        .handler(function.handler)
-                        .role(deployment.role_arn)
-                        .architectures(arch.clone())
-                        .memory_size(function.memory_mb as i32)
-                        .timeout(function.timeout_s as i32)
-                        .code(
-                            FunctionCode::builder()
-                                .zip_file(Blob::new(deployment.code))
-                                .build(),
-                        )
-                        .environment(environment.clone())
-                        .logging_config(logging.clone())
-                        .set_tags(Some(deployment.tags.clone()))
-                        .send()
-                },
-                // A 409 here is "Function already exist" (a concurrent deploy): not a wait.
-                role_not_ready,
+                (arch, environment, logging),
             )
-            .await?;
-            let arn = required(
-                created.function_arn(),
-                "CreateFunction",
-                name,
-                "a function ARN",
-            )?;
-            record.note("function", name, Action::Created);
-            settle_state(aws, name, created.state(), record).await?;
-            return Ok(arn);
+            .await;
         }
         Err(e) => return Err(call("GetFunction", name)(e)),
     };
@@ -256,6 +226,56 @@ pub(crate) async fn ensure_function(
         .await?;
         settle_update(aws, name, updated.last_update_status(), record).await?;
     }
+    Ok(arn)
+}
+
+/// Creates the function (retried while its new role is not yet usable, as Lambda answers for
+/// seconds after CreateRole) and waits until it is Active: its ARN.
+async fn create_function(
+    aws: &Aws,
+    function: &Function,
+    deployment: &Deployment<'_>,
+    record: &mut Record<'_>,
+    (arch, environment, logging): (Architecture, Environment, LoggingConfig),
+) -> Result<String, ApplyError> {
+    let name = function.name.as_str();
+    let created = retrying(
+        record,
+        ("function", name),
+        "CreateFunction",
+        ROLE_PROPAGATION,
+        || {
+            aws.lambda
+                .create_function()
+                .function_name(name)
+                .runtime(LambdaRuntime::from(function.runtime))
+                .handler(function.handler)
+                .role(deployment.role_arn)
+                .architectures(arch.clone())
+                .memory_size(function.memory_mb as i32)
+                .timeout(function.timeout_s as i32)
+                .code(
+                    FunctionCode::builder()
+                        .zip_file(Blob::new(deployment.code))
+                        .build(),
+                )
+                .environment(environment.clone())
+                .logging_config(logging.clone())
+                .set_tags(Some(deployment.tags.clone()))
+                .send()
+        },
+        // A 409 here is "Function already exist" (a concurrent deploy): not a wait.
+        role_not_ready,
+    )
+    .await?;
+    let arn = required(
+        created.function_arn(),
+        "CreateFunction",
+        name,
+        "a function ARN",
+    )?;
+    record.note("function", name, Action::Created);
+    settle_state(aws, name, created.state(), record).await?;
     Ok(arn)
 }
 

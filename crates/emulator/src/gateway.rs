@@ -45,9 +45,9 @@ impl Gateway {
             .timeout(INTEGRATION_TIMEOUT)
             .build()
             .map_err(std::io::Error::other)?;
-        // The route is matched here, as API Gateway matches it, so the admission's own rule table
-        // is never asked. The integration reads only the claims, never the mapped identity.
-        let admission = Admission::verifying(authorizer, Arc::new(OidcMapping), |_, _| Vec::new());
+        // The route is matched here, as API Gateway matches it, so the admission has no rule table
+        // of its own. The integration reads only the claims, never the mapped identity.
+        let admission = Admission::matched_routes_only(authorizer, Arc::new(OidcMapping));
         Ok(Arc::new(Gateway {
             admission,
             routes,

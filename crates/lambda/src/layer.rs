@@ -25,7 +25,9 @@ pub struct VouchedLayer {
 
 impl VouchedLayer {
     /// Maps gateway claims with `mapping`; `scopes` names each route's required scopes. Behind an
-    /// HTTP API, its token in `Authorization`, until [`VouchedLayer::behind`] says otherwise.
+    /// HTTP API, its token in `Authorization`; it names no configured issuer, so with
+    /// [`VouchedLayer::with_metrics`] every decision is counted under the empty issuer: use
+    /// [`VouchedLayer::behind`] to name the gate, the identity source and the issuers.
     pub fn new(
         mapping: Arc<dyn IdentityMapping>,
         scopes: impl Fn(&http::Method, &str) -> Vec<String> + Send + Sync + 'static,
@@ -55,8 +57,8 @@ impl VouchedLayer {
     }
 
     /// Counts every decision in `metrics`, by the route API Gateway matched, the issuer (the
-    /// claims' `iss` when it is a configured one, else none) and reason. Each refusal is logged
-    /// either way.
+    /// claims' `iss` when it is one of the issuers given to [`VouchedLayer::behind`], else none)
+    /// and reason. Each refusal is logged either way.
     pub fn with_metrics(self, metrics: Metrics) -> VouchedLayer {
         VouchedLayer {
             admission: self.admission.with_metrics(metrics),

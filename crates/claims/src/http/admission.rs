@@ -25,7 +25,8 @@ pub struct Admission {
 struct Inner {
     authority: Authority,
     mapping: Arc<dyn IdentityMapping>,
-    rules: ScopeRule,
+    /// `None`: routes come matched ([`Route::Matched`]); a lookup is refused.
+    rules: Option<ScopeRule>,
     metrics: Option<Metrics>,
 }
 
@@ -112,7 +113,22 @@ impl Admission {
         mapping: Arc<dyn IdentityMapping>,
         rules: impl Fn(&Method, &str) -> Vec<String> + Send + Sync + 'static,
     ) -> Admission {
-        Admission::with(Authority::Verifier(authorizer), mapping, Arc::new(rules))
+        Admission::with(
+            Authority::Verifier(authorizer),
+            mapping,
+            Some(Arc::new(rules)),
+        )
+    }
+
+    /// An admission that judges tokens with `authorizer` for routes the caller matched itself
+    /// ([`Route::Matched`], as the local gateway matches them as API Gateway does): it has no rule
+    /// table, so a request that asks it to look its route up is refused, never taken as needing
+    /// no scopes.
+    pub fn matched_routes_only(
+        authorizer: Authorizer,
+        mapping: Arc<dyn IdentityMapping>,
+    ) -> Admission {
+        Admission::with(Authority::Verifier(authorizer), mapping, None)
     }
 
     /// An admission behind `gate`, which verified the token (read from `source`) before the
@@ -131,10 +147,14 @@ impl Admission {
             source,
             issuers: issuers.into(),
         };
-        Admission::with(authority, mapping, Arc::new(rules))
+        Admission::with(authority, mapping, Some(Arc::new(rules)))
     }
 
-    fn with(authority: Authority, mapping: Arc<dyn IdentityMapping>, rules: ScopeRule) -> Self {
+    fn with(
+        authority: Authority,
+        mapping: Arc<dyn IdentityMapping>,
+        rules: Option<ScopeRule>,
+    ) -> Self {
         Admission {
             inner: Arc::new(Inner {
                 authority,
@@ -184,15 +204,28 @@ impl Admission {
     }
 
     /// The request's route rule: the matched route's scopes, or the rule table's for its method
-    /// (HEAD as GET) and path.
-    fn scopes<'r>(&self, request: &Inbound<'r>) -> std::borrow::Cow<'r, [String]> {
+    /// (HEAD as GET) and path; `None` when there is no rule table to look it up in.
+    fn scopes<'r>(&self, request: &Inbound<'r>) -> Option<std::borrow::Cow<'r, [String]>> {
         match request.route {
-            Route::Matched { scopes, .. } => scopes.into(),
+            Route::Matched { scopes, .. } => Some(scopes.into()),
             Route::Lookup { .. } => {
+                let rules = self.inner.rules.as_ref()?;
                 let method = rule_method(request.method);
-                (self.inner.rules)(&method, request.uri.path()).into()
+                Some(rules(&method, request.uri.path()).into())
             }
         }
+    }
+
+    /// The fail-closed refusal of a request this admission cannot judge as asked: logged as an
+    /// error (`why`), then as any refusal of a missing token.
+    fn cannot_judge<B: From<String>>(&self, request: &Inbound<'_>, why: &str) -> Response<B> {
+        tracing::error!(path = request.uri.path(), "{why}; refusing");
+        refuse(
+            self.gate(),
+            &request.route.name(),
+            self.inner.metrics.as_ref(),
+            Duration::ZERO,
+        )
     }
 
     /// Admits `request` or answers the gate's refusal: its route rule, its token judged against
@@ -206,7 +239,9 @@ impl Admission {
             // Nothing vouched for through this entry: fail closed.
             return self.admit_vouched(request, None);
         };
-        let scopes = self.scopes(request);
+        let Some(scopes) = self.scopes(request) else {
+            return Err(self.cannot_judge(request, "a route to look up, and no rule table"));
+        };
         let judgement = authorizer
             .judge_request(request.uri, request.headers, &scopes)
             .await;
@@ -238,6 +273,13 @@ impl Admission {
         let started = metrics.is_some().then(Instant::now);
         let elapsed = || started.map_or(Duration::ZERO, |s| s.elapsed());
         let gate = self.gate();
+        if let Authority::Verifier(_) = &self.inner.authority {
+            // Claims this process did not judge are trusted only behind a gate: fail closed.
+            return Err(self.cannot_judge(
+                request,
+                "claims handed to an admission that verifies tokens",
+            ));
+        }
         let Some((claims, gateway_scopes)) = vouched else {
             tracing::error!(
                 path = request.uri.path(),
@@ -245,12 +287,14 @@ impl Admission {
             );
             return Err(refuse(gate, &request.route.name(), metrics, elapsed()));
         };
-        let scopes = self.scopes(request);
+        let Some(scopes) = self.scopes(request) else {
+            return Err(self.cannot_judge(request, "a route to look up, and no rule table"));
+        };
         let verdict = crate::require_scopes(gate, &claims, &scopes);
         if metrics.is_some() || (verdict.is_err() && Decision::logged()) {
             let issuers: &[String] = match &self.inner.authority {
                 Authority::Gate { issuers, .. } => issuers,
-                Authority::Verifier(_) => &[],
+                Authority::Verifier(_) => &[], // refused above
             };
             let issuer = claims
                 .iss()
@@ -314,4 +358,70 @@ fn refuse<B: From<String>>(
         },
     );
     super::refusal(gate, &refusal)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::{HeaderMap, Method, Uri};
+    use serde_json::json;
+
+    use super::{Admission, Inbound, Route};
+    use crate::{Authorizer, AuthorizerConfig, Claims, Gate, OidcMapping, VerifierOptions};
+
+    fn verifying() -> Admission {
+        let config = AuthorizerConfig::new("https://issuer.example.com", ["api"]).expect("config");
+        let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
+        Admission::verifying(authorizer, Arc::new(OidcMapping), |_, _| Vec::new())
+    }
+
+    fn claims() -> Claims {
+        let claims =
+            json!({"iss": "https://issuer.example.com", "sub": "forged", "exp": 4_102_444_800u64});
+        Claims::from_json(claims).expect("claims")
+    }
+
+    #[test]
+    fn claims_handed_to_a_verifying_admission_are_never_trusted() {
+        // Only an admission built behind a gate (`Admission::vouched`) takes claims it did not
+        // judge; one that verifies tokens refuses them, whatever they say.
+        let (method, uri, headers) = (Method::GET, Uri::from_static("/x"), HeaderMap::new());
+        let name = || "GET /x".to_owned();
+        let request = Inbound {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            route: Route::Lookup { name: &name },
+        };
+        let answer = verifying()
+            .admit_vouched::<String>(&request, Some((claims(), None)))
+            .expect_err("refused");
+        assert_eq!(answer.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn an_admission_without_a_rule_table_refuses_a_route_it_must_look_up() {
+        // The local gateway matches routes itself; were a request ever to reach its admission
+        // unmatched, no rule table means no admission, not "no scopes needed".
+        let config = AuthorizerConfig::new("https://issuer.example.com", ["api"]).expect("config");
+        let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
+        let admission = Admission::matched_routes_only(authorizer, Arc::new(OidcMapping));
+        let (method, uri) = (Method::GET, Uri::from_static("/x"));
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer a.b.c".parse().expect("header"));
+        let name = || "GET /x".to_owned();
+        let request = Inbound {
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            route: Route::Lookup { name: &name },
+        };
+        let answer = admission
+            .admit::<String>(&request)
+            .await
+            .expect_err("refused");
+        assert_eq!(answer.status(), 401);
+        assert_eq!(admission.gate(), Gate::HttpApi);
+    }
 }

@@ -370,10 +370,9 @@ mod tests {
     use super::{Admission, Inbound, Route};
     use crate::{Authorizer, AuthorizerConfig, Claims, Gate, OidcMapping, VerifierOptions};
 
-    fn verifying() -> Admission {
+    fn authorizer() -> Authorizer {
         let config = AuthorizerConfig::new("https://issuer.example.com", ["api"]).expect("config");
-        let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
-        Admission::verifying(authorizer, Arc::new(OidcMapping), |_, _| Vec::new())
+        Authorizer::new([config], VerifierOptions::default()).expect("authorizer")
     }
 
     fn claims() -> Claims {
@@ -394,7 +393,8 @@ mod tests {
             headers: &headers,
             route: Route::Lookup { name: &name },
         };
-        let answer = verifying()
+        let admission = Admission::verifying(authorizer(), Arc::new(OidcMapping), |_, _| vec![]);
+        let answer = admission
             .admit_vouched::<String>(&request, Some((claims(), None)))
             .expect_err("refused");
         assert_eq!(answer.status(), 401);
@@ -404,9 +404,7 @@ mod tests {
     async fn an_admission_without_a_rule_table_refuses_a_route_it_must_look_up() {
         // The local gateway matches routes itself; were a request ever to reach its admission
         // unmatched, no rule table means no admission, not "no scopes needed".
-        let config = AuthorizerConfig::new("https://issuer.example.com", ["api"]).expect("config");
-        let authorizer = Authorizer::new([config], VerifierOptions::default()).expect("authorizer");
-        let admission = Admission::matched_routes_only(authorizer, Arc::new(OidcMapping));
+        let admission = Admission::matched_routes_only(authorizer(), Arc::new(OidcMapping));
         let (method, uri) = (Method::GET, Uri::from_static("/x"));
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer a.b.c".parse().expect("header"));

@@ -29,7 +29,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -224,7 +224,6 @@ impl Admission {
             self.gate(),
             &request.route.name(),
             self.inner.metrics.as_ref(),
-            Duration::ZERO,
         )
     }
 
@@ -281,11 +280,10 @@ impl Admission {
             ));
         }
         let Some((claims, gateway_scopes)) = vouched else {
-            tracing::error!(
-                path = request.uri.path(),
-                "no claims from the gate in the request: is the route's authorizer missing? refusing"
-            );
-            return Err(refuse(gate, &request.route.name(), metrics, elapsed()));
+            return Err(self.cannot_judge(
+                request,
+                "no claims from the gate in the request: is the route's authorizer missing?",
+            ));
         };
         let Some(scopes) = self.scopes(request) else {
             return Err(self.cannot_judge(request, "a route to look up, and no rule table"));
@@ -336,16 +334,12 @@ pub fn unadmitted<B: From<String>>(gate: Gate, route: &str) -> Response<B> {
         route,
         "a protected handler ran without an admission in front of it; refusing"
     );
-    refuse(gate, route, None, Duration::ZERO)
+    refuse(gate, route, None)
 }
 
-/// A missing token's refusal: counted, logged, answered as `gate` answers.
-fn refuse<B: From<String>>(
-    gate: Gate,
-    route: &str,
-    metrics: Option<&Metrics>,
-    elapsed: Duration,
-) -> Response<B> {
+/// A missing token's refusal, made before anything was judged (so it took no time): counted,
+/// logged, answered as `gate` answers.
+fn refuse<B: From<String>>(gate: Gate, route: &str, metrics: Option<&Metrics>) -> Response<B> {
     let refusal = AuthError::MissingToken;
     Metrics::observe(
         metrics,
@@ -354,7 +348,7 @@ fn refuse<B: From<String>>(
             issuer: None,
             kid: None,
             refusal: Some(&refusal),
-            elapsed,
+            elapsed: Duration::ZERO,
         },
     );
     super::refusal(gate, &refusal)

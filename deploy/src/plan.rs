@@ -24,6 +24,15 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The architecture this machine builds for without a cross target (`None` on any other).
+    pub fn host() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
     /// Lambda's name for it.
     pub fn lambda_name(self) -> &'static str {
         match self {

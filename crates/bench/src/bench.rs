@@ -692,10 +692,12 @@ async fn lambda_figures(
     };
 
     let mut service = Vec::new();
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "x86_64",
-        "aarch64" => "arm64",
-        other => bail!("the bench builds Lambda packages on x86_64 or arm64, not {other}"),
+    let Some(arch) = portcullis_deploy::Arch::host().map(portcullis_deploy::Arch::lambda_name)
+    else {
+        bail!(
+            "the bench builds Lambda packages on x86_64 or arm64, not {}",
+            std::env::consts::ARCH
+        );
     };
     for provider in ["cognito", "auth0", "okta", "oidc"] {
         // The package exactly as a user builds it: `portcullis build`, the user's command.

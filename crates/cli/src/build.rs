@@ -32,15 +32,6 @@ fn triple(arch: Arch) -> &'static str {
     }
 }
 
-/// The architecture this machine builds for without a cross target.
-pub(crate) fn host_arch() -> Option<Arch> {
-    match std::env::consts::ARCH {
-        "x86_64" => Some(Arch::X86_64),
-        "aarch64" => Some(Arch::Arm64),
-        _ => None,
-    }
-}
-
 pub(crate) struct Build {
     pub(crate) provider: Provider,
     pub(crate) runtime: Runtime,
@@ -91,7 +82,7 @@ pub(crate) fn build(args: &BuildArgs) -> Result<()> {
 /// Builds the runtime's binary and returns its path.
 pub(crate) fn compile(build: &Build) -> Result<PathBuf> {
     let workspace = Workspace::find("building the example service")?;
-    let cross = host_arch() != Some(build.arch);
+    let cross = Arch::host() != Some(build.arch);
     if cross {
         check_cross_toolchain(build.arch)?;
     }

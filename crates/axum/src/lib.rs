@@ -10,6 +10,8 @@
 //! - [`Authenticated`]: the extractor handlers use; a route without the layer refuses (fails closed).
 //! - [`runtime`]: what the standalone server needs around a router: request ids, sensitive headers,
 //!   tracing, timeouts, `/healthz`, graceful shutdown, JSON or pretty logs.
+//! - [`serve`]: the listener every Portcullis server runs on: header timeout, connection bound,
+//!   API Gateway's head and body sizes, ambiguous paths refused, each rejection counted.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -31,6 +33,7 @@
 
 pub mod cors;
 pub mod runtime;
+pub mod serve;
 
 use std::convert::Infallible;
 use std::future::Future;

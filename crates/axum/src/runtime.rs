@@ -1,7 +1,7 @@
 //! The standalone server around a router: request ids, sensitive headers hidden from traces, request
 //! timeouts, `/healthz`, graceful shutdown on SIGTERM/SIGINT, and logs as JSON lines or pretty text.
+//! The listener itself, with what one client may hold of it, is [`crate::serve`].
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -71,105 +71,6 @@ pub fn harden(app: Router, request_timeout: Duration) -> Router {
         ]))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-/// What one client may hold of the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// From the moment the server waits for a request (a new connection, or the next request on a
-    /// kept-alive one) until its head has arrived; then the connection is closed. Bounds slow
-    /// headers and idle connections alike.
-    pub header_timeout: Duration,
-    /// Connections served at once; the next waits in the listen backlog until one closes.
-    pub max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            header_timeout: Duration::from_secs(10),
-            max_connections: 1024,
-        }
-    }
-}
-
-/// How long in-flight requests may take to finish after `shutdown`.
-const DRAIN: Duration = Duration::from_secs(30);
-
-/// Serves `app` on `listener` with the default [`Limits`] until `shutdown` completes, then lets
-/// in-flight requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_with(listener, app, Limits::default(), shutdown).await
-}
-
-/// Serves `app` on `listener` within `limits` (HTTP/1.1) until `shutdown` completes, then lets
-/// in-flight requests finish (at most 30 s).
-pub async fn serve_with(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    limits: Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    let shutdown = std::pin::pin!(shutdown);
-    let mut shutdown = shutdown;
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let mut stopped = stopped.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                _ = stopped.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-        });
-        // Finished connections are reaped as they go, so the set stays as large as what is open.
-        while connections.try_join_next().is_some() {}
-    }
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(DRAIN, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    Ok(())
 }
 
 /// Completes on SIGTERM (how Lambda, ECS and Kubernetes stop a process) or Ctrl-C.

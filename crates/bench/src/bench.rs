@@ -32,7 +32,7 @@ use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
 use portcullis_claims::limits::TOKEN_CACHE_ENTRIES;
 use portcullis_config::{Sources, load};
-use portcullis_emulator::Emulator;
+use portcullis_emulator::{Emulator, Setup};
 use portcullis_tutorial::ProfileStore;
 
 use crate::BenchArgs;
@@ -43,7 +43,7 @@ use tokio::process::Command;
 
 /// Connections of each single-client scenario; the flood scenario splits them between its two
 /// clients, and its valid-alone baseline uses the valid client's half.
-const CONNECTIONS: u32 = 32;
+pub(crate) const CONNECTIONS: u32 = 32;
 const COLD_STARTS: usize = 5;
 /// Distinct tokens of the first-sight scenario: twice the token cache's entries, so that cycling
 /// through them never meets a remembered one.
@@ -52,18 +52,18 @@ const AUDIENCE: &str = "portcullis-bench";
 
 /// What one wrk client measured.
 #[derive(Debug, Clone, Copy)]
-struct Load {
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Load {
+    pub(crate) requests_per_second: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
     /// Answers other than 2xx or 3xx.
-    refused: u64,
+    pub(crate) refused: u64,
     /// Answers in all.
-    requests: u64,
+    pub(crate) requests: u64,
     /// CPU µs per answer of the scenario (every client's answers): the server's, and the whole
     /// machine's (wrk's included).
-    server_us: f64,
-    machine_us: f64,
+    pub(crate) server_us: f64,
+    pub(crate) machine_us: f64,
 }
 
 /// CPU time spent so far, in µs: by the server process, and by the whole machine (every core's
@@ -129,6 +129,17 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
     let workspace = Workspace::find("the bench")?;
     ensure_wrk()?;
     build_release_tutorial(&workspace, "--bin", "portcullis-server")?;
+    if args.gateway {
+        crate::gateway::build_release_cli(&workspace)?;
+        return tokio::runtime::Runtime::new()?.block_on(async {
+            let dir = workspace.target.join("bench");
+            std::fs::create_dir_all(&dir)?;
+            let issuer =
+                Issuer::start_minting(TestKey::rsa("portcullis-bench"), AUDIENCE, "127.0.0.1:0")
+                    .await?;
+            crate::gateway::gateway_figures(&workspace, &dir, &issuer, AUDIENCE, args.seconds).await
+        });
+    }
     tokio::runtime::Runtime::new()?.block_on(run(&workspace, args))
 }
 
@@ -435,13 +446,13 @@ fn raw_rsa_per_second(key: &TestKey, token: &str) -> Result<(f64, usize)> {
 }
 
 /// One wrk client: `-t threads -c connections -d seconds`, a header or a Lua script.
-struct Wrk {
+pub(crate) struct Wrk {
     args: Vec<String>,
     script_args: Vec<String>,
 }
 
 impl Wrk {
-    fn new(url: &str, threads: u32, connections: u32, seconds: u32) -> Wrk {
+    pub(crate) fn new(url: &str, threads: u32, connections: u32, seconds: u32) -> Wrk {
         Wrk {
             args: vec![
                 format!("-t{threads}"),
@@ -492,7 +503,7 @@ impl Wrk {
 
 /// One client's scenario, every answer a success, with the CPU the server and the machine spent
 /// per answer.
-async fn scenario(pid: u32, name: &str, wrk: Wrk) -> Result<Load> {
+pub(crate) async fn scenario(pid: u32, name: &str, wrk: Wrk) -> Result<Load> {
     println!("==> {name}");
     let before = CpuTimes::now(pid)?;
     let mut load = wrk.run().await?;
@@ -794,13 +805,11 @@ async fn cold_starts(
     for start in 0..=COLD_STARTS {
         let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
         authorizer.hydrate().await?;
-        let emulator = Emulator::start(
-            authorizer,
-            routes.clone(),
-            settings.cors.clone(),
-            "127.0.0.1:0",
-        )
-        .await?;
+        let setup = Setup {
+            cors: settings.cors.clone(),
+            ..Setup::new(authorizer, routes.clone())
+        };
+        let emulator = Emulator::start(setup, "127.0.0.1:0").await?;
         let started = Instant::now();
         let mut child = Command::new(binary)
             .current_dir(dir)

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+mod gateway;
 mod server;
 mod soak;
 
@@ -47,6 +48,10 @@ struct BenchArgs {
     /// Measure only the load: skip the Lambda builds and cold starts.
     #[arg(long)]
     no_lambda: bool,
+    /// Measure the local gateway instead: `portcullis gateway --upstream` (release) in front of the
+    /// release server, a small answer through it beside the server's own.
+    #[arg(long)]
+    gateway: bool,
 }
 
 #[derive(Debug, Args)]

@@ -125,6 +125,45 @@ impl<'a> Decision<'a> {
     }
 }
 
+/// Why a listener answered a request itself, before any route or gate saw it: counted by
+/// [`Metrics::reject`] under [`Rejection::reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The request line and header values together are over API Gateway's 10,240 bytes.
+    HeadTooLarge,
+    /// The body is over the listener's limit (API Gateway's payload: 10 MB).
+    BodyTooLarge,
+    /// The path could mean another path to a backend that decodes or normalises it (a dot
+    /// segment, an encoded slash, a `;`): the route chosen for it need not be the one served.
+    AmbiguousPath,
+}
+
+impl Rejection {
+    /// Every rejection, in the order the metrics list them.
+    pub const ALL: [Rejection; 3] = [
+        Rejection::HeadTooLarge,
+        Rejection::BodyTooLarge,
+        Rejection::AmbiguousPath,
+    ];
+
+    /// The metric label: `head_too_large`, `body_too_large`, `ambiguous_path`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::HeadTooLarge => "head_too_large",
+            Rejection::BodyTooLarge => "body_too_large",
+            Rejection::AmbiguousPath => "ambiguous_path",
+        }
+    }
+
+    /// The status answered: 413 for a size, 400 for an ambiguous path.
+    pub fn status(self) -> u16 {
+        match self {
+            Rejection::HeadTooLarge | Rejection::BodyTooLarge => 413,
+            Rejection::AmbiguousPath => 400,
+        }
+    }
+}
+
 /// Counts of decisions, key fetches and judging times; a clone shares them. Recording takes one
 /// short lock (route and issuer counts) and a few relaxed atomic adds.
 #[derive(Debug, Clone, Default)]
@@ -135,6 +174,8 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct Registry {
     decisions: Mutex<Decisions>,
+    /// By [`Rejection::ALL`]'s order.
+    rejected: [AtomicU64; Rejection::ALL.len()],
     latency: Histogram,
     /// Whose key caches the key metrics read.
     authorizer: Option<Authorizer>,
@@ -212,6 +253,7 @@ impl Metrics {
         Metrics {
             inner: Arc::new(Registry {
                 decisions: Mutex::default(),
+                rejected: Default::default(),
                 latency: Histogram::default(),
                 authorizer,
                 emf: emf.map(|out| (out, Mutex::new(vec![(KeyStats::default(), 0); issuers]))),
@@ -263,6 +305,16 @@ impl Metrics {
         }
     }
 
+    /// Counts a request a listener answered itself, before any route or gate saw it.
+    pub fn reject(&self, rejection: Rejection) {
+        self.inner.rejected[rejection as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests were rejected for `rejection` so far.
+    pub fn rejected(&self, rejection: Rejection) -> u64 {
+        self.inner.rejected[rejection as usize].load(Ordering::Relaxed)
+    }
+
     /// Everything counted, in Prometheus text exposition format ([`PROMETHEUS_CONTENT_TYPE`]).
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
@@ -309,6 +361,21 @@ impl Metrics {
                     let _ = writeln!(out, "portcullis_requests_refused_total{labels} {count}");
                 }
             }
+        }
+        family(
+            &mut out,
+            "portcullis_requests_rejected_total",
+            "counter",
+            "Requests a listener answered itself before any route or gate: over a size limit, or a path a backend could read as another; by reason and the status answered.",
+        );
+        for rejection in Rejection::ALL {
+            let status = rejection.status().to_string();
+            let labels = labels(&[("reason", rejection.reason()), ("status", &status)]);
+            let _ = writeln!(
+                out,
+                "portcullis_requests_rejected_total{labels} {}",
+                self.rejected(rejection)
+            );
         }
         self.key_families(&mut out);
         self.latency_family(&mut out);

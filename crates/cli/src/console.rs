@@ -234,7 +234,7 @@ fn serve(
         ))
         .with_state(console);
     Ok(tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = portcullis_axum::serve::serve(listener, app, std::future::pending()).await;
     }))
 }
 

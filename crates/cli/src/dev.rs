@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use portcullis_axum::runtime::{Logs, init_logging};
 use portcullis_claims::{Gate, VerifierOptions};
 use portcullis_config::{LogFormat, Routes, Settings, Sources, load};
-use portcullis_emulator::Emulator;
+use portcullis_emulator::{Emulator, Setup};
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::{Child, Command};
 
@@ -193,7 +193,12 @@ async fn start_function(
 ) -> Result<(String, Service, Option<Emulator>)> {
     let gate = settings.auth.gate();
     let authorizer = settings.auth.authorizer(VerifierOptions::default())?;
-    let emulator = Emulator::start(authorizer, served_routes, settings.cors.clone(), listen)
+    let setup = Setup {
+        cors: settings.cors.clone(),
+        limits: portcullis_tutorial::run::limits(&settings.server),
+        ..Setup::new(authorizer, served_routes)
+    };
+    let emulator = Emulator::start(setup, listen)
         .await
         .with_context(|| format!("starting the local HTTP API on {}", listen))?;
     // The function reads portcullis.toml from its working directory, as from /var/task.

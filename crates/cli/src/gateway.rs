@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use portcullis_claims::VerifierOptions;
 use portcullis_config::{Route, Routes, Settings};
-use portcullis_emulator::{Emulator, Integration};
+use portcullis_emulator::{Emulator, Integration, Setup};
 use portcullis_testkit::Issuer;
 use tokio::process::Command;
 
@@ -94,15 +94,17 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         ),
         (None, None) => bail!("gateway needs --upstream URL or --lambda PATH"),
     };
-    let emulator = Emulator::start_with(
-        authorizer,
-        routes.clone(),
-        settings.cors.clone(),
-        &args.listen,
+    let metrics = serve_metrics(&settings, &authorizer).await?;
+    let setup = Setup {
+        cors: settings.cors.clone(),
         integration,
-    )
-    .await
-    .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
+        limits: portcullis_tutorial::run::limits(&settings.server),
+        metrics,
+        ..Setup::new(authorizer, routes.clone())
+    };
+    let emulator = Emulator::start(setup, &args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen ADDR)", args.listen))?;
     let mut function = match &args.lambda {
         Some(path) => Some(
             Command::new(path)
@@ -141,6 +143,28 @@ async fn run(args: &GatewayArgs, file: PathBuf) -> Result<()> {
         None => crate::dev::stop_signal().await,
     }
     Ok(())
+}
+
+/// With `[metrics] listen`, `GET /metrics` there: the gateway's decisions and its listeners'
+/// rejections, in Prometheus text, as the standalone server reports them.
+async fn serve_metrics(
+    settings: &Settings,
+    authorizer: &portcullis_claims::Authorizer,
+) -> Result<Option<portcullis_claims::metrics::Metrics>> {
+    let Some(listen) = settings.metrics.listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (metrics.listen)"))?;
+    println!("metrics: http://{}/metrics", listener.local_addr()?);
+    let metrics = portcullis_claims::metrics::Metrics::with_keys_of(authorizer);
+    tokio::spawn(portcullis_axum::serve::serve(
+        listener,
+        portcullis_tutorial::run::metrics_router(metrics.clone()),
+        std::future::pending(),
+    ));
+    Ok(Some(metrics))
 }
 
 /// The routes as the gateway judges them (authorizer, scopes, parameter mappings), then how to get

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use portcullis_claims::Caller;
 use serde_json::{Value, json};
 
-use crate::gateway::api_error;
+use portcullis_axum::serve::gateway_answer as api_error;
 
 /// The payload-2.0 event API Gateway sends for this request.
 #[allow(clippy::too_many_arguments)] // One argument per part of the request; a struct would only rename them.

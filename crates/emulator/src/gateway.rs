@@ -6,18 +6,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, Request, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Request, StatusCode};
+use axum::response::Response;
+use portcullis_axum::serve::gateway_answer as api_error;
 use portcullis_claims::http::{Admission, Inbound};
-use portcullis_claims::{Authorizer, Gate, OidcMapping};
+use portcullis_claims::{Gate, OidcMapping};
 use portcullis_config::Routes;
-use serde_json::json;
 
 use crate::runtime_api::Queue;
-use crate::{INTEGRATION_TIMEOUT, Integration, event, upstream};
-
-/// Largest request body the gateway forwards (API Gateway: 10 MB).
-const MAX_BODY: usize = 10 * 1024 * 1024;
+use crate::{INTEGRATION_TIMEOUT, Integration, Setup, event, upstream};
 
 pub(crate) struct Gateway {
     admission: Admission,
@@ -30,12 +27,17 @@ pub(crate) struct Gateway {
 
 impl Gateway {
     pub(crate) fn new(
-        authorizer: Authorizer,
-        routes: Routes,
+        setup: Setup,
         queue: Arc<Queue>,
         domain: String,
-        integration: Integration,
     ) -> std::io::Result<Arc<Gateway>> {
+        let Setup {
+            authorizer,
+            routes,
+            integration,
+            metrics,
+            ..
+        } = setup;
         // API Gateway hands a backend's redirect to the client; it never follows one itself.
         // No proxy from the environment: the backend is on this machine, and a proxy would see
         // every forwarded token.
@@ -47,7 +49,10 @@ impl Gateway {
             .map_err(std::io::Error::other)?;
         // The route is matched here, as API Gateway matches it, so the admission has no rule table
         // of its own. The integration reads only the claims, never the mapped identity.
-        let admission = Admission::matched_routes_only(authorizer, Arc::new(OidcMapping));
+        let mut admission = Admission::matched_routes_only(authorizer, Arc::new(OidcMapping));
+        if let Some(metrics) = metrics {
+            admission = admission.with_metrics(metrics);
+        }
         Ok(Arc::new(Gateway {
             admission,
             routes,
@@ -70,35 +75,10 @@ pub(crate) fn router(
     }
 }
 
-/// API Gateway's own answers: `{"message": …}` as JSON.
-pub(crate) fn api_error(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        json!({ "message": message }).to_string(),
-    )
-        .into_response()
-}
-
-/// Whether `path` could mean another path to a backend that decodes or normalises it: a `.` or
-/// `..` segment (also as `%2e`), a backslash, or an encoded slash or backslash. The route is chosen
-/// on the path as sent, so such a path is refused rather than matched to one route and served by
-/// another (API Gateway's own handling of them is undocumented; refusing is the safe emulation).
-pub(crate) fn ambiguous_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains('\\')
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower
-            .split('/')
-            .any(|segment| matches!(segment.replace("%2e", ".").as_str(), "." | ".."))
-}
-
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    // Ambiguous paths and oversized requests were answered by the listener before routing
+    // (`portcullis_axum::serve`).
     let method = request.method().clone();
-    if ambiguous_path(request.uri().path()) {
-        return api_error(StatusCode::BAD_REQUEST, "Bad Request");
-    }
     let Some(route) = gateway
         .routes
         .find(method.as_str(), request.uri().path())
@@ -126,9 +106,6 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
         }
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
-    };
     let request_id = uuid::Uuid::new_v4().to_string();
     match &gateway.integration {
         Integration::Http(base) => {
@@ -144,6 +121,10 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             upstream::forward(&gateway.client, base, request).await
         }
         Integration::Lambda => {
+            // The listener already cut the body at API Gateway's 10 MB.
+            let Ok(body) = to_bytes(body, usize::MAX).await else {
+                return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+            };
             let event = match gateway.admission.gate() {
                 Gate::HttpApi => event::event(
                     &gateway.domain,
@@ -186,38 +167,6 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
                 response.headers_mut().insert("apigw-requestid", value);
             }
             response
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ambiguous_path;
-
-    #[test]
-    fn paths_that_a_backend_could_read_as_another_path_are_ambiguous() {
-        for path in [
-            "/public/../admin",
-            "/public/%2e%2e/admin",
-            "/public/.%2E/admin",
-            "/public/%2e/admin",
-            "/./admin",
-            "/public/..\\admin",
-            "/public/a%2fb",
-            "/public/a%5Cb",
-            "/..",
-        ] {
-            assert!(ambiguous_path(path), "{path}");
-        }
-        for path in [
-            "/",
-            "/admin",
-            "/a/b.c",
-            "/a/..b",
-            "/a/%2e%2e%2e",
-            "/a%20b/c",
-        ] {
-            assert!(!ambiguous_path(path), "{path}");
         }
     }
 }

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use portcullis_axum::serve::{Limits, serve_with};
 use portcullis_claims::Authorizer;
+use portcullis_claims::metrics::Metrics;
 use portcullis_config::{CorsSettings, Routes};
 use tokio::sync::oneshot;
 
@@ -61,53 +63,57 @@ impl std::fmt::Debug for Emulator {
     }
 }
 
-impl Emulator {
-    /// Starts a gateway with a Lambda proxy integration on `gateway_listen` (a loopback address;
-    /// port 0 picks one) and the Runtime API on an OS-chosen loopback port.
-    pub async fn start(
-        authorizer: Authorizer,
-        routes: Routes,
-        cors: Option<CorsSettings>,
-        gateway_listen: &str,
-    ) -> std::io::Result<Emulator> {
-        Emulator::start_with(
+/// What an emulator serves, and how: its authorizer and routes, with neither CORS nor metrics, a
+/// Lambda proxy integration and the default [`Limits`] until told otherwise.
+#[derive(Debug)]
+pub struct Setup {
+    /// The JWT authorizer of protected routes.
+    pub authorizer: Authorizer,
+    /// The routes, matched as API Gateway matches them.
+    pub routes: Routes,
+    /// With a CORS configuration, the gateway answers preflights and adds CORS headers, as an HTTP
+    /// API with that `CorsConfiguration` does.
+    pub cors: Option<CorsSettings>,
+    /// Where requests the authorizer let through go.
+    pub integration: Integration,
+    /// What one client may hold of the gateway and the Runtime API.
+    pub limits: Limits,
+    /// Where the gateway counts its decisions and its listeners their rejections.
+    pub metrics: Option<Metrics>,
+}
+
+impl Setup {
+    /// `routes` judged by `authorizer`, in front of a Lambda function.
+    pub fn new(authorizer: Authorizer, routes: Routes) -> Setup {
+        Setup {
             authorizer,
             routes,
-            cors,
-            gateway_listen,
-            Integration::Lambda,
-        )
-        .await
+            cors: None,
+            integration: Integration::Lambda,
+            limits: Limits::default(),
+            metrics: None,
+        }
     }
+}
 
-    /// Starts a gateway with the given integration (the Runtime API runs either way, idle for an
-    /// HTTP backend). With `cors`, the gateway answers CORS preflights and adds CORS headers, as
-    /// an HTTP API with that `CorsConfiguration` does.
-    pub async fn start_with(
-        authorizer: Authorizer,
-        routes: Routes,
-        cors: Option<CorsSettings>,
-        gateway_listen: &str,
-        integration: Integration,
-    ) -> std::io::Result<Emulator> {
+impl Emulator {
+    /// Starts the gateway `setup` describes on `gateway_listen` (a loopback address; port 0 picks
+    /// one) and the Runtime API on an OS-chosen loopback port (idle for an HTTP backend).
+    pub async fn start(setup: Setup, gateway_listen: &str) -> std::io::Result<Emulator> {
         let queue = Arc::new(Queue::default());
         let runtime_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let gateway_listener = tokio::net::TcpListener::bind(gateway_listen).await?;
         let runtime_api = runtime_listener.local_addr()?;
         let gateway = gateway_listener.local_addr()?;
-        let state = gateway::Gateway::new(
-            authorizer,
-            routes,
-            queue.clone(),
-            gateway.to_string(),
-            integration,
-        )?;
+        let (limits, metrics) = (setup.limits, setup.metrics.clone());
+        let cors = setup.cors.clone();
+        let state = gateway::Gateway::new(setup, queue.clone(), gateway.to_string())?;
         let mut stop = Vec::new();
         for (listener, app) in [
             (runtime_listener, runtime_api::router(queue.clone())),
             (gateway_listener, gateway::router(state, cors)),
         ] {
-            stop.push(spawn_server(listener, app));
+            stop.push(spawn_server(listener, app, limits, metrics.clone()));
         }
         Ok(Emulator {
             gateway,
@@ -183,14 +189,15 @@ impl Drop for Emulator {
     }
 }
 
-fn spawn_server(listener: tokio::net::TcpListener, app: Router) -> oneshot::Sender<()> {
+fn spawn_server(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    metrics: Option<Metrics>,
+) -> oneshot::Sender<()> {
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    tokio::spawn(serve_with(listener, app, limits, metrics, async {
+        let _ = rx.await;
+    }));
     tx
 }

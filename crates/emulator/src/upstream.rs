@@ -2,14 +2,28 @@
 //! query, headers including `Authorization`, body), changed only by the route's parameter mappings.
 //! Claims reach the backend only where a mapping puts them (`overwrite:header.x-user-sub` =
 //! `$context.authorizer.claims.sub`), as with API Gateway's `RequestParameters`.
+//!
+//! Bodies stream both ways through bounded buffers: nothing is held whole. An answer whose
+//! `Content-Length` passes API Gateway's 10 MB is API Gateway's error; a chunked one that passes
+//! it is cut there (API Gateway buffers the answer and would answer its error instead; a status
+//! already sent cannot be taken back, so the client sees an incomplete answer, never a whole one).
+
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
+use portcullis_axum::serve::gateway_answer as api_error;
 use portcullis_claims::Caller;
 use portcullis_config::{MappingAction, MappingTarget, MappingValue, Route};
 
-use crate::gateway::api_error;
+/// The largest answer API Gateway passes on from an integration (HTTP API quotas: payload 10 MB).
+/// What it answers past that is undocumented (**U**): here, its answer to a failed integration.
+pub const ANSWER_BYTES: u64 = portcullis_axum::serve::BODY_BYTES as u64;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the client connection owns: never forwarded.
 const HOP_BY_HOP: [&str; 10] = [
@@ -36,8 +50,8 @@ pub struct Forward<'a> {
     pub uri: &'a Uri,
     /// The client's headers.
     pub headers: &'a HeaderMap,
-    /// The client's body.
-    pub body: Bytes,
+    /// The client's body, streamed on as it arrives.
+    pub body: Body,
     /// The verified caller, on protected routes.
     pub caller: Option<&'a Caller>,
     /// `$context.requestId`.
@@ -60,8 +74,9 @@ pub async fn forward(
     for (name, value) in &headers {
         outgoing = outgoing.header(name.as_str(), value.as_bytes());
     }
-    if !request.body.is_empty() {
-        outgoing = outgoing.body(request.body.clone());
+    let Forward { body, .. } = request;
+    if body.size_hint().exact() != Some(0) {
+        outgoing = outgoing.body(reqwest::Body::wrap(Shared(Mutex::new(body))));
     }
     let answer = match outgoing.send().await {
         Ok(answer) => answer,
@@ -86,11 +101,21 @@ pub async fn forward(
             response_headers.append(name, value);
         }
     }
-    let body = match answer.bytes().await {
-        Ok(body) => body,
-        Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
-    };
-    let mut response = Response::new(Body::from(body));
+    if answer
+        .content_length()
+        .is_some_and(|length| length > ANSWER_BYTES)
+    {
+        tracing::error!(
+            length = answer.content_length(),
+            "the backend's answer is over API Gateway's 10 MB: answered as API Gateway answers a failed integration"
+        );
+        return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
+    let streamed = Limited::new(reqwest::Body::from(answer), ANSWER_BYTES as usize).map_err(|error| {
+        tracing::error!(%error, "the backend's answer was cut (over API Gateway's 10 MB, or the backend failed mid-way)");
+        error
+    });
+    let mut response = Response::new(Body::new(streamed));
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
     response
@@ -197,8 +222,8 @@ fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url,
             MappingTarget::Path => {
                 // A mapped path obeys the rule the client's path did (no dot segments, no
                 // encoded slashes), so it cannot climb out of the backend's base path.
-                if let Some(value) =
-                    value.filter(|v| v.starts_with('/') && !crate::gateway::ambiguous_path(v))
+                if let Some(value) = value
+                    .filter(|v| v.starts_with('/') && !portcullis_axum::serve::ambiguous_path(v))
                 {
                     path = value;
                 }
@@ -216,4 +241,39 @@ fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url,
         None => url.set_query(raw_query.as_deref()),
     }
     (url, headers)
+}
+
+/// The client's body as the HTTP client takes it (`Sync`; axum's body is only `Send`). The lock is
+/// never contended: the body is polled through `&mut`, and the size read only between polls.
+struct Shared(Mutex<Body>);
+
+impl http_body::Body for Shared {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let body = self
+            .get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Pin::new(body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0
+            .lock()
+            .map(|body| body.is_end_stream())
+            .unwrap_or(false)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0
+            .lock()
+            .map(|body| body.size_hint())
+            .unwrap_or_default()
+    }
 }

@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod external;
+pub mod hostile;
 mod issuer;
 mod keys;
 mod lines;

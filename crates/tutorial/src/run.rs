@@ -2,10 +2,11 @@
 //! the Lambda `bootstrap`, and `portcullis dev`, which runs the same service in its own process.
 
 use portcullis_axum::AuthLayer;
-use portcullis_axum::runtime::{Limits, harden, serve, serve_with};
+use portcullis_axum::runtime::harden;
+use portcullis_axum::serve::{Limits, serve, serve_with};
 use portcullis_claims::VerifierOptions;
 use portcullis_claims::metrics::{Metrics, PROMETHEUS_CONTENT_TYPE};
-use portcullis_config::Settings;
+use portcullis_config::{ServerSettings, Settings};
 
 use crate::keys::{embedded_jwks_path, load_keys};
 use crate::{ProfileIssuers, Service, app, open_store};
@@ -31,6 +32,7 @@ pub async fn standalone(
     // beside the binary, else a fetch now.
     load_keys(&authorizer, embedded_jwks_path().as_deref()).await;
     let counted = metrics.map(|listener| (listener, Metrics::with_keys_of(&authorizer)));
+    let rejections = counted.as_ref().map(|(_, metrics)| metrics.clone());
     let routes = settings.routes.clone();
     let mut auth = AuthLayer::new(
         authorizer,
@@ -50,17 +52,29 @@ pub async fn standalone(
         with_cors(with_gate(app(service, auth), settings), settings),
         settings.server.request_timeout,
     );
-    let limits = Limits {
-        header_timeout: settings.server.header_timeout,
-        max_connections: settings.server.max_connections,
-    };
-    let served = serve_with(listener, app, limits, shutdown)
-        .await
-        .map_err(|e| e.to_string());
+    let served = serve_with(
+        listener,
+        app,
+        limits(&settings.server),
+        rejections,
+        shutdown,
+    )
+    .await
+    .map_err(|e| e.to_string());
     if let Some(task) = metrics_server {
         task.abort();
     }
     served
+}
+
+/// What `[server]` lets one client hold of a listener (header timeout, connections), with API
+/// Gateway's sizes: for every listener a command runs, the local gateway's included.
+pub fn limits(server: &ServerSettings) -> Limits {
+    Limits {
+        header_timeout: server.header_timeout,
+        max_connections: server.max_connections,
+        ..Limits::default()
+    }
 }
 
 /// `GET /metrics`: everything `metrics` counted, in Prometheus text format.

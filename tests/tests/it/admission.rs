@@ -14,7 +14,7 @@ use lambda_http::request::LambdaRequest;
 use portcullis_axum::{AuthLayer, Authenticated};
 use portcullis_claims::{Gate, OidcMapping, VerifierOptions};
 use portcullis_config::{Settings, Sources, load};
-use portcullis_emulator::{Emulator, Integration};
+use portcullis_emulator::{Emulator, Integration, Setup};
 use portcullis_lambda::VouchedLayer;
 use portcullis_testkit::events::http_api_event;
 use portcullis_testkit::{Issuer, TestKey, jwks, unix_now};
@@ -301,15 +301,13 @@ async fn every_caller_of_the_admission_answers_and_logs_the_same() {
         let layer = AuthLayer::new(authorizer(), Arc::new(OidcMapping), scopes_of(&settings));
         let app = router().route_layer(layer);
         let unguarded = router().layer(axum::Extension(gate));
-        let emulator = Emulator::start_with(
-            authorizer(),
-            settings.routes.clone(),
-            None,
-            "127.0.0.1:0",
-            Integration::Http(backend_url.parse().expect("url")),
-        )
-        .await
-        .expect("gateway");
+        let setup = Setup {
+            integration: Integration::Http(backend_url.parse().expect("url")),
+            ..Setup::new(authorizer(), settings.routes.clone())
+        };
+        let emulator = Emulator::start(setup, "127.0.0.1:0")
+            .await
+            .expect("gateway");
         let issuers = vec![issuer.url().to_owned()];
         let vouched = VouchedLayer::behind(
             gate,

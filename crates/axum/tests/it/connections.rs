@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use portcullis_axum::runtime::{Limits, serve_with};
+use portcullis_axum::serve::{Limits, serve_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -16,7 +16,13 @@ async fn server(limits: Limits) -> String {
         .expect("bind");
     let address = listener.local_addr().expect("address").to_string();
     let app = Router::new().route("/", get(|| async { "ok" }));
-    tokio::spawn(serve_with(listener, app, limits, std::future::pending()));
+    tokio::spawn(serve_with(
+        listener,
+        app,
+        limits,
+        None,
+        std::future::pending(),
+    ));
     address
 }
 
@@ -41,6 +47,7 @@ async fn slow_headers_and_idle_connections_are_closed_after_the_header_timeout()
         // short beside the 10 s each close is waited for.
         header_timeout: Duration::from_secs(1),
         max_connections: 16,
+        ..Limits::default()
     })
     .await;
     // Half a request head, then nothing.
@@ -71,6 +78,7 @@ async fn connections_beyond_the_bound_wait_to_be_served() {
     let address = server(Limits {
         header_timeout: Duration::from_secs(10),
         max_connections: 2,
+        ..Limits::default()
     })
     .await;
     // Two kept-alive connections, each answered once: an answer proves the server holds it (no

@@ -7,6 +7,8 @@
 #[path = "../../../tutorial/tests/it/runtimes/mod.rs"]
 mod runtimes;
 
+mod hostile;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

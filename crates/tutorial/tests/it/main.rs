@@ -7,6 +7,7 @@ mod server;
 mod cases;
 mod embedded_keys;
 mod glibc;
+mod hostile;
 mod memory;
 mod metrics;
 mod store;

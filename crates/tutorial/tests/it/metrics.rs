@@ -160,6 +160,19 @@ async fn a_scrape_after_a_scripted_mix_counts_every_decision_key_fetch_and_cache
             1.0,
         ),
         (format!("portcullis_jwks_keys{issuer_label}"), 1.0),
+        // Nothing in the mix is oversized or ambiguous: every rejection count is there, at 0.
+        (
+            r#"portcullis_requests_rejected_total{reason="head_too_large",status="413"}"#.into(),
+            0.0,
+        ),
+        (
+            r#"portcullis_requests_rejected_total{reason="body_too_large",status="413"}"#.into(),
+            0.0,
+        ),
+        (
+            r#"portcullis_requests_rejected_total{reason="ambiguous_path",status="400"}"#.into(),
+            0.0,
+        ),
         // The repeated token's second and third requests.
         (
             format!("portcullis_token_cache_hits_total{issuer_label}"),

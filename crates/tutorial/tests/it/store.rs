@@ -939,7 +939,7 @@ async fn serve_profiles(
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(portcullis_axum::runtime::serve(
+    tokio::spawn(portcullis_axum::serve::serve(
         listener,
         app,
         std::future::pending(),

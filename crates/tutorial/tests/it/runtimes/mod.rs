@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use portcullis_axum::AuthLayer;
-use portcullis_axum::runtime::{harden, serve};
+use portcullis_axum::runtime::harden;
+use portcullis_axum::serve::serve;
 use portcullis_claims::{Gate, VerifierOptions};
 use portcullis_config::{Settings, Sources, load};
-use portcullis_emulator::Emulator;
+use portcullis_emulator::{Emulator, Setup};
 use portcullis_testkit::{Issuer, TestKey, unix_now};
 use portcullis_tutorial::run::with_cors;
 use portcullis_tutorial::{API_ROUTES, ProfileIssuers, ProfileStore, Service, SqliteStore, app};
@@ -405,7 +406,11 @@ impl Lambda {
             .authorizer(VerifierOptions::default())
             .expect("authorizer");
         let routes = settings.routes.with_served(&API_ROUTES);
-        let emulator = Emulator::start(authorizer, routes, settings.cors.clone(), "127.0.0.1:0")
+        let setup = Setup {
+            cors: settings.cors.clone(),
+            ..Setup::new(authorizer, routes)
+        };
+        let emulator = Emulator::start(setup, "127.0.0.1:0")
             .await
             .expect("emulator");
         let log = std::fs::File::create(scratch.0.join("bootstrap.log")).expect("log file");

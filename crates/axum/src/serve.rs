@@ -61,6 +61,10 @@ pub struct Limits {
     pub head_bytes: usize,
     /// A request body, in bytes.
     pub body_bytes: usize,
+    /// From the moment a handler first waits for the request body until all of it has arrived:
+    /// past it the body fails, so a client that sends a body a byte a minute holds nothing for
+    /// long (API Gateway's integration timeout is 30 s, for the whole request).
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -71,6 +75,7 @@ impl Default for Limits {
             max_connections: 1024,
             head_bytes: HEAD_BYTES,
             body_bytes: BODY_BYTES,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -125,8 +130,13 @@ pub async fn serve_with(
                     Ok::<_, Infallible>(rejected(rejection))
                 }
                 Ok(()) => {
-                    let request =
-                        request.map(|body| Body::new(Limited::new(body, limits.body_bytes)));
+                    let request = request.map(|body| {
+                        Body::new(Deadline {
+                            inner: Limited::new(body, limits.body_bytes),
+                            after: limits.body_timeout,
+                            sleep: None,
+                        })
+                    });
                     app.call(request).await
                 }
             }
@@ -179,6 +189,53 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// A body that fails once `after` has passed since it was first waited for.
+struct Deadline<B> {
+    inner: B,
+    after: Duration,
+    /// Started at the first poll that had to wait: a body that is there at once costs no timer.
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> hyper::body::Body for Deadline<B>
+where
+    B: hyper::body::Body<Data = axum::body::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let after = this.after;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                "the request body did not arrive within {after:?}"
+            )
+            .into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Whether `request` is within `limits` and unambiguous, judged on its head alone.
 fn screen<B: hyper::body::Body>(request: &Request<B>, limits: &Limits) -> Result<(), Rejection> {
     if head_size(request) > limits.head_bytes {
@@ -216,21 +273,32 @@ fn target_len(uri: &Uri) -> usize {
 }
 
 /// Whether `path` could mean another path to a backend that decodes or normalises it: a `.` or
-/// `..` segment (also as `%2e`), a backslash, an encoded slash or backslash, or a `;` (also as
-/// `%3b`), which servlet containers and some frameworks cut a segment at, so `/public/..;/admin`
-/// is `/admin` to them. A route is chosen on the path as sent, so such a path is refused rather
-/// than matched to one route and served by another (API Gateway's handling of them is
-/// undocumented; refusing is the safe emulation).
+/// `..` segment (also as `%2e`), an empty segment (`//`, which many servers merge), a backslash, a
+/// `;` (servlet containers and some frameworks cut a segment there, so `/public/..;/admin` is
+/// `/admin` to them), or a percent escape of a slash, a backslash, a `;`, a `%`, or of a character
+/// that needs none (a letter, digit, `-`, `.`, `_`, `~`: `/users/%6de` is `/users/me` to a backend
+/// that decodes, but not to the route table). A route is chosen on the path as sent, so such a path
+/// is refused rather than matched to one route and served by another (API Gateway's handling of
+/// them is undocumented; refusing is the safe emulation). No allocation: it runs on every request.
 pub fn ambiguous_path(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains('\\')
-        || lower.contains(';')
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%3b")
-        || lower
-            .split('/')
-            .any(|segment| matches!(segment.replace("%2e", ".").as_str(), "." | ".."))
+    let bytes = path.as_bytes();
+    if bytes.iter().any(|b| matches!(b, b'\\' | b';')) || path.contains("//") {
+        return true;
+    }
+    let escaped = |at: usize| -> Option<u8> {
+        let digit = |b: u8| (b as char).to_digit(16);
+        let high = digit(*bytes.get(at + 1)?)?;
+        let low = digit(*bytes.get(at + 2)?)?;
+        Some((high * 16 + low) as u8)
+    };
+    for (at, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'%') {
+        if let Some(byte) = escaped(at)
+            && (byte.is_ascii_alphanumeric() || b"-._~/\\;%".contains(&byte))
+        {
+            return true;
+        }
+    }
+    path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
 /// An answer API Gateway gives itself: `{"message": …}` as JSON.
@@ -273,6 +341,11 @@ mod tests {
             "/public/x;y/../orders",
             "/public/x;y",
             "/public/x%3By",
+            "/users/%6de",
+            "/users/%4De",
+            "/a//admin",
+            "/a/%25%32%65%25%32%65/b",
+            "/a/%7e",
         ] {
             assert!(ambiguous_path(path), "{path}");
         }
@@ -281,8 +354,11 @@ mod tests {
             "/admin",
             "/a/b.c",
             "/a/..b",
-            "/a/%2e%2e%2e",
             "/a%20b/c",
+            "/a/",
+            "/a/%C3%A9",
+            "/a/%",
+            "/a/%zz",
         ] {
             assert!(!ambiguous_path(path), "{path}");
         }

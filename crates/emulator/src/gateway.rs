@@ -121,8 +121,8 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
             upstream::forward(&gateway.client, base, request).await
         }
         Integration::Lambda => {
-            // The listener already cut the body at API Gateway's 10 MB.
-            let Ok(body) = to_bytes(body, usize::MAX).await else {
+            // The listener bounds the body's size and the time it takes to arrive.
+            let Ok(body) = to_bytes(body, portcullis_axum::serve::BODY_BYTES).await else {
                 return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
             };
             let event = match gateway.admission.gate() {

@@ -83,15 +83,21 @@ pub async fn forward(
         Err(error) if error.is_timeout() => {
             return api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
         }
+        Err(error) if cut_at_the_limit(&error) => {
+            // A chunked body that passed API Gateway's 10 MB on its way to the backend.
+            return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        }
         Err(error) => {
             tracing::error!(error = %error, "the backend did not answer");
             return api_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         }
     };
+    // Headers the backend's `Connection` header names are hop-by-hop too (RFC 9110 §7.6.1).
+    let named = connection_named(answer.headers());
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response_headers = HeaderMap::new();
     for (name, value) in answer.headers() {
-        if HOP_BY_HOP.contains(&name.as_str()) {
+        if HOP_BY_HOP.contains(&name.as_str()) || named.iter().any(|n| n == name.as_str()) {
             continue;
         }
         if let (Ok(name), Ok(value)) = (
@@ -128,14 +134,7 @@ pub async fn forward(
 /// The query string goes on byte for byte unless a mapping changes it.
 fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url, HeaderMap) {
     // Headers the client's `Connection` header names are hop-by-hop too (RFC 9110 §7.6.1).
-    let named: Vec<String> = request
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .collect();
+    let named = connection_named(request.headers);
     let mut headers = HeaderMap::new();
     for (name, value) in request.headers {
         if !HOP_BY_HOP.contains(&name.as_str()) && !named.iter().any(|n| n == name.as_str()) {
@@ -241,6 +240,31 @@ fn backend_request(base: &reqwest::Url, request: &Forward<'_>) -> (reqwest::Url,
         None => url.set_query(raw_query.as_deref()),
     }
     (url, headers)
+}
+
+/// The header names a `Connection` header lists (lower case).
+fn connection_named<'a>(
+    headers: impl IntoIterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+) -> Vec<String> {
+    headers
+        .into_iter()
+        .filter(|(name, _)| *name == header::CONNECTION)
+        .filter_map(|(_, v)| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// Whether sending failed because the client's body passed the listener's limit.
+fn cut_at_the_limit(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// The client's body as the HTTP client takes it (`Sync`; axum's body is only `Send`). The lock is

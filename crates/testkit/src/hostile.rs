@@ -68,11 +68,81 @@ pub fn get_of_size(path: &str, host: &str, size: usize) -> Vec<u8> {
     format!("{line}\r\nhost: {host}\r\nconnection: close\r\nx-pad: {pad}\r\n\r\n").into_bytes()
 }
 
+/// What [`slow_clients_beside_valid_requests`] saw.
+#[derive(Debug, Clone, Copy)]
+pub struct SlowClients {
+    /// How long the median and the longest-lived slow client stayed connected.
+    pub median: Duration,
+    /// The longest.
+    pub longest: Duration,
+    /// Valid requests answered 200 while the slow clients were connected.
+    pub answered: usize,
+    /// The server's resident memory before and while they were connected, in KiB.
+    pub rss_kib: (u64, u64),
+}
+
+impl std::fmt::Display for SlowClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "all cut, the median after {:?}, the longest after {:?}; {} valid answers meanwhile; RSS {:.1} → {:.1} MiB",
+            self.median,
+            self.longest,
+            self.answered,
+            self.rss_kib.0 as f64 / 1024.0,
+            self.rss_kib.1 as f64 / 1024.0
+        )
+    }
+}
+
+/// 200 clients on `address` (the server's process is `pid`), each sending a request head one
+/// header line every 300 ms and never finishing it, while `GET valid_path` is asked again and
+/// again beside them. Panics if a valid request is not answered 200, or a slow client is still
+/// connected after 20 s.
+pub async fn slow_clients_beside_valid_requests(
+    address: &str,
+    pid: u32,
+    valid_path: &str,
+) -> SlowClients {
+    let before = memory_kib(pid, "VmRSS");
+    let slow = tokio::spawn(slow_header_senders(
+        address.to_owned(),
+        200,
+        Duration::from_millis(300),
+        Duration::from_secs(20),
+    ));
+    let valid =
+        format!("GET {valid_path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
+    let mut answered = 0;
+    while !slow.is_finished() && answered < 100 {
+        let answer = send_raw(address, valid.as_bytes()).await;
+        assert_eq!(
+            answer.status, 200,
+            "a valid request beside the slow clients"
+        );
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let during = memory_kib(pid, "VmRSS");
+    let lived = slow.await.expect("slow clients");
+    let mut cut: Vec<Duration> = lived
+        .iter()
+        .map(|l| l.unwrap_or_else(|| panic!("a slow client was never cut: {lived:?}")))
+        .collect();
+    cut.sort();
+    SlowClients {
+        median: cut[cut.len() / 2],
+        longest: cut[cut.len() - 1],
+        answered,
+        rss_kib: (before, during),
+    }
+}
+
 /// `count` clients on `address`, each sending a request head one header line every `every` and
 /// never finishing it: how long each connection lived until the server closed it (`None`: still
 /// open after `give_up`).
-pub async fn slow_header_senders(
-    address: &str,
+async fn slow_header_senders(
+    address: String,
     count: usize,
     every: Duration,
     give_up: Duration,

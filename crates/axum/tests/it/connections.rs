@@ -119,3 +119,40 @@ async fn connections_beyond_the_bound_wait_to_be_served() {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     drop(second);
 }
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_fails_after_the_body_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let app = Router::new().route(
+        "/",
+        axum::routing::post(|body: axum::body::Bytes| async move { format!("{}", body.len()) }),
+    );
+    let limits = Limits {
+        body_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    tokio::spawn(serve_with(
+        listener,
+        app,
+        limits,
+        None,
+        std::future::pending(),
+    ));
+    let mut stream = TcpStream::connect(&address).await.expect("connect");
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut answer = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered within 10 s")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "{answer}");
+}

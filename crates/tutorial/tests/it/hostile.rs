@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use portcullis_testkit::hostile::{
-    AMBIGUOUS_PATHS, get_of_size, memory_kib, send_raw, slow_header_senders,
+    AMBIGUOUS_PATHS, get_of_size, send_raw, slow_clients_beside_valid_requests,
 };
 use portcullis_testkit::{Issuer, TestKey, jwks};
 
@@ -71,46 +71,10 @@ async fn the_standalone_server_refuses_ambiguous_and_oversized_requests_and_cuts
     }
 
     let pid = server.id();
-    let rss_before = memory_kib(pid, "VmRSS");
-    let slow = tokio::spawn({
-        let address = address.clone();
-        async move {
-            slow_header_senders(
-                &address,
-                200,
-                Duration::from_millis(300),
-                Duration::from_secs(20),
-            )
-            .await
-        }
-    });
-    let client = reqwest::Client::new();
-    let mut answered = 0;
-    while !slow.is_finished() && answered < 100 {
-        let answer = client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .expect("a valid request beside the slow clients");
-        assert_eq!(answer.status(), 200);
-        answered += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let rss_during = memory_kib(pid, "VmRSS");
-    let lived = slow.await.expect("slow clients");
-    let mut cut: Vec<Duration> = lived
-        .iter()
-        .map(|l| l.unwrap_or_else(|| panic!("a slow client was never cut: {lived:?}")))
-        .collect();
-    cut.sort();
-    let (median, longest) = (cut[cut.len() / 2], cut[cut.len() - 1]);
-    println!(
-        "standalone server, 200 slow header senders: all cut, the median after {median:?}, the longest after {longest:?}; {answered} valid answers meanwhile; RSS {:.1} → {:.1} MiB",
-        rss_before as f64 / 1024.0,
-        rss_during as f64 / 1024.0
-    );
-    assert!(longest < Duration::from_secs(6), "{longest:?}");
-    assert!(answered > 0);
+    let slow = slow_clients_beside_valid_requests(&address, pid, "/healthz").await;
+    println!("standalone server, 200 slow header senders: {slow}");
+    assert!(slow.longest < Duration::from_secs(6), "{slow}");
+    assert!(slow.answered > 0, "{slow}");
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 /// The targets, in the order they run.
-pub(crate) const TARGETS: [&str; 4] = ["token", "jwks", "gateway", "config"];
+pub(crate) const TARGETS: [&str; 5] = ["token", "jwks", "gateway", "config", "alb"];
 
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask fuzz [--seconds N] [--target NAME] [--dev] [--jobs N] [--no-sanitizer]
@@ -26,7 +26,8 @@ usage: cargo xtask fuzz [--seconds N] [--target NAME] [--dev] [--jobs N] [--no-s
 
   Runs each fuzz target of fuzz/ for N seconds (default 60): token (Authorization value, JWS
   decoder, strict JSON), jwks (key set parsing), gateway (Lambda event normaliser, claim rendering
-  round trip), config (the configuration loader). Needs the nightly toolchain (nothing else is
+  round trip), config (the configuration loader), alb (the ALB's signed
+  user-claims token, its key PEM and signer ARNs). Needs the nightly toolchain (nothing else is
   installed). As many targets run at once as there are cores. Prints executions, corpus size and
   peak memory per target.
   --dev builds with light optimization (fuzz/Cargo.toml), a cold build in about half the

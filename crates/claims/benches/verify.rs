@@ -9,6 +9,9 @@
 //! And the request path's decision on a remembered token (`decision/…`): `verify`, `judge` (with
 //! the route's scopes and the time taken), and `judge` with the decision counted in `Metrics`.
 //!
+//! And the ALB's user-claims token (`alb-oidc-data/…`): `raw` the ES256 check of its signature,
+//! `verify` the whole `AlbVerifier::verify` with its key cached (the key cache's hit path).
+//!
 //! `cargo bench -p portcullis-claims --bench verify`
 #![allow(missing_docs)]
 
@@ -131,7 +134,53 @@ fn bench_decision(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_alb(c: &mut Criterion) {
+    use portcullis_claims::alb::{AlbConfig, AlbVerifier};
+    use portcullis_testkit::alb::{AlbKeyServer, alb_token};
+    const SIGNER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/50dc6c495c0c9188";
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let key = TestKey::es256("0b1f2e3d-4c5b-6a79-8877-665544332211");
+    let keys = runtime.block_on(AlbKeyServer::start()).expect("key server");
+    keys.publish(&key);
+    let config = AlbConfig::new([SIGNER])
+        .and_then(|c| c.with_clients([AUDIENCE]))
+        .and_then(|c| c.with_key_endpoint(keys.url()))
+        .expect("config")
+        .with_issuer(ISSUER);
+    let verifier = AlbVerifier::new(config).expect("verifier");
+    let exp = portcullis_testkit::unix_now() + 3600;
+    // What a Cognito user info endpoint answers, as the ALB forwards it.
+    let token = alb_token(
+        &key,
+        &json!({"typ": "JWT", "kid": key.kid(), "alg": "ES256", "iss": ISSUER, "client": AUDIENCE, "signer": SIGNER, "exp": exp}),
+        &json!({"sub": "5f1c9a2e-7d7b-4b8e-9d7a-1f2e3d4c5b6a", "email_verified": "true", "email": "user@example.com", "username": "5f1c9a2e-7d7b-4b8e-9d7a-1f2e3d4c5b6a", "exp": exp, "iss": ISSUER}),
+        true,
+    );
+    runtime
+        .block_on(verifier.verify(Some(&token)))
+        .expect("valid token, key now cached");
+    let (input, signature_b64) = token.rsplit_once('.').expect("three segments");
+    let signature = base64::engine::general_purpose::URL_SAFE
+        .decode(signature_b64)
+        .expect("signature");
+    let raw_key = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, key.public_key_bytes())
+        .expect("public key");
+    let mut group = c.benchmark_group("alb-oidc-data");
+    group.bench_function("raw", |b| {
+        b.iter(|| {
+            raw_key
+                .verify_sig(black_box(input.as_bytes()), black_box(&signature))
+                .expect("valid")
+        })
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| now(verifier.verify(black_box(Some(&token)))).expect("valid"))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_alb(c);
     bench_decision(c);
     bench_algorithm(
         c,

@@ -68,6 +68,10 @@ pub enum AuthError {
     /// The header has no string `kid`.
     #[error("the token header has no kid")]
     MissingKid,
+    /// The `kid` is not of the form the gate fetches keys by (the ALB's: a UUID), so it never
+    /// goes near a URL.
+    #[error("the token header has an invalid kid")]
+    InvalidKid,
     /// No usable key with this `kid` in the issuer's JWKS (after any allowed refresh).
     #[error("no signing key matches the token's kid")]
     UnknownKid,
@@ -86,6 +90,10 @@ pub enum AuthError {
     /// `iss` is missing or not exactly the configured issuer.
     #[error("the token does not have a valid issuer")]
     InvalidIssuer,
+    /// The ALB's token names no configured load balancer as its `signer`: any ALB in the region,
+    /// in any account, signs with the same key service, so only the signer tells yours apart.
+    #[error("the token was not signed by a configured load balancer")]
+    WrongSigner,
     /// `aud` (or, without `aud`, `client_id`) matches none of the configured audiences.
     /// The description is the one AWS documents.
     #[error("the token does not have a valid audience")]
@@ -156,12 +164,14 @@ impl AuthError {
             AuthError::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
             AuthError::UnsupportedCritical => "unsupported_critical",
             AuthError::MissingKid => "missing_kid",
+            AuthError::InvalidKid => "invalid_kid",
             AuthError::UnknownKid => "unknown_kid",
             AuthError::AmbiguousKid => "ambiguous_kid",
             AuthError::KeyAlgorithmMismatch => "key_algorithm_mismatch",
             AuthError::InvalidSignature => "invalid_signature",
             AuthError::KeysUnavailable => "keys_unavailable",
             AuthError::InvalidIssuer => "invalid_issuer",
+            AuthError::WrongSigner => "wrong_signer",
             AuthError::InvalidAudience => "invalid_audience",
             AuthError::InvalidExpiry => "invalid_exp",
             AuthError::Expired => "expired",
@@ -176,7 +186,7 @@ impl AuthError {
     }
 
     /// Every [`AuthError::reason`], in the order the rules are judged.
-    pub const REASONS: [&'static str; 27] = [
+    pub const REASONS: [&'static str; 29] = [
         "missing_token",
         "repeated_token",
         "token_too_large",
@@ -188,12 +198,14 @@ impl AuthError {
         "algorithm_not_allowed",
         "unsupported_critical",
         "missing_kid",
+        "invalid_kid",
         "unknown_kid",
         "ambiguous_kid",
         "key_algorithm_mismatch",
         "invalid_signature",
         "keys_unavailable",
         "invalid_issuer",
+        "wrong_signer",
         "invalid_audience",
         "invalid_exp",
         "expired",

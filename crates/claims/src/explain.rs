@@ -34,9 +34,12 @@ pub fn rule_of(refusal: &AuthError, authorization: &str) -> &'static str {
         AuthError::Unsigned | AuthError::AlgorithmNotAllowed(_) => "algorithm",
         AuthError::UnsupportedCritical | AuthError::MissingKid => "header",
         AuthError::InvalidPayload => "payload",
-        AuthError::UnknownKid | AuthError::AmbiguousKid | AuthError::KeysUnavailable => "kid",
+        AuthError::UnknownKid
+        | AuthError::AmbiguousKid
+        | AuthError::KeysUnavailable
+        | AuthError::InvalidKid => "kid",
         AuthError::KeyAlgorithmMismatch | AuthError::InvalidSignature => "signature",
-        AuthError::InvalidIssuer => "issuer",
+        AuthError::InvalidIssuer | AuthError::WrongSigner => "issuer",
         AuthError::InvalidAudience => "audience",
         AuthError::WrongTokenUse => "token_use",
         AuthError::InvalidClaim(_) => "claims",

@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alb;
 mod authorizer;
 mod claims;
 mod clock;
@@ -105,6 +106,21 @@ pub mod fuzzing {
     pub fn decode(token: &str) -> Option<(&'static str, String, Map<String, Value>)> {
         let decoded = crate::token::decode(token, &crate::Algorithm::ALL).ok()?;
         Some((decoded.alg.as_str(), decoded.kid, decoded.payload))
+    }
+
+    /// An ALB `x-amzn-oidc-data` token decoded before any key: its `kid` and `signer`.
+    pub fn alb_decode(token: &str) -> Option<(String, String)> {
+        crate::alb::fuzzing::decode(token)
+    }
+
+    /// The ALB key endpoint's answer read as a P-256 public key (the uncompressed point).
+    pub fn alb_key(pem: &[u8]) -> Option<Vec<u8>> {
+        crate::alb::fuzzing::key(pem)
+    }
+
+    /// `arn` taken as an ALB signer: the URL of its key `kid`.
+    pub fn alb_signer(arn: &str, kid: &str) -> Option<String> {
+        crate::alb::fuzzing::signer(arn, kid)
     }
 
     /// The strict JSON object parser of token headers and payloads.

@@ -336,11 +336,11 @@ struct Derived {
 }
 
 fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
-    let derived = provider_defaults(&auth)?;
     let gate: Gate = match &auth.gate {
         Some(name) => name.parse().map_err(|e| rekey(e, "auth"))?,
         None => Gate::HttpApi,
     };
+    let derived = provider_defaults(&auth, gate)?;
     let identity_source = match &auth.identity_source {
         Some(expression) => {
             Some(IdentitySource::parse(gate, expression).map_err(|e| rekey(e, "auth"))?)
@@ -399,7 +399,8 @@ fn derive_auth(auth: raw::Auth) -> Result<AuthSettings, SettingsError> {
 }
 
 /// What the provider named in `auth.provider` contributes: its issuers, audiences and mapping.
-fn provider_defaults(auth: &raw::Auth) -> Result<Derived, SettingsError> {
+/// A gate that checks no audience (the ALB's) asks for none.
+fn provider_defaults(auth: &raw::Auth, gate: Gate) -> Result<Derived, SettingsError> {
     let provider = auth.provider.as_deref().ok_or_else(|| {
         SettingsError::missing("auth.provider", "one of cognito, auth0, okta, oidc")
     })?;
@@ -415,16 +416,16 @@ fn provider_defaults(auth: &raw::Auth) -> Result<Derived, SettingsError> {
                     "the issuer URL (the tokens' iss) for provider oidc",
                 )
             })?],
-            audiences: auth
-                .audience
-                .clone()
-                .map(raw::OneOrMany::into_vec)
-                .ok_or_else(|| {
-                    SettingsError::missing(
+            audiences: match auth.audience.clone().map(raw::OneOrMany::into_vec) {
+                Some(audiences) => audiences,
+                None if !gate.checks_audience() => Vec::new(),
+                None => {
+                    return Err(SettingsError::missing(
                         "auth.audience",
                         "one or more audiences for provider oidc",
-                    )
-                })?,
+                    ));
+                }
+            },
             mapping: Arc::new(OidcMapping),
         },
         other => {

@@ -728,3 +728,15 @@ fn server_store_lambda_and_metrics_sections_refuse_bad_values_by_name() {
     );
     assert_eq!(settings.lambda, portcullis_config::LambdaMode::Verify);
 }
+
+#[test]
+fn an_alb_gate_asks_no_audience_of_provider_oidc_and_an_api_gateway_gate_does() {
+    let without = "[auth]\nprovider = \"oidc\"\nissuer = \"https://login.example.com\"\n";
+    let alb = load(&Sources::text(
+        &without.replace("[auth]", "[auth]\ngate = \"alb\""),
+    ))
+    .expect("the ALB checks no audience, so none is asked for");
+    assert!(alb.auth.configs.iter().all(|c| c.audiences().is_empty()));
+    let http = load(&Sources::text(without)).expect_err("the HTTP API checks one");
+    assert!(http.to_string().contains("missing auth.audience"), "{http}");
+}

@@ -82,6 +82,16 @@ impl TestKey {
             signer: Signer::Ec(pair, "P-256"),
         }
     }
+    /// A P-256 key made now, unlike every other: for a key that must differ from the fixture's.
+    pub fn es256_fresh(kid: &str) -> TestKey {
+        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+            .expect("P-256 key generation");
+        TestKey {
+            kid: kid.to_owned(),
+            alg: "ES256",
+            signer: Signer::Ec(pair, "P-256"),
+        }
+    }
     /// A P-384 key, ES384.
     pub fn es384(kid: &str) -> TestKey {
         let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, P384)

@@ -9,6 +9,7 @@
 //! assert_eq!(token.split('.').count(), 3);
 //! ```
 
+pub mod alb;
 pub mod events;
 pub mod external;
 pub mod hostile;

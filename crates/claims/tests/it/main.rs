@@ -4,6 +4,7 @@
 mod common;
 
 mod accepts;
+mod alb;
 mod config;
 mod fuzz;
 mod gates;

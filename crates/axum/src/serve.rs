@@ -130,7 +130,11 @@ pub async fn serve_with(
                     Ok::<_, Infallible>(rejected(rejection))
                 }
                 Ok(()) => {
+                    // A request without a body (most of them) needs no bounds around nothing.
                     let request = request.map(|body| {
+                        if hyper::body::Body::is_end_stream(&body) {
+                            return Body::empty();
+                        }
                         Body::new(Deadline {
                             inner: Limited::new(body, limits.body_bytes),
                             after: limits.body_timeout,

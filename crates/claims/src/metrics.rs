@@ -110,8 +110,16 @@ impl<'a> Decision<'a> {
     /// One structured line for a refusal (reason, status, route, issuer, kid), at `info` with the
     /// target `portcullis::decision` (`RUST_LOG=info,portcullis::decision=warn` silences it);
     /// nothing for an acceptance. The token is never in it: the kid is the sender's words, clipped.
+    ///
+    /// A flood cannot make it a disk-filling amplifier: at most [`REFUSAL_LINES_PER_SECOND`]
+    /// lines per reason each second; the rest of that second's refusals for the reason are told in
+    /// one `requests refused` summary line with their `count`, written with the first refusal of a
+    /// later second (the metrics count every one).
     pub fn log(&self) {
         if let Some(refusal) = self.refusal {
+            if !FLOOD.admit(refusal) {
+                return;
+            }
             tracing::info!(
                 target: "portcullis::decision",
                 reason = refusal.reason(),
@@ -121,6 +129,59 @@ impl<'a> Decision<'a> {
                 kid = self.kid.unwrap_or_default(),
                 "request refused"
             );
+        }
+    }
+}
+
+/// The most `request refused` lines written per reason each second ([`Decision::log`]).
+pub const REFUSAL_LINES_PER_SECOND: u64 = 20;
+
+/// Refusal lines written and held back in the current second, per reason.
+struct Flood {
+    second: AtomicU64,
+    written: [AtomicU64; AuthError::REASONS.len()],
+    held: [AtomicU64; AuthError::REASONS.len()],
+}
+
+static FLOOD: Flood = Flood {
+    second: AtomicU64::new(0),
+    written: [const { AtomicU64::new(0) }; AuthError::REASONS.len()],
+    held: [const { AtomicU64::new(0) }; AuthError::REASONS.len()],
+};
+
+impl Flood {
+    /// Whether a line for `refusal` may be written now; first, when a new second has begun, the
+    /// summary of each reason's lines held back in the last one.
+    fn admit(&self, refusal: &AuthError) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.second.load(Ordering::Relaxed);
+        if last != now
+            && self
+                .second
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            for (i, reason) in AuthError::REASONS.iter().enumerate() {
+                self.written[i].store(0, Ordering::Relaxed);
+                let held = self.held[i].swap(0, Ordering::Relaxed);
+                if held > 0 {
+                    tracing::info!(
+                        target: "portcullis::decision",
+                        reason = *reason,
+                        count = held,
+                        "requests refused (lines held back past {REFUSAL_LINES_PER_SECOND} a second)"
+                    );
+                }
+            }
+        }
+        let i = reason_index(refusal);
+        if self.written[i].fetch_add(1, Ordering::Relaxed) < REFUSAL_LINES_PER_SECOND {
+            true
+        } else {
+            self.held[i].fetch_add(1, Ordering::Relaxed);
+            false
         }
     }
 }

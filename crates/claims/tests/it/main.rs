@@ -10,5 +10,6 @@ mod fuzz;
 mod gates;
 mod gateway;
 mod jwks;
+mod refusal_lines;
 mod rejections;
 mod token_cache;

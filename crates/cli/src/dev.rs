@@ -50,7 +50,9 @@ pub(crate) fn dev(args: &DevArgs) -> Result<()> {
         bail!("--config {}: no such file", path.display());
     }
     let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
-    runtime.block_on(run(args))
+    let outcome = runtime.block_on(run(args));
+    portcullis_axum::runtime::flush_logs(Duration::from_secs(2));
+    outcome
 }
 
 /// The function side of `dev --runtime lambda` (and of any local Runtime API): the example

@@ -3,7 +3,7 @@
 //! `portcullis-server [--config FILE] [--listen ADDR] [--set KEY=VALUE]…`
 //! (`PORTCULLIS_…` environment variables sit between the file and the flags.)
 
-use portcullis_axum::runtime::{Logs, init_logging, shutdown_signal};
+use portcullis_axum::runtime::{Logs, flush_logs, init_logging, shutdown_signal};
 use portcullis_config::{LogFormat, Sources, load};
 use std::process::ExitCode;
 
@@ -16,7 +16,10 @@ const USAGE: &str = "usage: portcullis-server [--config FILE] [--listen ADDR] [-
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    let outcome = run().await;
+    // The last lines logged (shutting down, an error's context) before anything else is said.
+    flush_logs(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("portcullis-server: {error}");

@@ -48,9 +48,16 @@ const MAX_KEY_BYTES: usize = 4 * 1024;
 const KEY_CACHE_ENTRIES: usize = 64;
 
 /// How long a `kid` the key endpoint did not know is answered without asking again, and how many
-/// such `kid`s are remembered: a flood of made-up `kid`s costs one fetch each, not one per request.
+/// such `kid`s are remembered.
 const UNKNOWN_KID_FOR: Duration = Duration::from_secs(60);
 const UNKNOWN_KID_ENTRIES: usize = 1024;
+
+/// Fetches of keys not yet cached: a burst of 5, then one per 200 ms. Everything checked before
+/// the signature (signer, client, issuer, exp) is public, so anyone who reaches the service can
+/// name a new `kid` with every request: this bounds the fetches that buys them (a fetch past the
+/// budget fails closed, `keys_unavailable`).
+const FETCH_BURST: f64 = 5.0;
+const FETCH_EVERY: Duration = Duration::from_millis(200);
 
 /// The DER prefix of a P-256 SubjectPublicKeyInfo (id-ecPublicKey, prime256v1, a 66-byte bit
 /// string): what follows it is the uncompressed point.
@@ -210,14 +217,15 @@ impl AlbSigner {
     }
 
     /// Where the ALB's public key `kid` (a checked UUID) is published: the regional endpoint;
-    /// GovCloud's is an S3 bucket; China's follows its partition's domain (**U**: AWS names no
-    /// China endpoint).
+    /// GovCloud's is an S3 bucket.
     fn key_url(&self, kid: &str) -> String {
         let region = &self.region;
         match self.partition {
             "aws-us-gov" => {
                 format!("https://s3-{region}.amazonaws.com/aws-elb-public-keys-prod-{region}/{kid}")
             }
+            // **U**: AWS names no China or European Sovereign Cloud endpoint; these follow each
+            // partition's domain. A wrong guess fails closed; `with_key_endpoint` sets the right one.
             "aws-cn" => format!("https://public-keys.auth.elb.{region}.amazonaws.com.cn/{kid}"),
             "aws-eusc" => format!("https://public-keys.auth.elb.{region}.amazonaws.eu/{kid}"),
             _ => format!("https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"),
@@ -315,6 +323,9 @@ struct Inner {
     clock: Clock,
     keys: Mutex<LruCache<String, Arc<UnparsedPublicKey<Vec<u8>>>>>,
     unknown: Mutex<LruCache<String, Instant>>,
+    /// One fetch at a time (requests for the same new `kid` wait for it, then find it cached),
+    /// and the fetch budget: tokens left, and when they were counted.
+    fetching: tokio::sync::Mutex<(f64, Instant)>,
     fetches: AtomicU64,
 }
 
@@ -356,6 +367,7 @@ impl AlbVerifier {
                 clock,
                 keys: Mutex::new(LruCache::new(entries(KEY_CACHE_ENTRIES))),
                 unknown: Mutex::new(LruCache::new(entries(UNKNOWN_KID_ENTRIES))),
+                fetching: tokio::sync::Mutex::new((FETCH_BURST, Instant::now())),
                 fetches: AtomicU64::new(0),
             }),
         })
@@ -434,14 +446,23 @@ impl AlbVerifier {
             Some(base) => format!("{}/{kid}", base.as_str().trim_end_matches('/')),
             None => signer.key_url(kid),
         };
-        if let Some(key) = lock(&self.inner.keys).get(&url) {
-            return Ok(key.clone());
+        if let Some(known) = self.cached(&url) {
+            return known;
         }
-        if let Some(since) = lock(&self.inner.unknown).get(&url)
-            && since.elapsed() < UNKNOWN_KID_FOR
-        {
-            return Err(AuthError::UnknownKid);
+        let mut budget = self.inner.fetching.lock().await;
+        // Whoever fetched while this request waited may have fetched this very key.
+        if let Some(known) = self.cached(&url) {
+            return known;
         }
+        let (tokens, counted) = &mut *budget;
+        *tokens = (*tokens + counted.elapsed().as_secs_f64() / FETCH_EVERY.as_secs_f64())
+            .min(FETCH_BURST);
+        *counted = Instant::now();
+        if *tokens < 1.0 {
+            tracing::warn!(kid = %kid, "an ALB key fetch refused: more unknown kids than the fetch budget");
+            return Err(AuthError::KeysUnavailable);
+        }
+        *tokens -= 1.0;
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         match self.fetch(&url).await {
             Ok(key) => {
@@ -460,6 +481,17 @@ impl AlbVerifier {
         }
     }
 
+    /// The cached key for `url`, or the remembered answer that there is none.
+    fn cached(&self, url: &str) -> Option<Result<Arc<UnparsedPublicKey<Vec<u8>>>, AuthError>> {
+        if let Some(key) = lock(&self.inner.keys).get(url) {
+            return Some(Ok(key.clone()));
+        }
+        match lock(&self.inner.unknown).get(url) {
+            Some(since) if since.elapsed() < UNKNOWN_KID_FOR => Some(Err(AuthError::UnknownKid)),
+            _ => None,
+        }
+    }
+
     async fn fetch(&self, url: &str) -> Result<UnparsedPublicKey<Vec<u8>>, Fetched> {
         let mut response = self
             .inner
@@ -470,8 +502,9 @@ impl AlbVerifier {
             .map_err(|_| Fetched::Failed("no answer"))?;
         match response.status().as_u16() {
             200 => {}
-            // S3 answers 403 for a missing object without list rights.
-            403 | 404 => return Err(Fetched::NotFound),
+            404 => return Err(Fetched::NotFound),
+            // Also S3's answer for a missing object (GovCloud), but a throttle's or a firewall's
+            // too: never remembered as "no such key", which would refuse a real one for a minute.
             _ => return Err(Fetched::Failed("an error status")),
         }
         if response

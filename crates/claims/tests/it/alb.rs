@@ -17,6 +17,8 @@ const FOREIGN_SIGNER: &str =
     "arn:aws:elasticloadbalancing:eu-west-1:210987654321:loadbalancer/app/theirs/1111222233334444";
 const KID: &str = "0b1f2e3d-4c5b-6a79-8877-665544332211";
 const ROTATED_KID: &str = "9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0";
+/// Never published, never fetched.
+const FRESH_KID: &str = "11111111-2222-3333-4444-555555555555";
 const CLIENT: &str = "my-client";
 const ISSUER: &str = "https://idp.example.com";
 
@@ -83,10 +85,16 @@ async fn each_alb_token_rule_refuses_with_its_reason_and_fetches_only_for_a_chec
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(signature)
             .expect("raw");
-        // The same R and S as an ASN.1 DER SEQUENCE of two INTEGERs (each given a leading zero).
+        // The same R and S as a minimal ASN.1 DER SEQUENCE of two INTEGERs: what an ASN.1
+        // verifier would take.
         let int = |half: &[u8]| {
-            let mut v = vec![0x02, 33, 0x00];
-            v.extend_from_slice(half);
+            let start = half.iter().position(|b| *b != 0).unwrap_or(half.len() - 1);
+            let mut digits = half[start..].to_vec();
+            if digits[0] & 0x80 != 0 {
+                digits.insert(0, 0);
+            }
+            let mut v = vec![0x02, digits.len() as u8];
+            v.extend(digits);
             v
         };
         let mut body = int(&raw[..32]);
@@ -110,10 +118,11 @@ async fn each_alb_token_rule_refuses_with_its_reason_and_fetches_only_for_a_chec
         ),
         ("two segments", Some("a.b".into()), AuthError::Malformed),
         (
+            // A kid never fetched: the signer is refused before any fetch.
             "signer of another account",
             Some(alb_token(
                 &key,
-                &header(KID, FOREIGN_SIGNER, later),
+                &header(FRESH_KID, FOREIGN_SIGNER, later),
                 &payload(later),
                 true,
             )),
@@ -343,4 +352,32 @@ fn a_verifier_without_a_signer_is_refused_at_load() {
         let refusal = AlbConfig::new([bad]).expect_err(bad);
         assert!(refusal.to_string().contains(bad), "{refusal}");
     }
+}
+
+#[tokio::test]
+async fn made_up_kids_cost_a_bounded_number_of_fetches_and_never_block_a_real_key() {
+    let key = TestKey::es256(KID);
+    let keys = AlbKeyServer::start().await.expect("key server");
+    keys.publish(&key);
+    let verifier = verifier(&keys).await;
+    let later = unix_now() + 60;
+    // 50 requests, each naming a new kid under the right signer (all public knowledge).
+    for n in 0..50u32 {
+        let kid = format!("{n:08x}-0000-0000-0000-000000000000");
+        let token = alb_token(&key, &header(&kid, SIGNER, later), &payload(later), true);
+        let refusal = verifier.verify(Some(&token)).await.expect_err("made up");
+        assert!(
+            matches!(refusal, AuthError::UnknownKid | AuthError::KeysUnavailable),
+            "{refusal:?}"
+        );
+    }
+    assert!(
+        keys.fetches() <= 6,
+        "{} fetches for 50 made-up kids: the budget is a burst of 5",
+        keys.fetches()
+    );
+    // The real key, once the budget refills, is fetched and admits.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let token = alb_token(&key, &header(KID, SIGNER, later), &payload(later), true);
+    verifier.verify(Some(&token)).await.expect("the real key");
 }

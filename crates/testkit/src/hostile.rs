@@ -56,6 +56,17 @@ pub async fn send_raw(address: &str, request: &[u8]) -> RawAnswer {
     RawAnswer { status, bytes }
 }
 
+/// The body of `GET url` (`http://127.0.0.1:PORT/path`, a metrics endpoint): asked on a raw
+/// socket, so the test needs no HTTP client of its own.
+pub async fn scrape(url: &str) -> String {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (address, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
+    let answer = send_raw(address, request.as_bytes()).await;
+    assert_eq!(answer.status, 200, "GET {url}");
+    answer.body()
+}
+
 /// A `GET path` whose request line and header values together are exactly `size` bytes (API
 /// Gateway's count): `host`, `connection: close`, and an `x-pad` header making up the rest.
 pub fn get_of_size(path: &str, host: &str, size: usize) -> Vec<u8> {

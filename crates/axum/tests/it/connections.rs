@@ -11,11 +11,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn server(limits: Limits) -> String {
+    serve_app(Router::new().route("/", get(|| async { "ok" })), limits).await
+}
+
+async fn serve_app(app: Router, limits: Limits) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address").to_string();
-    let app = Router::new().route("/", get(|| async { "ok" }));
     tokio::spawn(serve_with(
         listener,
         app,
@@ -122,10 +125,6 @@ async fn connections_beyond_the_bound_wait_to_be_served() {
 
 #[tokio::test]
 async fn a_body_sent_too_slowly_fails_after_the_body_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
     let app = Router::new().route(
         "/",
         axum::routing::post(|body: axum::body::Bytes| async move { format!("{}", body.len()) }),
@@ -134,13 +133,7 @@ async fn a_body_sent_too_slowly_fails_after_the_body_timeout() {
         body_timeout: Duration::from_secs(1),
         ..Limits::default()
     };
-    tokio::spawn(serve_with(
-        listener,
-        app,
-        limits,
-        None,
-        std::future::pending(),
-    ));
+    let address = serve_app(app, limits).await;
     let mut stream = TcpStream::connect(&address).await.expect("connect");
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use portcullis_testkit::hostile::{
-    AMBIGUOUS_PATHS, get_of_size, send_raw, slow_clients_beside_valid_requests,
+    AMBIGUOUS_PATHS, get_of_size, scrape, send_raw, slow_clients_beside_valid_requests,
 };
 use portcullis_testkit::{Issuer, TestKey, jwks};
 
@@ -54,12 +54,7 @@ async fn the_standalone_server_refuses_ambiguous_and_oversized_requests_and_cuts
         let answer = send_raw(&address, &get_of_size("/healthz", host, size)).await;
         assert_eq!(answer.status, status, "{size} bytes: {}", answer.body());
     }
-    let scraped = reqwest::get(&metrics)
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let scraped = scrape(&metrics).await;
     for line in [
         format!(
             "portcullis_requests_rejected_total{{reason=\"ambiguous_path\",status=\"400\"}} {}",

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Request};
 use axum::response::{IntoResponse, Response};
 use portcullis_testkit::hostile::{
-    AMBIGUOUS_PATHS, get_of_size, memory_kib, send_raw, slow_clients_beside_valid_requests,
+    AMBIGUOUS_PATHS, get_of_size, memory_kib, scrape, send_raw, slow_clients_beside_valid_requests,
 };
 use portcullis_testkit::{Issuer, TestKey};
 
@@ -247,12 +247,7 @@ async fn hostile_clients_reach_nothing_unjudged_and_cannot_hold_the_gateway() {
             );
         }
     }
-    let scraped = reqwest::get(&metrics)
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let scraped = scrape(&metrics).await;
     for (reason, status, count) in [
         ("ambiguous_path", 400, AMBIGUOUS_PATHS.len()),
         ("head_too_large", 413, 2),

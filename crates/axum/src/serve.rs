@@ -305,6 +305,19 @@ pub fn ambiguous_path(path: &str) -> bool {
     path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
+/// Whether `error` (a body's, or one that wraps it) is the listener cutting a body at
+/// [`Limits::body_bytes`], rather than its body timeout or the client going away.
+pub fn over_the_body_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 /// An answer API Gateway gives itself: `{"message": …}` as JSON.
 pub fn gateway_answer(status: StatusCode, message: &str) -> Response {
     (

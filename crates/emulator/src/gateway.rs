@@ -122,8 +122,13 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> 
         }
         Integration::Lambda => {
             // The listener bounds the body's size and the time it takes to arrive.
-            let Ok(body) = to_bytes(body, portcullis_axum::serve::BODY_BYTES).await else {
-                return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+            let body = match to_bytes(body, portcullis_axum::serve::BODY_BYTES).await {
+                Ok(body) => body,
+                Err(error) if portcullis_axum::serve::over_the_body_limit(&error) => {
+                    return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+                }
+                // Too slow (the listener's body timeout) or gone: API Gateway's answer is U.
+                Err(_) => return api_error(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
             };
             let event = match gateway.admission.gate() {
                 Gate::HttpApi => event::event(

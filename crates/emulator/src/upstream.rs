@@ -83,7 +83,7 @@ pub async fn forward(
         Err(error) if error.is_timeout() => {
             return api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
         }
-        Err(error) if cut_at_the_limit(&error) => {
+        Err(error) if portcullis_axum::serve::over_the_body_limit(&error) => {
             // A chunked body that passed API Gateway's 10 MB on its way to the backend.
             return api_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
         }
@@ -253,18 +253,6 @@ fn connection_named<'a>(
         .flat_map(|v| v.split(','))
         .map(|n| n.trim().to_ascii_lowercase())
         .collect()
-}
-
-/// Whether sending failed because the client's body passed the listener's limit.
-fn cut_at_the_limit(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = source {
-        if error.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = error.source();
-    }
-    false
 }
 
 /// The client's body as the HTTP client takes it (`Sync`; axum's body is only `Send`). The lock is

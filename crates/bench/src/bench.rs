@@ -36,7 +36,7 @@ use portcullis_emulator::{Emulator, Setup};
 use portcullis_tutorial::ProfileStore;
 
 use crate::BenchArgs;
-use crate::server::{build_release_tutorial, proc_status_kib, start_release_server};
+use crate::server::{Logging, build_release_tutorial, proc_status_kib, start_release_server};
 use portcullis_checkout::{Workspace, step};
 use portcullis_testkit::{Issuer, TestKey};
 use tokio::process::Command;
@@ -69,7 +69,7 @@ pub(crate) struct Load {
 /// CPU time spent so far, in µs: by the server process, and by the whole machine (every core's
 /// busy time, wrk's included), read from `/proc`.
 #[derive(Debug, Clone, Copy)]
-struct CpuTimes {
+pub(crate) struct CpuTimes {
     server: f64,
     machine: f64,
 }
@@ -78,7 +78,7 @@ struct CpuTimes {
 const USER_HZ: f64 = 100.0;
 
 impl CpuTimes {
-    fn now(pid: u32) -> Result<CpuTimes> {
+    pub(crate) fn now(pid: u32) -> Result<CpuTimes> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("reading /proc/{pid}/stat"))?;
         // Fields after the command name: state is field 3, utime 14 and stime 15.
@@ -103,7 +103,7 @@ impl CpuTimes {
     }
 
     /// µs of CPU per answer since `earlier`: (server, machine).
-    fn per_answer(self, earlier: CpuTimes, answers: u64) -> (f64, f64) {
+    pub(crate) fn per_answer(self, earlier: CpuTimes, answers: u64) -> (f64, f64) {
         let answers = answers.max(1) as f64;
         (
             (self.server - earlier.server) / answers,
@@ -131,16 +131,27 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
     build_release_tutorial(&workspace, "--bin", "portcullis-server")?;
     if args.gateway {
         crate::gateway::build_release_cli(&workspace)?;
-        return tokio::runtime::Runtime::new()?.block_on(async {
-            let dir = workspace.target.join("bench");
-            std::fs::create_dir_all(&dir)?;
-            let issuer =
-                Issuer::start_minting(TestKey::rsa("portcullis-bench"), AUDIENCE, "127.0.0.1:0")
-                    .await?;
-            crate::gateway::gateway_figures(&workspace, &dir, &issuer, AUDIENCE, args.seconds).await
-        });
     }
-    tokio::runtime::Runtime::new()?.block_on(run(&workspace, args))
+    tokio::runtime::Runtime::new()?.block_on(async {
+        if !(args.refusals || args.gateway) {
+            return run(&workspace, args).await;
+        }
+        // The narrower measurements: their own server, a bench issuer, `--seconds` a scenario.
+        let dir = workspace.target.join("bench");
+        std::fs::create_dir_all(&dir)?;
+        let issuer =
+            Issuer::start_minting(TestKey::rsa("portcullis-bench"), AUDIENCE, "127.0.0.1:0")
+                .await?;
+        if args.refusals {
+            crate::refusals::refusal_figures(&workspace, &dir, &issuer, AUDIENCE, args.seconds)
+                .await?;
+        }
+        if args.gateway {
+            crate::gateway::gateway_figures(&workspace, &dir, &issuer, AUDIENCE, args.seconds)
+                .await?;
+        }
+        Ok(())
+    })
 }
 
 fn ensure_wrk() -> Result<()> {
@@ -222,13 +233,22 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     let unknown_kid = TestKey::rsa("never-published").mint(&serde_json::json!({
         "iss": issuer.url(), "aud": AUDIENCE, "sub": "flood", "exp": portcullis_testkit::unix_now() + 3600,
     }));
-    let flood_lua = flood_script(&unknown_kid);
+    // A flood of refusals: an RS256 token under a kid the issuer never published, and malformed
+    // tokens, in turn.
+    let flood_lua = tokens_in_turn(&[
+        &unknown_kid,
+        "not-a-token",
+        "a.b.c",
+        "eyJhbGciOiJSUzI1NiJ9.e30.",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ]);
     let cycle = dir.join("cycle-tokens.lua");
     let flood = dir.join("flood.lua");
     std::fs::write(&cycle, CYCLE_TOKENS_LUA)?;
     std::fs::write(&flood, flood_lua)?;
 
-    let mut server = start_release_server(workspace, &dir, issuer.url(), AUDIENCE, "warn").await?;
+    let mut server =
+        start_release_server(workspace, &dir, issuer.url(), AUDIENCE, Logging::WARN).await?;
     let (base, pid) = (server.base.clone(), server.pid);
     let profile = format!("{base}/user/profile");
     let seeded = reqwest::Client::new()
@@ -349,27 +369,19 @@ async fn run(workspace: &Workspace, args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// A flood of refusals: an RS256 token under a kid the issuer never published, and malformed
-/// tokens, in turn.
-fn flood_script(unknown_kid: &str) -> String {
-    let bad = [
-        unknown_kid,
-        "not-a-token",
-        "a.b.c",
-        "eyJhbGciOiJSUzI1NiJ9.e30.",
-        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
-    ];
-    let list = bad
+/// A wrk script sending `tokens` in turn, one `GET` each with `Authorization: Bearer` it.
+pub(crate) fn tokens_in_turn(tokens: &[&str]) -> String {
+    let list = tokens
         .iter()
         .map(|t| format!("{t:?}"))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
         r#"
-local bad, n = {{ {list} }}, 0
+local tokens, n = {{ {list} }}, 0
 function request()
-  n = n % #bad + 1
-  return wrk.format("GET", nil, {{ ["Authorization"] = "Bearer " .. bad[n] }})
+  n = n % #tokens + 1
+  return wrk.format("GET", nil, {{ ["Authorization"] = "Bearer " .. tokens[n] }})
 end
 "#
     )
@@ -465,12 +477,12 @@ impl Wrk {
         }
     }
 
-    fn header(mut self, header: &str) -> Wrk {
+    pub(crate) fn header(mut self, header: &str) -> Wrk {
         self.args.extend(["-H".into(), header.into()]);
         self
     }
 
-    fn script(mut self, script: &Path, args: &[&str]) -> Wrk {
+    pub(crate) fn script(mut self, script: &Path, args: &[&str]) -> Wrk {
         self.args
             .extend(["-s".into(), script.display().to_string()]);
         if !args.is_empty() {
@@ -480,7 +492,7 @@ impl Wrk {
         self
     }
 
-    async fn run(self) -> Result<Load> {
+    pub(crate) async fn run(self) -> Result<Load> {
         let output = Command::new("wrk")
             .args(&self.args)
             .args(&self.script_args)

@@ -12,7 +12,7 @@ use portcullis_testkit::Issuer;
 use tokio::io::AsyncBufReadExt;
 
 use crate::bench::{CONNECTIONS, Load, Wrk, scenario};
-use crate::server::{proc_status_kib, start_release_server};
+use crate::server::{Logging, proc_status_kib, start_release_server};
 
 /// Builds the release `portcullis` command without the AWS SDK (what `gateway` needs).
 pub(crate) fn build_release_cli(workspace: &Workspace) -> Result<()> {
@@ -39,7 +39,8 @@ pub(crate) async fn gateway_figures(
     audience: &str,
     seconds: u32,
 ) -> Result<()> {
-    let mut server = start_release_server(workspace, dir, issuer.url(), audience, "warn").await?;
+    let mut server =
+        start_release_server(workspace, dir, issuer.url(), audience, Logging::WARN).await?;
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench;
 mod gateway;
+mod refusals;
 mod server;
 mod soak;
 
@@ -52,6 +53,11 @@ struct BenchArgs {
     /// release server, a small answer through it beside the server's own.
     #[arg(long)]
     gateway: bool,
+    /// Measure refusals instead: the release server logging at info to a file (its `request
+    /// refused` line on), each refusal's CPU beside /healthz's, then a 60 s flood: the log lines it
+    /// wrote and the refusals the metrics counted.
+    #[arg(long)]
+    refusals: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::SoakArgs;
-use crate::server::{build_release_tutorial, proc_status_kib, start_release_server};
+use crate::server::{Logging, build_release_tutorial, proc_status_kib, start_release_server};
 use portcullis_checkout::Workspace;
 
 const AUDIENCE: &str = "portcullis-soak";
@@ -147,7 +147,17 @@ async fn run(workspace: &Workspace, minutes: u64) -> Result<()> {
     let issuer = Issuer::start(portcullis_testkit::jwks([TestKey::rsa(KID).jwk()])).await?;
     println!("==> minting {FRESH_TOKENS} distinct tokens");
     let tokens = Arc::new(Tokens::mint(issuer.url()));
-    let mut server = start_release_server(workspace, &dir, issuer.url(), AUDIENCE, "error").await?;
+    let mut server = start_release_server(
+        workspace,
+        &dir,
+        issuer.url(),
+        AUDIENCE,
+        Logging {
+            filter: "error",
+            to_file: None,
+        },
+    )
+    .await?;
     let (base, pid) = (server.base.clone(), server.pid);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)

@@ -493,7 +493,7 @@ impl AlbVerifier {
     }
 
     async fn fetch(&self, url: &str) -> Result<UnparsedPublicKey<Vec<u8>>, Fetched> {
-        let mut response = self
+        let response = self
             .inner
             .http
             .get(url)
@@ -507,23 +507,10 @@ impl AlbVerifier {
             // too: never remembered as "no such key", which would refuse a real one for a minute.
             _ => return Err(Fetched::Failed("an error status")),
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_KEY_BYTES as u64)
-        {
-            return Err(Fetched::Failed("over the size cap"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = crate::jwks::capped_body(response, MAX_KEY_BYTES)
             .await
             .map_err(|_| Fetched::Failed("the answer broke off"))?
-        {
-            if body.len() + chunk.len() > MAX_KEY_BYTES {
-                return Err(Fetched::Failed("over the size cap"));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .ok_or(Fetched::Failed("over the size cap"))?;
         let point = p256_point_from_pem(&body).ok_or(Fetched::Failed("not a P-256 public key"))?;
         Ok(UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point))
     }

@@ -416,7 +416,7 @@ impl JwksCache {
             url: url.to_string(),
             limit: self.policy.max_bytes,
         };
-        let mut response = self
+        let response = self
             .http
             .get(url.clone())
             .header("accept", "application/json")
@@ -429,21 +429,34 @@ impl JwksCache {
                 status: response.status().as_u16(),
             });
         }
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.policy.max_bytes as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > self.policy.max_bytes {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        capped_body(response, self.policy.max_bytes)
+            .await
+            .map_err(transport)?
+            .ok_or_else(too_large)
     }
+}
+
+/// The body of `response`, read in chunks so an endless or huge answer is cut off at `max` bytes
+/// instead of filling memory: `None` when it is over `max`, by its `Content-Length` or as it
+/// arrives. What every fetch of ours reads an answer with (key sets, discovery, the ALB's keys).
+pub(crate) async fn capped_body(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// The redirects every fetch of ours follows: at most 3, on the same host and port, never from
